@@ -1,0 +1,217 @@
+"""The ``opslayer`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent import services
+from agent.render import print_decision
+from agent.settings import Settings
+from governance.directory import DirectoryError, UnknownPerson
+from governance.policy import PolicyError
+from tools.errors import InvalidArguments
+from tools.local import reset_local_systems
+
+app = typer.Typer(
+    help="opslayer: a governed AI execution layer for enterprise operations.", no_args_is_help=True
+)
+policy_app = typer.Typer(help="Check and explain policies.", no_args_is_help=True)
+audit_app = typer.Typer(help="Inspect and verify the audit trail.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def main() -> None:
+    app()
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@app.command()
+def seed(
+    reset: bool = typer.Option(False, "--reset", help="Drop and re-create the reference systems."),
+) -> None:
+    """Create (or with --reset re-create) the seeded local ITSM, inventory and procurement systems."""
+    settings = Settings()
+    if reset or not settings.systems_db.exists():
+        summary = reset_local_systems(settings.systems_db)
+        table = Table("records", "count", title=f"Seeded {settings.systems_db}")
+        for name, count in summary.model_dump().items():
+            table.add_row(name, str(count))
+        console.print(table)
+    else:
+        services.open_systems(settings)
+        console.print(f"Reference systems already at {settings.systems_db} (use --reset to re-create).")
+
+
+@app.command("tools")
+def list_tools(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON with each tool's schema."),
+) -> None:
+    """List every tool with its side-effect class (and JSON schema with --json)."""
+    registry = services.build_registry()
+    if as_json:
+        _print_json(registry.describe())
+        return
+    table = Table("tool", "side effect", "description", title=f"{len(registry)} tools")
+    for spec in registry:
+        table.add_row(spec.name, spec.side_effect.value, spec.description.split("\n")[0])
+    console.print(table)
+
+
+@app.command()
+def users(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the people directory: roles, Slack user ids and managers."""
+    settings = Settings()
+    try:
+        directory = services.load_directory(settings)
+    except DirectoryError as exc:
+        _fail(str(exc))
+    people = [person.model_dump(mode="json") for person in directory]
+    if as_json:
+        _print_json(people)
+        return
+    table = Table("id", "name", "roles", "slack", "manager", title="People")
+    for person in people:
+        table.add_row(
+            person["id"],
+            person["display_name"],
+            ", ".join(sorted(person["roles"])),
+            person["slack_user_id"] or "",
+            person["manager"] or "",
+        )
+    console.print(table)
+
+
+@policy_app.command("check")
+def policy_check(
+    file: Path | None = typer.Argument(None, help="Policy YAML (default: the policy in force)."),
+) -> None:
+    """Validate a policy; exit 2 listing every problem with its rule id and field."""
+    settings = Settings()
+    try:
+        governance = services.load_governance(settings, policy_file=file)
+    except (PolicyError, DirectoryError) as exc:
+        _fail(str(exc))
+    policy = governance.policy.policy
+    console.print(
+        f"[green]ok[/] {governance.policy.version}: {len(policy.rules)} rules, {len(policy.limits)} limits, "
+        f"{len(policy.windows)} windows"
+    )
+
+
+@policy_app.command("explain")
+def policy_explain(
+    tool: str = typer.Option(..., "--tool", help="Tool name."),
+    args: str = typer.Option("{}", "--args", help="Arguments as a JSON object."),
+    as_user: str = typer.Option(..., "--as", help="Person id from the directory."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy YAML (default: the policy in force)."),
+    at: str | None = typer.Option(None, "--at", help="ISO time of the decision (default: now, UTC)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show the decision the policy makes for one proposed tool call (nothing is executed)."""
+    settings = Settings()
+    try:
+        governance = services.load_governance(settings, policy_file=policy)
+        actor = governance.directory.actor(as_user)
+        decision, notes = services.explain(
+            governance,
+            tool=tool,
+            raw_args=_json_object(args),
+            actor=actor,
+            now=_parse_time(at),
+            systems=services.open_systems(settings),
+            usage=services.open_usage(settings),
+        )
+    except (PolicyError, DirectoryError, InvalidArguments, UnknownPerson) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json({**decision.to_dict(), "notes": notes})
+        return
+    print_decision(console, decision, governance.directory)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 naming the first broken event."""
+    result = services.open_audit(Settings()).verify()
+    if result.ok:
+        console.print(f"[green]audit chain intact[/]: {result.checked} events verified")
+        return
+    _fail(
+        f"audit chain broken at event seq={result.first_broken_seq} id={result.event_id}: {result.problem} "
+        f"({result.checked} events checked)",
+        code=1,
+    )
+
+
+@audit_app.command("tail")
+def audit_tail(
+    n: int = typer.Option(20, "-n", help="How many of the newest events."),
+    thread: str | None = typer.Option(None, "--thread", help="Only this thread."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show the newest audit events, oldest first."""
+    events = services.open_audit(Settings()).tail(n, thread_id=thread)
+    if as_json:
+        _print_json([event.to_dict() for event in events])
+        return
+    table = Table("seq", "at", "kind", "actor", "thread", "payload", title="Audit trail")
+    for event in events:
+        payload = json.dumps(event.payload, ensure_ascii=False)
+        table.add_row(
+            str(event.seq),
+            event.at,
+            event.kind,
+            event.actor or "",
+            event.thread_id or "",
+            payload if len(payload) <= 80 else payload[:77] + "...",
+        )
+    console.print(table)
+
+
+@app.command()
+def demo() -> None:
+    """A scripted walk-through on the embedded defaults (offline, local systems)."""
+    from agent.demo import run_demo
+
+    run_demo(Settings(), console)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        _fail(f"--args is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if not isinstance(value, dict):
+        _fail('--args must be a JSON object, e.g. \'{"number": "INC0010001"}\'')
+    return value
+
+
+def _parse_time(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--at {text!r} is not an ISO-8601 time, e.g. 2026-12-20T09:00:00Z")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,157 @@
+"""The single path from a tool call to a tool handler.
+
+:func:`execute` demands the governance decision for *exactly* these arguments (and, for the approve
+tier, the final approved outcome bound to the same args digest). Anything else is a broken
+invariant and raises :class:`GovernanceViolation` — a crash, never a message to the model.
+Execution is exactly-once per (thread, tool_call_id, args digest) through the executions ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from agent.notifier import Notification, recipients
+from agent.state import AgentDeps, ClearedCall
+from governance.approvals import ApprovalOutcome
+from governance.audit import EventKind
+from governance.decision import Decision, Tier, args_digest
+from governance.executions import ExecutionRecord, idempotency_key
+from tools.registry import result_to_json, run
+from tools.spec import CallContext, SideEffect
+
+
+class GovernanceViolation(RuntimeError):
+    """Code tried to execute a call without a decision that allows exactly that call."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Executed:
+    text: str  # what the model is told
+    record: ExecutionRecord | None  # None for a dry run
+
+
+def execute(
+    deps: AgentDeps,
+    call: ClearedCall,
+    decision: Decision,
+    *,
+    approval: ApprovalOutcome | None,
+    thread_id: str,
+    actor_id: str,
+) -> Executed:
+    """Run ``call`` once, after notifying when the decision says so; see the module docstring."""
+    _demand_allowed(call, decision, approval)
+    spec = deps.governance.registry.get(call["tool"])
+    key = idempotency_key(thread_id, call["tool_call_id"], call["args_digest"])
+    if deps.dry_run and spec.side_effect is not SideEffect.READ:
+        return Executed(text=_dry_run_text(call, decision), record=None)
+    if decision.notify:
+        _notify_once(deps, call, decision, key=key, thread_id=thread_id, actor_id=actor_id)
+    context = CallContext(systems=deps.systems, actor_id=actor_id, idempotency_key=key)
+    record = deps.executions.run_once(
+        key,
+        tool=call["tool"],
+        args_digest=call["args_digest"],
+        thread_id=thread_id,
+        handler=lambda: result_to_json(run(spec, call["args"], context)),
+    )
+    if record.status.value == "completed":
+        _charge_usage(deps, decision, key)
+    _audit_execution(deps, call, record, thread_id=thread_id, actor_id=actor_id)
+    return Executed(text=_result_text(call, record), record=record)
+
+
+def _demand_allowed(call: ClearedCall, decision: Decision, approval: ApprovalOutcome | None) -> None:
+    digest = args_digest(call["args"])
+    if digest != call["args_digest"] or decision.args_digest != digest or decision.tool != call["tool"]:
+        raise GovernanceViolation(f"decision for {decision.tool} does not cover call {call['tool_call_id']}")
+    if decision.tier in (Tier.AUTO, Tier.NOTIFY):
+        return
+    if decision.tier is Tier.APPROVE and approval is not None and approval.approved:
+        if approval.args_digest == digest:
+            return
+        raise GovernanceViolation(f"approval {approval.request_id} is for other arguments than the call")
+    raise GovernanceViolation(
+        f"{decision.tier.value}-tier call {call['tool_call_id']} has no approval to run"
+    )
+
+
+def _notify_once(
+    deps: AgentDeps, call: ClearedCall, decision: Decision, *, key: str, thread_id: str, actor_id: str
+) -> None:
+    """Notify before executing; keyed in the ledger so a re-run after a crash does not notify twice."""
+    notification = Notification(
+        thread_id=thread_id,
+        tool=call["tool"],
+        requester=actor_id,
+        targets=decision.notify,
+        recipients=recipients(decision.notify, deps.governance.directory),
+        text=f"{actor_id} is running {call['tool']} {json.dumps(call['args'], ensure_ascii=False)}",
+    )
+
+    def send() -> str:
+        deps.notifier.send(notification)
+        deps.audit.append(
+            EventKind.NOTIFICATION,
+            {
+                "tool_call_id": call["tool_call_id"],
+                "tool": call["tool"],
+                "targets": list(notification.targets),
+                "recipients": list(notification.recipients),
+                "text": notification.text,
+                "args_digest": call["args_digest"],
+            },
+            thread_id=thread_id,
+            actor=actor_id,
+        )
+        return "sent"
+
+    record = deps.executions.run_once(
+        "notify:" + key, tool=call["tool"], args_digest=call["args_digest"], thread_id=thread_id, handler=send
+    )
+    if record.status.value != "completed":
+        raise RuntimeError(f"notification before {call['tool']} failed: {record.error}")
+
+
+def _charge_usage(deps: AgentDeps, decision: Decision, key: str) -> None:
+    now = deps.clock()
+    for charge in decision.usage_charges:
+        deps.usage.record(charge, now, f"{key}:{charge.limit_id}")
+
+
+def _audit_execution(
+    deps: AgentDeps, call: ClearedCall, record: ExecutionRecord, *, thread_id: str, actor_id: str
+) -> None:
+    payload = {
+        "tool_call_id": call["tool_call_id"],
+        "tool": call["tool"],
+        "args_digest": call["args_digest"],
+        "approval_id": call["approval_id"],
+        "status": record.status.value,
+        "replayed": record.replayed,
+        "result": record.result if record.result is None else record.result[:2000],
+        "error": record.error,
+        "error_type": record.error_type,
+    }
+    deps.audit.append(EventKind.EXECUTION, payload, thread_id=thread_id, actor=actor_id)
+
+
+def _result_text(call: ClearedCall, record: ExecutionRecord) -> str:
+    if record.status.value == "completed":
+        return record.result or ""
+    return json.dumps(
+        {"status": "failed", "tool": call["tool"], "error": record.error, "error_type": record.error_type},
+        ensure_ascii=False,
+    )
+
+
+def _dry_run_text(call: ClearedCall, decision: Decision) -> str:
+    extra = f" and would notify {', '.join(decision.notify)} first" if decision.notify else ""
+    return json.dumps(
+        {
+            "status": "dry_run",
+            "tool": call["tool"],
+            "reason": f"dry run: would run (tier {decision.tier.value}){extra}; nothing was executed",
+        }
+    )

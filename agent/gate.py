@@ -1,0 +1,109 @@
+"""Governance for one tool call: validate, look up facts, decide, audit.
+
+Everything here is decided before anything runs; :mod:`agent.executor` is the only code that runs
+handlers, and it demands the decision this module produced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agent.services import lookup_facts
+from agent.state import AgentDeps
+from governance.audit import EventKind
+from governance.decide import decide
+from governance.decision import Actor, Decision, DecisionContext, ToolCall, args_digest
+from tools.errors import InvalidArguments
+from tools.spec import canonical_args
+
+
+@dataclass(frozen=True, kw_only=True)
+class Proposed:
+    """A tool call as the model proposed it."""
+
+    id: str
+    tool: str
+    raw_args: Any  # a mapping, or the raw text of arguments that were not valid JSON
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reviewed:
+    """The outcome of reviewing one call: a decision on canonical arguments, or a refusal message."""
+
+    call: Proposed
+    args: dict[str, Any]
+    decision: Decision | None  # None when the call never reached the policy (invalid arguments)
+    refusal: str | None  # model-facing text when nothing may run
+
+
+def review(deps: AgentDeps, call: Proposed, actor: Actor, context: DecisionContext, stage: str) -> Reviewed:
+    """Validate and decide ``call``; the decision (or the validation refusal) is audited."""
+    registry = deps.governance.registry
+    if call.tool not in registry:
+        return _decided(deps, call, ToolCall(tool=call.tool, args={}), actor, context, stage)
+    spec = registry.get(call.tool)
+    try:
+        parsed = spec.parse_args(call.raw_args)
+    except InvalidArguments as exc:
+        return _invalid(deps, call, actor, context, str(exc))
+    facts, problem = lookup_facts(spec, parsed, deps.systems)
+    tool_call = ToolCall(tool=call.tool, args=canonical_args(parsed), facts=facts)
+    return _decided(deps, call, tool_call, actor, context, stage, note=problem)
+
+
+def refusal_text(status: str, tool: str, reason: str, **extra: Any) -> str:
+    """A ToolMessage body the model (and the offline planner) can read: JSON with status and reason."""
+    return json.dumps({"status": status, "tool": tool, "reason": reason, **extra}, ensure_ascii=False)
+
+
+def _decided(
+    deps: AgentDeps,
+    call: Proposed,
+    tool_call: ToolCall,
+    actor: Actor,
+    context: DecisionContext,
+    stage: str,
+    note: str | None = None,
+) -> Reviewed:
+    decision = decide(deps.governance.policy, tool_call, actor, context, deps.usage)
+    payload = {
+        "stage": stage,
+        "tool_call_id": call.id,
+        "args": dict(tool_call.args),
+        "facts": dict(tool_call.facts),
+        **decision.to_dict(),
+        **({"note": note} if note else {}),
+    }
+    deps.audit.append(EventKind.DECISION, payload, thread_id=context.thread_id, actor=actor.id)
+    refusal = None
+    if decision.tier.value == "deny":
+        reason = "; ".join(decision.reasons)
+        refusal = refusal_text(
+            "refused", call.tool, f"refused by policy: {reason}", rule_ids=list(decision.rule_ids)
+        )
+    return Reviewed(call=call, args=dict(tool_call.args), decision=decision, refusal=refusal)
+
+
+def _invalid(
+    deps: AgentDeps, call: Proposed, actor: Actor, context: DecisionContext, message: str
+) -> Reviewed:
+    payload = {
+        "stage": "validation",
+        "tool_call_id": call.id,
+        "tool": call.tool,
+        "tier": "deny",
+        "reasons": [message],
+        "raw_args": call.raw_args if isinstance(call.raw_args, Mapping | str) else repr(call.raw_args),
+        "args_digest": _raw_digest(call.raw_args),
+        "policy_version": deps.governance.policy.version,
+    }
+    deps.audit.append(EventKind.DECISION, payload, thread_id=context.thread_id, actor=actor.id)
+    text = refusal_text("invalid", call.tool, f"{message}. Fix the arguments and call the tool again.")
+    return Reviewed(call=call, args={}, decision=None, refusal=text)
+
+
+def _raw_digest(raw: Any) -> str:
+    return args_digest(raw) if isinstance(raw, Mapping) else args_digest({"raw": str(raw)})

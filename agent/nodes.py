@@ -1,0 +1,304 @@
+"""Graph nodes: ground → plan → govern → act (↔ await_approval) → plan … → answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agent.executor import execute
+from agent.gate import Proposed, Reviewed, refusal_text, review
+from agent.prompts import system_prompt
+from agent.state import AgentDeps, AgentState, ClearedCall, PendingApproval
+from governance.approvals import ApprovalStatus
+from governance.audit import EventKind
+from governance.decision import Actor, DecisionContext, Tier
+
+
+class PlannerUnavailable(RuntimeError):
+    """The LLM endpoint failed (timeout, rate limit, auth, malformed reply); nothing was executed."""
+
+
+def ground(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
+    """Retrieval hook (the grounding issue fills it): context messages for the latest request."""
+    deps = runtime.context
+    if deps.grounder is None:
+        return {}
+    request = _latest_request(state)
+    return {"messages": deps.grounder(request)} if request else {}
+
+
+def plan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
+    deps = runtime.context
+    rounds = state.get("rounds", 0)
+    if rounds >= deps.round_limit:
+        text = (
+            f"I stopped after {deps.round_limit} planning rounds without finishing, to avoid a runaway loop. "
+            "Nothing further was executed; please narrow the request or continue in this thread."
+        )
+        return {"messages": [AIMessage(content=text)]}
+    person = deps.governance.directory.get(state["actor_id"])
+    tools = deps.governance.registry.openai_tools()
+    model = deps.model.bind_tools(tools, parallel_tool_calls=True)
+    messages: list[BaseMessage] = [SystemMessage(content=system_prompt(person)), *state["messages"]]
+    try:
+        reply = model.invoke(messages)
+    except Exception as exc:  # any endpoint failure: report it, execute nothing, keep the thread
+        raise PlannerUnavailable(_describe_llm_error(exc)) from exc
+    return {"messages": [reply], "rounds": rounds + 1}
+
+
+def govern(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
+    """Decide every tool call of the latest model message; refuse, clear, or ask for approval."""
+    deps = runtime.context
+    thread_id = _thread_id(runtime, state)
+    actor = deps.governance.directory.actor(state["actor_id"])
+    context = DecisionContext(now=deps.clock(), channel=state.get("channel", "cli"), thread_id=thread_id)
+    refusals: list[BaseMessage] = []
+    cleared: list[ClearedCall] = []
+    pending: list[PendingApproval] = []
+    for call in _proposed_calls(_last_ai(state), refusals):
+        reviewed = review(deps, call, actor, context, stage="plan")
+        _route(deps, reviewed, thread_id, state, refusals, cleared, pending)
+    return {"messages": refusals, "cleared": cleared, "pending": pending}
+
+
+def await_approval(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
+    """Pause until every pending approval of this round is final; then clear or reject each call."""
+    deps = runtime.context
+    pending = state.get("pending", [])
+    answer = interrupt({"approvals": [item["approval_id"] for item in pending]})
+    if not isinstance(answer, dict) or "approvals" not in answer:
+        raise ValueError("resume value must be a mapping with an 'approvals' key")
+    outcomes = [deps.approvals.outcome(item["approval_id"]) for item in pending]
+    if not all(outcome.final for outcome in outcomes):
+        return {}  # still pending: `after_await` routes back here and we pause again
+    cleared = list(state.get("cleared", []))
+    messages: list[BaseMessage] = []
+    for item, outcome in zip(pending, outcomes, strict=True):
+        if outcome.approved:
+            cleared.append(
+                _cleared(item["tool_call_id"], outcome.tool, dict(outcome.args), item["approval_id"])
+            )
+        else:
+            text = refusal_text(
+                outcome.status.value,
+                outcome.tool,
+                f"{outcome.status.value}: {outcome.reason}",
+                approval_id=item["approval_id"],
+            )
+            messages.append(ToolMessage(content=text, tool_call_id=item["tool_call_id"], status="error"))
+    return {"messages": messages, "cleared": cleared, "pending": []}
+
+
+def act(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
+    """Re-check and execute every cleared call exactly once, in order."""
+    deps = runtime.context
+    thread_id = _thread_id(runtime, state)
+    actor = deps.governance.directory.actor(state["actor_id"])
+    messages: list[BaseMessage] = []
+    pending: list[PendingApproval] = list(state.get("pending", []))
+    for call in state.get("cleared", []):
+        context = DecisionContext(now=deps.clock(), channel=state.get("channel", "cli"), thread_id=thread_id)
+        message = _recheck_and_run(deps, call, actor, context, thread_id, state, pending)
+        if message is not None:
+            messages.append(message)
+    return {"messages": messages, "cleared": [], "pending": pending}
+
+
+# --- routing ------------------------------------------------------------------------------------
+
+
+def after_plan(state: AgentState) -> str:
+    last = _last_ai(state)
+    return "govern" if last is not None and (last.tool_calls or last.invalid_tool_calls) else "__end__"
+
+
+def after_act(state: AgentState) -> str:
+    return "await_approval" if state.get("pending") else "plan"
+
+
+def after_govern(state: AgentState) -> str:
+    return "act" if state.get("cleared") else after_act(state)
+
+
+def after_await(state: AgentState) -> str:
+    if state.get("pending"):
+        return "await_approval"
+    return "act" if state.get("cleared") else "plan"
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _route(
+    deps: AgentDeps,
+    reviewed: Reviewed,
+    thread_id: str,
+    state: AgentState,
+    refusals: list[BaseMessage],
+    cleared: list[ClearedCall],
+    pending: list[PendingApproval],
+) -> None:
+    call, decision = reviewed.call, reviewed.decision
+    if reviewed.refusal is not None or decision is None:
+        refusals.append(ToolMessage(content=reviewed.refusal or "", tool_call_id=call.id, status="error"))
+    elif decision.tier is Tier.APPROVE and deps.dry_run:
+        needs = " and ".join(f"{r.count} × {' or '.join(r.roles)}" for r in decision.approvals)
+        text = refusal_text(
+            "dry_run", call.tool, f"dry run: would need approval by {needs}; nothing was executed"
+        )
+        refusals.append(ToolMessage(content=text, tool_call_id=call.id))
+    elif decision.tier is Tier.APPROVE:
+        request = deps.approvals.request(
+            thread_id=thread_id,
+            tool_call_id=call.id,
+            tool=call.tool,
+            args=reviewed.args,
+            decision=decision,
+            requester=state["actor_id"],
+            channel=state.get("channel", "cli"),
+        )
+        pending.append({"approval_id": request.id, "tool_call_id": call.id})
+    else:
+        cleared.append(_cleared(call.id, call.tool, reviewed.args, None))
+
+
+def _recheck_and_run(
+    deps: AgentDeps,
+    call: ClearedCall,
+    actor: Actor,
+    context: DecisionContext,
+    thread_id: str,
+    state: AgentState,
+    pending: list[PendingApproval],
+) -> ToolMessage | None:
+    """Decide again just before running: policy or usage may have changed since the first decision."""
+    reviewed = review(
+        deps,
+        Proposed(id=call["tool_call_id"], tool=call["tool"], raw_args=call["args"]),
+        actor,
+        context,
+        stage="recheck",
+    )
+    decision = reviewed.decision
+    if reviewed.refusal is not None or decision is None:
+        return ToolMessage(content=reviewed.refusal or "", tool_call_id=call["tool_call_id"], status="error")
+    approval = deps.approvals.outcome(call["approval_id"]) if call["approval_id"] else None
+    if decision.tier is Tier.APPROVE and not _approval_covers(deps, call, decision):
+        if deps.dry_run:
+            return ToolMessage(
+                content=refusal_text("dry_run", call["tool"], "dry run: would need approval"),
+                tool_call_id=call["tool_call_id"],
+            )
+        request = deps.approvals.request(
+            thread_id=thread_id,
+            tool_call_id=f"{call['tool_call_id']}#recheck-{decision.policy_version}"
+            f"-{'+'.join(decision.exceeded_limits)}",
+            tool=call["tool"],
+            args=call["args"],
+            decision=decision,
+            requester=state["actor_id"],
+            channel=state.get("channel", "cli"),
+        )
+        if request.status is ApprovalStatus.APPROVED:
+            approval = deps.approvals.outcome(request.id)
+        else:
+            deps.audit.append(
+                EventKind.APPROVAL_REQUESTED,
+                {
+                    "escalated_from": call["approval_id"],
+                    "approval_id": request.id,
+                    "tool_call_id": call["tool_call_id"],
+                    "reason": "re-check before execution needs more approval than was given",
+                },
+                thread_id=thread_id,
+                actor=actor.id,
+            )
+            pending.append({"approval_id": request.id, "tool_call_id": call["tool_call_id"]})
+            return None
+    done = execute(deps, call, decision, approval=approval, thread_id=thread_id, actor_id=actor.id)
+    status = "success" if done.record is None or done.record.status.value == "completed" else "error"
+    return ToolMessage(content=done.text, tool_call_id=call["tool_call_id"], status=status)
+
+
+def _approval_covers(deps: AgentDeps, call: ClearedCall, decision: Any) -> bool:
+    """True when the approval already given meets the requirements of the fresh decision."""
+    if not call["approval_id"]:
+        return False
+    from governance.decision import approval_satisfied
+
+    request = deps.approvals.get(call["approval_id"])
+    if request is None or request.status is not ApprovalStatus.APPROVED:
+        return False
+    votes = [(vote.approver, frozenset(vote.roles)) for vote in request.counted_votes]
+    return approval_satisfied(decision.approvals, votes, request.requester).satisfied
+
+
+def _cleared(tool_call_id: str, tool: str, args: dict[str, Any], approval_id: str | None) -> ClearedCall:
+    from governance.decision import args_digest
+
+    return {
+        "tool_call_id": tool_call_id,
+        "tool": tool,
+        "args": args,
+        "args_digest": args_digest(args),
+        "approval_id": approval_id,
+    }
+
+
+def _proposed_calls(message: AIMessage | None, refusals: list[BaseMessage]) -> list[Proposed]:
+    """The message's tool calls; duplicated ids and unparsable arguments are refused here."""
+    if message is None:
+        return []
+    counts: dict[str, int] = {}
+    for call in [*message.tool_calls, *message.invalid_tool_calls]:
+        counts[call["id"] or ""] = counts.get(call["id"] or "", 0) + 1
+    proposed = []
+    for call in message.tool_calls:
+        if counts[call["id"] or ""] > 1:
+            continue
+        proposed.append(Proposed(id=call["id"] or "", tool=call["name"], raw_args=call["args"]))
+    for bad in message.invalid_tool_calls:
+        if counts[bad["id"] or ""] > 1:
+            continue
+        proposed.append(Proposed(id=bad["id"] or "", tool=bad["name"] or "", raw_args=bad["args"] or ""))
+    for duplicate in sorted(call_id for call_id, n in counts.items() if n > 1):
+        text = refusal_text("refused", "", f"duplicate tool_call id {duplicate!r}: none of these calls ran")
+        refusals.append(ToolMessage(content=text, tool_call_id=duplicate, status="error"))
+    return proposed
+
+
+def _last_ai(state: AgentState) -> AIMessage | None:
+    for message in reversed(state.get("messages", [])):
+        if isinstance(message, AIMessage):
+            return message
+    return None
+
+
+def _latest_request(state: AgentState) -> str:
+    for message in reversed(state.get("messages", [])):
+        if isinstance(message, HumanMessage):
+            return str(message.content)
+    return ""
+
+
+def _thread_id(runtime: Runtime[AgentDeps], state: AgentState) -> str:
+    from langgraph.config import get_config
+
+    return str(get_config()["configurable"]["thread_id"])
+
+
+def _describe_llm_error(exc: Exception) -> str:
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    hints = {401: "the API key was refused", 403: "access denied", 429: "rate limited by the LLM endpoint"}
+    if status in hints:
+        return f"LLM endpoint error ({status}): {hints[status]}; nothing was executed"
+    if "Timeout" in name:
+        return "LLM endpoint timed out; nothing was executed"
+    if status is not None and status >= 500:
+        return f"LLM endpoint failed ({status}); nothing was executed"
+    return f"LLM endpoint error ({name}: {exc}); nothing was executed"

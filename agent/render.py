@@ -1,0 +1,61 @@
+"""Rich rendering of decisions for people at a terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from governance.decision import Decision, Tier
+from governance.directory import Directory
+
+TIER_STYLE = {Tier.AUTO: "green", Tier.NOTIFY: "cyan", Tier.APPROVE: "yellow", Tier.DENY: "bold red"}
+
+
+def tier_label(tier: Tier) -> str:
+    return f"[{TIER_STYLE[tier]}]{tier.value}[/]"
+
+
+def resolve_targets(targets: tuple[str, ...], directory: Directory) -> list[str]:
+    """Notify targets as people can read them: ``role:x`` becomes the names of everyone holding x."""
+    resolved = []
+    for target in targets:
+        kind, _, name = target.partition(":")
+        if kind == "role":
+            people = ", ".join(person.id for person in directory.people_with_role(name)) or "nobody"
+            resolved.append(f"{target} ({people})")
+        else:
+            resolved.append(target)
+    return resolved
+
+
+def decision_table(decision: Decision, directory: Directory) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("tool", decision.tool)
+    table.add_row("tier", tier_label(decision.tier))
+    table.add_row("rules", ", ".join(decision.rule_ids) or "(none matched)")
+    for reason in decision.reasons:
+        table.add_row("reason", reason)
+    for requirement in decision.approvals:
+        eligible = sorted({p.id for role in requirement.roles for p in directory.people_with_role(role)})
+        table.add_row(
+            "needs approval",
+            f"{requirement.count} × {' or '.join(requirement.roles)} (rule {requirement.rule_id}; "
+            f"eligible: {', '.join(eligible) or 'nobody'})",
+        )
+    if decision.notify:
+        table.add_row("notify", "; ".join(resolve_targets(decision.notify, directory)))
+    for error in decision.condition_errors:
+        table.add_row("fail closed", f"[red]{error}[/]")
+    table.add_row("policy", decision.policy_version)
+    table.add_row("args digest", decision.args_digest[:16] + "…")
+    return table
+
+
+def print_decision(
+    console: Console, decision: Decision, directory: Directory, *, title: str = "Decision"
+) -> None:
+    border = TIER_STYLE[decision.tier].split()[-1]
+    console.print(Panel(decision_table(decision, directory), title=title, border_style=border, expand=False))

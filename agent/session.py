@@ -1,0 +1,153 @@
+"""Conversations with the governed agent: start a turn, resume a paused thread, report what happened.
+
+Guards the LangGraph quirks DESIGN.md lists: a checkpointer is always used, and resuming an unknown
+or finished thread is an error, never a silent new run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+
+from agent.graph import build_graph
+from agent.state import AgentDeps
+from governance.approvals import ApprovalRequest
+from governance.audit import AuditEvent, EventKind
+
+
+class ThreadError(RuntimeError):
+    """A thread cannot be resumed as asked."""
+
+
+class UnknownThread(ThreadError):
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"no conversation thread {thread_id!r}: nothing to resume")
+
+
+class ThreadNotWaiting(ThreadError):
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"thread {thread_id!r} is not waiting for approval: nothing to resume")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnResult:
+    thread_id: str
+    answer: str | None  # None while the thread waits for approval
+    events: list[AuditEvent] = field(default_factory=list)  # what governance did during the turn
+    pending: list[ApprovalRequest] = field(default_factory=list)
+
+
+def open_checkpointer(path: Path) -> SqliteSaver:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saver = SqliteSaver(sqlite3.connect(path, check_same_thread=False))
+    saver.setup()
+    return saver
+
+
+class AgentSession:
+    """One process's handle on the agent: graph + checkpointer + run dependencies."""
+
+    def __init__(self, deps: AgentDeps, checkpointer: SqliteSaver) -> None:
+        self.deps = deps
+        self.graph = build_graph(checkpointer)
+
+    def send(
+        self, message: str, *, actor_id: str, thread_id: str | None = None, channel: str = "cli"
+    ) -> TurnResult:
+        """Run one user turn (a new thread unless ``thread_id`` names an existing one)."""
+        self.deps.governance.directory.get(actor_id)  # unknown people are refused before anything runs
+        thread_id = thread_id or f"t-{uuid.uuid4().hex[:12]}"
+        if self._waiting(thread_id):
+            raise ThreadError(f"thread {thread_id!r} is waiting for approval; approve or reject it first")
+        start = self._audit_head()
+        self.deps.audit.append(
+            EventKind.REQUEST,
+            {"text": message, "channel": channel, "dry_run": self.deps.dry_run},
+            thread_id=thread_id,
+            actor=actor_id,
+        )
+        state = {
+            "messages": [HumanMessage(content=message)],
+            "actor_id": actor_id,
+            "channel": channel,
+            "rounds": 0,
+        }
+        return self._run(state, thread_id, start, actor_id)
+
+    def resume(self, thread_id: str) -> TurnResult:
+        """Continue a thread paused for approval (call when its approvals are final)."""
+        snapshot = self.graph.get_state(self._config(thread_id))
+        if not snapshot.values:
+            raise UnknownThread(thread_id)
+        if not self._waiting(thread_id):
+            raise ThreadNotWaiting(thread_id)
+        ids = [item["approval_id"] for item in snapshot.values.get("pending", [])]
+        start = self._audit_head()
+        outcomes = {i: self.deps.approvals.outcome(i).status.value for i in ids}
+        return self._run(
+            Command(resume={"approvals": outcomes}), thread_id, start, snapshot.values["actor_id"]
+        )
+
+    def pending_approvals(self, thread_id: str) -> list[str]:
+        """Approval ids the thread waits for (empty when it is not paused)."""
+        if not self._waiting(thread_id):
+            return []
+        values = self.graph.get_state(self._config(thread_id)).values
+        return [item["approval_id"] for item in values.get("pending", [])]
+
+    def exists(self, thread_id: str) -> bool:
+        return bool(self.graph.get_state(self._config(thread_id)).values)
+
+    def _run(self, graph_input: Any, thread_id: str, start: int, actor_id: str) -> TurnResult:
+        config = self._config(thread_id)
+        try:
+            self.graph.invoke(graph_input, config, context=self.deps)
+        except Exception as exc:
+            self.deps.audit.append(
+                EventKind.ERROR,
+                {"error": str(exc), "type": type(exc).__name__},
+                thread_id=thread_id,
+                actor=actor_id,
+            )
+            raise
+        values = self.graph.get_state(config).values
+        if self._waiting(thread_id):
+            pending = [self.deps.approvals.get(item["approval_id"]) for item in values.get("pending", [])]
+            return TurnResult(
+                thread_id=thread_id,
+                answer=None,
+                events=self._events(thread_id, start),
+                pending=[p for p in pending if p is not None],
+            )
+        answer = _final_answer(values.get("messages", []))
+        self.deps.audit.append(EventKind.RESPONSE, {"text": answer}, thread_id=thread_id, actor=actor_id)
+        return TurnResult(thread_id=thread_id, answer=answer, events=self._events(thread_id, start))
+
+    def _waiting(self, thread_id: str) -> bool:
+        snapshot = self.graph.get_state(self._config(thread_id))
+        return any(task.interrupts for task in snapshot.tasks)
+
+    def _events(self, thread_id: str, since: int) -> list[AuditEvent]:
+        return list(self.deps.audit.events(thread_id=thread_id, since_seq=since))
+
+    def _audit_head(self) -> int:
+        last = self.deps.audit.tail(1)
+        return last[0].seq if last else 0
+
+    @staticmethod
+    def _config(thread_id: str) -> Any:
+        return {"configurable": {"thread_id": thread_id}}
+
+
+def _final_answer(messages: list[Any]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, AIMessage) and not message.tool_calls:
+            return str(message.content)
+    return ""

@@ -1,0 +1,29 @@
+"""`make bench`: prints one JSON document with every benchmark figure and its target."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from evals.bench_audit import bench_audit
+from evals.bench_backends import bench_backends
+from evals.bench_governance import bench_governance
+
+
+def run_all() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="opslayer-bench-") as tmp:
+        tmp_dir = Path(tmp)
+        report: dict[str, Any] = {**bench_governance()}
+        report["audit"] = {**bench_audit(tmp_dir), "targets": {"append_per_s": 2000, "verify_per_s": 50000}}
+        report["backends"] = bench_backends(tmp_dir)
+    return report
+
+
+def main() -> None:
+    print(json.dumps(run_all(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""The audit trail: append-only, hash-chained events keyed by thread id.
+
+Each event stores the hash of the event before it, so editing, deleting or reordering stored rows
+breaks the chain and :meth:`AuditLog.verify` names the first broken event. The hash of an event is
+``sha256`` of the UTF-8 bytes of the compact JSON array (ASCII escapes)::
+
+    [seq, event_id, at, thread_id, kind, actor, payload, prev_hash]
+
+where ``payload`` is the stored canonical JSON *text*, so a verifier hashes the column as stored and
+never re-serialises it. The first event links to :data:`GENESIS_HASH`.
+
+A chain only proves integrity up to its newest event: dropping or rewriting the newest events is
+invisible to ``verify()`` unless the head hash (``tail(1)``) was recorded elsewhere.
+
+Appends read the head of the chain and insert inside one write transaction (``BEGIN IMMEDIATE`` on
+SQLite, a table lock on PostgreSQL), so several processes can append to one database. Should two
+writers ever race anyway, the primary key on ``seq`` makes the second insert fail rather than fork
+the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeAlias
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    Row,
+    Select,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+)
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+GENESIS_HASH = "0" * 64
+_BATCH = 2000
+
+
+class EventKind(StrEnum):
+    """The kinds of event the project records (any string is accepted; these are the shared ones)."""
+
+    REQUEST = "request"
+    RETRIEVAL = "retrieval"
+    DECISION = "decision"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_VOTE = "approval_vote"
+    APPROVAL_FINAL = "approval_final"
+    EXECUTION = "execution"
+    NOTIFICATION = "notification"
+    RESPONSE = "response"
+    POLICY_LOADED = "policy_loaded"
+    ERROR = "error"
+
+
+class Problem(StrEnum):
+    """What :meth:`AuditLog.verify` found wrong with the first broken event."""
+
+    EDITED = "payload or fields edited"
+    OUT_OF_ORDER = "event out of order (rows reordered?) or its link to the previous event edited"
+    MISSING_BEFORE = "previous event missing (deleted?)"
+    REWRITTEN = "event rewritten: its hash no longer matches the next event's link"
+    NOT_FROM_GENESIS = "first event does not link to the genesis hash"
+
+
+metadata = MetaData()
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    # SQLite only aliases the rowid for a column typed exactly INTEGER.
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("at", Text, nullable=False),
+    Column("thread_id", Text, nullable=True, index=True),
+    Column("kind", Text, nullable=False),
+    Column("actor", Text, nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+_c = audit_events.c
+_ALL_COLUMNS = (
+    _c.seq,
+    _c.event_id,
+    _c.at,
+    _c.thread_id,
+    _c.kind,
+    _c.actor,
+    _c.payload,
+    _c.prev_hash,
+    _c.hash,
+)
+_AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+_HEAD = select(_c.seq, _c.hash).order_by(_c.seq.desc()).limit(1)
+_HASH_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditEvent:
+    """One stored event, as written."""
+
+    seq: int
+    event_id: str
+    at: str
+    thread_id: str | None
+    kind: str
+    actor: str | None
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NewEvent:
+    """An event to append with :meth:`AuditLog.append_many`."""
+
+    kind: str
+    payload: Mapping[str, Any]
+    thread_id: str | None = None
+    actor: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VerifyResult:
+    """Outcome of :meth:`AuditLog.verify`; ``checked`` counts the events read."""
+
+    ok: bool
+    checked: int
+    first_broken_seq: int | None = None
+    event_id: str | None = None
+    problem: str | None = None
+
+
+def event_hash(
+    *,
+    seq: int,
+    event_id: str,
+    at: str,
+    thread_id: str | None,
+    kind: str,
+    actor: str | None,
+    payload: str,
+    prev_hash: str,
+) -> str:
+    """The chain hash of an event, ``payload`` being its stored canonical JSON text."""
+    return _chain_hash((seq, event_id, at, thread_id, kind, actor, payload, prev_hash))
+
+
+def _chain_hash(values: tuple[Any, ...]) -> str:
+    return hashlib.sha256(_HASH_ENCODER.encode(values).encode()).hexdigest()
+
+
+def canonical_json(kind: str, payload: Mapping[str, Any]) -> str:
+    """The stored form of a payload; TypeError naming ``kind`` when it is not JSON."""
+    try:
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text.encode()  # lone surrogates would only fail later, inside the write transaction
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"audit payload for event kind {kind!r} is not JSON-serialisable: {exc}") from exc
+    return text
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuditLog:
+    """The audit trail stored in ``engine`` (table ``audit_events``, created if missing)."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self._engine = engine
+        self._clock = clock
+        # Built once: deriving an option engine costs more than the append itself.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        _create_schema(engine)
+
+    def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        thread_id: str | None = None,
+        actor: str | None = None,
+    ) -> AuditEvent:
+        """Append one event in its own transaction."""
+        new = NewEvent(kind=kind, payload=payload, thread_id=thread_id, actor=actor)
+        return self.append_many([new])[0]
+
+    def append_many(self, events: Iterable[NewEvent]) -> list[AuditEvent]:
+        """Append events in order in one transaction; nothing is written if any payload is not JSON."""
+        drafts = [(new, canonical_json(new.kind, new.payload)) for new in events]
+        if not drafts:
+            return []
+        with self._write_transaction() as conn:
+            head = conn.execute(_HEAD).first()
+            seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+            sealed = []
+            for new, text in drafts:
+                seq += 1
+                sealed.append(self._seal(new, text, seq=seq, prev_hash=prev_hash))
+                prev_hash = sealed[-1]["hash"]
+            conn.execute(insert(audit_events), sealed)
+        return [_event_from_mapping(row) for row in sealed]
+
+    def verify(self) -> VerifyResult:
+        """Walk the whole chain in seq order; name the first broken event, if any."""
+        checked, prev = 0, None
+        with self._engine.connect() as conn:
+            rows = conn.execution_options(yield_per=_BATCH).execute(select(*_ALL_COLUMNS).order_by(_c.seq))
+            for row in rows:
+                checked += 1
+                broken = _check_link(row, prev)
+                if broken is not None:
+                    seq, event_id, problem = broken
+                    return VerifyResult(
+                        ok=False, checked=checked, first_broken_seq=seq, event_id=event_id, problem=problem
+                    )
+                prev = row
+        return VerifyResult(ok=True, checked=checked)
+
+    def tail(
+        self, n: int = 20, *, thread_id: str | None = None, kinds: Collection[str] | None = None
+    ) -> list[AuditEvent]:
+        """The last ``n`` matching events, oldest first."""
+        query = _filtered(select(*_ALL_COLUMNS), thread_id, kinds).order_by(_c.seq.desc()).limit(n)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_event_from_mapping(row._asdict()) for row in reversed(rows)]
+
+    def events(
+        self, *, thread_id: str | None = None, kinds: Collection[str] | None = None, since_seq: int = 0
+    ) -> Iterator[AuditEvent]:
+        """Matching events with ``seq > since_seq``, oldest first, read in batches."""
+        query = _filtered(select(*_ALL_COLUMNS), thread_id, kinds).order_by(_c.seq).limit(_BATCH)
+        after = since_seq
+        while True:
+            # A short read per batch: no connection stays open while the caller consumes events.
+            with self._engine.connect() as conn:
+                rows = conn.execute(query.where(_c.seq > after)).all()
+            yield from (_event_from_mapping(row._asdict()) for row in rows)
+            if len(rows) < _BATCH:
+                return
+            after = rows[-1].seq
+
+    def _seal(self, new: NewEvent, payload: str, *, seq: int, prev_hash: str) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "seq": seq,
+            "event_id": uuid.uuid4().hex,
+            "at": self._timestamp(),
+            "thread_id": new.thread_id,
+            "kind": str(new.kind),
+            "actor": new.actor,
+            "payload": payload,
+            "prev_hash": prev_hash,
+        }
+        return {**fields, "hash": event_hash(**fields)}
+
+    def _timestamp(self) -> str:
+        now = self._clock()
+        if now.utcoffset() is None:
+            raise ValueError("the audit clock must return timezone-aware datetimes")
+        return now.astimezone(UTC).isoformat(timespec="microseconds")
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Connection]:
+        if self._engine.dialect.name == "sqlite":
+            with _sqlite_immediate(self._autocommit) as conn:
+                yield conn
+            return
+        with self._engine.begin() as conn:
+            if self._engine.dialect.name == "postgresql":
+                # Blocks other appenders (not readers) until commit, so the head read stays the head.
+                conn.exec_driver_sql("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
+            yield conn
+
+
+@contextmanager
+def _sqlite_immediate(autocommit: Engine) -> Iterator[Connection]:
+    """A SQLite transaction holding the write lock from its first statement.
+
+    pysqlite's own BEGIN is deferred (a reader until the INSERT), which would let two processes
+    read the same head; instead the driver runs in autocommit mode and the transaction is issued
+    by hand.
+    """
+    with autocommit.connect() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if getattr(conn.connection.dbapi_connection, "in_transaction", True):
+                conn.exec_driver_sql("ROLLBACK")
+            raise
+        conn.exec_driver_sql("COMMIT")
+
+
+def _create_schema(engine: Engine) -> None:
+    # IF NOT EXISTS: processes starting together must not race on the check-then-create.
+    with engine.begin() as conn:
+        conn.execute(CreateTable(audit_events, if_not_exists=True))
+        for index in audit_events.indexes:
+            conn.execute(CreateIndex(index, if_not_exists=True))
+
+
+def _filtered(query: Select[Any], thread_id: str | None, kinds: Collection[str] | None) -> Select[Any]:
+    if thread_id is not None:
+        query = query.where(_c.thread_id == thread_id)
+    if kinds is not None:
+        wanted = [kinds] if isinstance(kinds, str) else [str(kind) for kind in kinds]
+        query = query.where(_c.kind.in_(wanted))
+    return query
+
+
+def _check_link(row: _AnyRow, prev: _AnyRow | None) -> tuple[int, str, Problem] | None:
+    """The first broken event (seq, event_id, problem) visible at ``row``, given the row before it."""
+    expected_seq, expected_prev = (1, GENESIS_HASH) if prev is None else (prev.seq + 1, prev.hash)
+    seq, event_id, *_, prev_hash, stored_hash = row
+    if _chain_hash(tuple(row[:-1])) != stored_hash:
+        return seq, event_id, Problem.EDITED if prev_hash == expected_prev else Problem.OUT_OF_ORDER
+    if seq != expected_seq:
+        return seq, event_id, Problem.MISSING_BEFORE
+    if prev_hash == expected_prev:
+        return None
+    # This row is intact and follows on, so the row before it was rewritten with a fresh hash.
+    if prev is None:
+        return seq, event_id, Problem.NOT_FROM_GENESIS
+    return prev.seq, prev.event_id, Problem.REWRITTEN
+
+
+def _event_from_mapping(row: Mapping[str, Any]) -> AuditEvent:
+    fields = {**row}
+    fields["payload"] = json.loads(fields["payload"])
+    return AuditEvent(**fields)

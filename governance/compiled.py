@@ -1,0 +1,201 @@
+"""A policy prepared for fast decisions: CEL compiled once, rules indexed by tool name.
+
+Tool patterns are resolved against the catalogue at compile time, so for each tool the compiled
+policy already knows its candidate rules and limits (in policy order) and which variables (and keys
+of ``args``, ``facts``, ...) their conditions read. ``decide`` then builds one minimal CEL input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import cel
+
+from governance.decision import ApprovalRequirement, Tier
+from governance.expressions import Expression, compile_expression, merge_fields
+from governance.loader import check_policy
+from governance.policy import ApproverSpec, Limit, Policy, PolicyError, Rule, tools_matching
+from tools.spec import SideEffect
+
+Reads = tuple[tuple[str, frozenset[str] | None], ...]
+"""Variables to hand CEL, each with the keys needed (None: the whole value)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompiledRule:
+    id: str
+    tier: Tier
+    rank: int
+    condition: Expression | None
+    slot: int | None = None
+    """Position of ``condition`` in its tool plan's expressions."""
+    windows: tuple[tuple[datetime, datetime], ...] | None
+    approvals: tuple[ApprovalRequirement, ...]
+    notify: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompiledLimit:
+    id: str
+    condition: Expression | None
+    amount: Expression | None
+    """None for ``count: true`` (every call adds 1)."""
+    condition_slot: int | None = None
+    amount_slot: int | None = None
+    per_actor: bool
+    window: timedelta
+    window_text: str
+    max: float
+    tier: Tier
+    approvals: tuple[ApprovalRequirement, ...]
+    notify: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolPlan:
+    """What applies to one tool: candidate rules and limits, in policy order, and what their CEL reads.
+
+    ``batch`` evaluates all ``expressions`` in one CEL call (a list literal); it is the fast path,
+    and when it raises, each expression is evaluated on its own to find which one failed.
+    """
+
+    rules: tuple[CompiledRule, ...]
+    limits: tuple[CompiledLimit, ...]
+    expressions: tuple[Expression, ...]
+    batch: Any
+    reads: Reads
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Fallback:
+    """``defaults.unmatched_tool`` with the approvers / notify targets it needs."""
+
+    tier: Tier
+    approvals: tuple[ApprovalRequirement, ...]
+    notify: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompiledPolicy:
+    """A checked policy ready for :func:`governance.decide.decide`. Immutable; share it between threads."""
+
+    policy: Policy
+    version: str
+    digest: str
+    unmatched: Fallback
+    plans: Mapping[str, ToolPlan]
+
+
+def compile_policy(policy: Policy, catalogue: Mapping[str, SideEffect]) -> CompiledPolicy:
+    """Compile ``policy`` for ``catalogue``; raise :class:`PolicyError` if it does not fit the catalogue.
+
+    Directory checks (roles, people) belong to :func:`governance.loader.load_policy`.
+    """
+    problems = check_policy(policy, catalogue=catalogue)
+    if problems:
+        raise PolicyError(problems, source=policy.version)
+    windows = {window.id: (window.start, window.end) for window in policy.windows}
+    rules = [(rule, _compile_rule(rule, windows)) for rule in policy.rules]
+    limits = [(limit, _compile_limit(limit)) for limit in policy.limits]
+    plans = {name: _plan(name, catalogue, rules, limits) for name in sorted(catalogue)}
+    defaults = policy.defaults
+    unmatched = Fallback(
+        tier=defaults.unmatched_tool,
+        approvals=_requirements(defaults.approvers, "defaults"),
+        notify=defaults.notify,
+    )
+    return CompiledPolicy(
+        policy=policy, version=policy.version, digest=policy.digest, unmatched=unmatched, plans=plans
+    )
+
+
+def _compile_rule(rule: Rule, windows: Mapping[str, tuple[datetime, datetime]]) -> CompiledRule:
+    return CompiledRule(
+        id=rule.id,
+        tier=rule.tier,
+        rank=rule.tier.rank,
+        condition=_maybe(rule.when),
+        windows=tuple(windows[name] for name in rule.during) or None,
+        approvals=_requirements(rule.approvers, rule.id),
+        notify=rule.notify,
+        reason=f"{rule.id}: {rule.reason or f'rule {rule.id!r} ({rule.tier.value}) matched'}",
+    )
+
+
+def _compile_limit(limit: Limit) -> CompiledLimit:
+    return CompiledLimit(
+        id=limit.id,
+        condition=_maybe(limit.when),
+        amount=_maybe(limit.sum),
+        per_actor=limit.per == "actor",
+        window=limit.window_length,
+        window_text=limit.window,
+        max=limit.max,
+        tier=limit.exceeded_tier,
+        approvals=_requirements(limit.approvers, limit.id),
+        notify=limit.notify,
+        reason=limit.reason,
+    )
+
+
+def _maybe(source: str | None) -> Expression | None:
+    return None if source is None else compile_expression(source)
+
+
+def _requirements(approvers: tuple[ApproverSpec, ...], rule_id: str) -> tuple[ApprovalRequirement, ...]:
+    return tuple(
+        ApprovalRequirement(roles=spec.roles, count=spec.count, rule_id=rule_id) for spec in approvers
+    )
+
+
+def _applies(item: Rule | Limit, name: str, catalogue: Mapping[str, SideEffect]) -> bool:
+    if item.side_effects is not None and catalogue[name] not in item.side_effects:
+        return False
+    return any(name in tools_matching(pattern, {name: catalogue[name]}) for pattern in item.tools)
+
+
+def _plan(
+    name: str,
+    catalogue: Mapping[str, SideEffect],
+    rules: list[tuple[Rule, CompiledRule]],
+    limits: list[tuple[Limit, CompiledLimit]],
+) -> ToolPlan:
+    slots: dict[str, Expression] = {}
+
+    def slot(expression: Expression | None) -> int | None:
+        if expression is None:
+            return None
+        slots.setdefault(expression.source, expression)
+        return list(slots).index(expression.source)
+
+    chosen_rules = tuple(
+        replace(compiled, slot=slot(compiled.condition))
+        for rule, compiled in rules
+        if _applies(rule, name, catalogue)
+    )
+    chosen_limits = tuple(
+        replace(compiled, condition_slot=slot(compiled.condition), amount_slot=slot(compiled.amount))
+        for limit, compiled in limits
+        if _applies(limit, name, catalogue)
+    )
+    expressions = tuple(slots.values())
+    reads = tuple(sorted(merge_fields(list(expressions)).items()))
+    return ToolPlan(
+        rules=chosen_rules,
+        limits=chosen_limits,
+        expressions=expressions,
+        batch=_batch(expressions),
+        reads=reads,
+    )
+
+
+def _batch(expressions: tuple[Expression, ...]) -> Any:
+    if not expressions:
+        return None
+    # Each source on its own lines, so a trailing `// comment` cannot swallow what follows.
+    return cel.compile("[" + ",".join(f"(\n{e.source}\n)" for e in expressions) + "]")

@@ -1,0 +1,298 @@
+"""``decide``: the deterministic verdict on one tool call under a compiled policy.
+
+Pure: no I/O except reading usage totals through the given reader, no clock (``context.now``), no
+randomness. Semantics:
+
+- a tool outside the catalogue is denied;
+- every candidate rule whose ``during`` windows contain ``now`` and whose ``when`` holds matches;
+  the strongest tier among matches wins, approval requirements of approve-tier matches all apply,
+  notify targets of notify- and approve-tier matches are united;
+- fail closed: a ``when`` that raises or is not a bool counts as matched, and is reported;
+- if no rule matched cleanly (without such an error), ``defaults.unmatched_tool`` applies too;
+- a limit whose ``when`` holds is exceeded when used + amount > max (exactly max is fine) and then
+  escalates to its ``exceeded_tier``; a limit whose ``when`` or ``sum`` cannot be evaluated counts
+  as exceeded.
+
+CEL variables: ``args`` and ``facts`` (maps from the call), ``actor`` (``{id, roles}``), ``now``
+(timestamp), ``context`` (``{channel, thread_id}``), ``usage`` (``{limit_id: used in window}`` for
+the limits on this tool).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import cel
+
+from governance.compiled import CompiledLimit, CompiledPolicy, CompiledRule, Reads, ToolPlan
+from governance.decision import (
+    Actor,
+    ApprovalRequirement,
+    Decision,
+    DecisionContext,
+    Tier,
+    ToolCall,
+    args_digest,
+)
+from governance.expressions import Expression
+from governance.usage import GLOBAL_KEY, UsageCharge, UsageReader
+
+_TIERS = (Tier.AUTO, Tier.NOTIFY, Tier.APPROVE, Tier.DENY)
+# Float sums (9,500.1 + 499.9) must not push a call that lands exactly on the limit over it.
+_TOLERANCE = 1e-9
+
+
+def decide(
+    policy: CompiledPolicy, call: ToolCall, actor: Actor, context: DecisionContext, usage: UsageReader
+) -> Decision:
+    """The decision on ``call`` by ``actor`` at ``context.now`` under ``policy``; see the module docstring."""
+    verdict = _Verdict()
+    plan = policy.plans.get(call.tool)
+    if plan is None:
+        verdict.add(Tier.DENY.rank, f"tool {call.tool!r} is not in the catalogue; unknown tools are denied")
+        return verdict.decision(call, policy.version)
+    inputs = _Inputs(plan, call, actor, context, usage)
+    clean = _apply_rules(plan, inputs, verdict)
+    for limit in plan.limits:
+        _apply_limit(limit, inputs, verdict)
+    if not clean:
+        _apply_default(policy, call.tool, verdict)
+    return verdict.decision(call, policy.version)
+
+
+def _apply_rules(plan: ToolPlan, inputs: _Inputs, verdict: _Verdict) -> bool:
+    """Apply matching rules; True if at least one matched without a condition error."""
+    clean = False
+    now = inputs.context.now
+    values = inputs.batch()
+    for rule in plan.rules:
+        if rule.windows is not None and not any(start <= now < end for start, end in rule.windows):
+            continue
+        if rule.slot is None:
+            verdict.match(rule)
+            clean = True
+            continue
+        value, error = (values[rule.slot], None) if values is not None else inputs.single(rule.slot)
+        if value is True:
+            verdict.match(rule)
+            clean = True
+        elif value is not False:
+            verdict.match(rule)
+            problem = error or f"returned {type(value).__name__} {value!r}, not a bool"
+            verdict.error(f"condition of rule {rule.id!r} could not be evaluated: {problem}", "matched")
+    return clean
+
+
+def _apply_limit(limit: CompiledLimit, inputs: _Inputs, verdict: _Verdict) -> None:
+    applies, error = True, None
+    if limit.condition_slot is not None:
+        applies, error = inputs.value(limit.condition_slot)
+        if error is None and not isinstance(applies, bool):
+            error = f"returned {type(applies).__name__} {applies!r}, not a bool"
+    if error is None and applies is False:
+        return
+    amount, amount_error = inputs.amount(limit)
+    if amount is not None:
+        key = inputs.actor.id if limit.per_actor else GLOBAL_KEY
+        verdict.charges.append(UsageCharge(limit_id=limit.id, key=key, amount=amount))
+    if error is not None:
+        verdict.error(f"condition of limit {limit.id!r} could not be evaluated: {error}", "exceeded")
+        verdict.exceed(limit, None)
+    elif amount is None:
+        verdict.error(f"amount of limit {limit.id!r} could not be evaluated: {amount_error}", "exceeded")
+        verdict.exceed(limit, None)
+    else:
+        used = inputs.used(limit)
+        if used + amount > limit.max * (1 + _TOLERANCE) + _TOLERANCE:
+            usage = f"{_number(used)} used in {limit.window_text} + {_number(amount)}"
+            verdict.exceed(limit, f"{limit.id}: {usage} would exceed {_number(limit.max)}")
+
+
+def _apply_default(policy: CompiledPolicy, tool: str, verdict: _Verdict) -> None:
+    fallback = policy.unmatched
+    if verdict.rule_ids:
+        reason = f"no rule matched {tool!r} cleanly; the unmatched-tool default ({fallback.tier}) applies too"
+    else:
+        reason = f"no rule matches {tool!r}; the default for unmatched tools is {fallback.tier}"
+    verdict.add(fallback.tier.rank, reason)
+    verdict.collect(fallback.tier, fallback.approvals, fallback.notify)
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+class _Verdict:
+    """Collects what matched; turns into a :class:`Decision` once."""
+
+    __slots__ = ("approvals", "charges", "errors", "exceeded", "notify", "rank", "reasons", "rule_ids")
+
+    def __init__(self) -> None:
+        self.rank = 0
+        self.rule_ids: list[str] = []
+        self.reasons: list[str] = []
+        self.errors: list[str] = []
+        self.approvals: list[ApprovalRequirement] = []
+        self.notify: list[str] = []
+        self.charges: list[UsageCharge] = []
+        self.exceeded: list[str] = []
+
+    def add(self, rank: int, reason: str) -> None:
+        if rank > self.rank:
+            self.rank = rank
+        self.reasons.append(reason)
+
+    def collect(
+        self, tier: Tier, approvals: tuple[ApprovalRequirement, ...], notify: tuple[str, ...]
+    ) -> None:
+        if tier is Tier.APPROVE:
+            self.approvals += approvals
+        if tier is Tier.APPROVE or tier is Tier.NOTIFY:
+            self.notify += notify
+
+    def match(self, rule: CompiledRule) -> None:
+        self.rule_ids.append(rule.id)
+        self.add(rule.rank, rule.reason)
+        if rule.approvals:
+            self.approvals += rule.approvals
+        if rule.notify:
+            self.notify += rule.notify
+
+    def exceed(self, limit: CompiledLimit, reason: str | None) -> None:
+        """Escalate to the limit's tier; ``reason`` is None when an error (already reported) is the cause."""
+        self.exceeded.append(limit.id)
+        self.rank = max(self.rank, limit.tier.rank)
+        if reason is not None:
+            self.reasons.append(reason + (f" — {limit.reason}" if limit.reason else ""))
+        self.collect(limit.tier, limit.approvals, limit.notify)
+
+    def error(self, message: str, treated_as: str) -> None:
+        self.errors.append(message)
+        self.reasons.append(f"{message} — treated as {treated_as} (fail closed)")
+
+    def decision(self, call: ToolCall, version: str) -> Decision:
+        tier = _TIERS[self.rank]
+        return Decision(
+            tool=call.tool,
+            tier=tier,
+            rule_ids=tuple(self.rule_ids),
+            reasons=tuple(self.reasons),
+            approvals=_merge(self.approvals) if tier is Tier.APPROVE else (),
+            notify=tuple(sorted(set(self.notify))) if tier is Tier.APPROVE or tier is Tier.NOTIFY else (),
+            policy_version=version,
+            args_digest=args_digest(call.args),
+            condition_errors=tuple(self.errors),
+            usage_charges=tuple(self.charges),
+            exceeded_limits=tuple(self.exceeded),
+        )
+
+
+def _merge(requirements: list[ApprovalRequirement]) -> tuple[ApprovalRequirement, ...]:
+    """One requirement per role set, with the largest count asked for it."""
+    merged: dict[tuple[str, ...], ApprovalRequirement] = {}
+    for requirement in requirements:
+        current = merged.get(requirement.roles)
+        if current is None or requirement.count > current.count:
+            merged[requirement.roles] = requirement
+    return tuple(merged.values())
+
+
+class _Inputs:
+    """The CEL input of one decision, built on first use with only what the plan reads."""
+
+    __slots__ = ("_context", "_totals", "_values", "actor", "call", "context", "plan", "usage")
+
+    def __init__(
+        self, plan: ToolPlan, call: ToolCall, actor: Actor, context: DecisionContext, usage: UsageReader
+    ) -> None:
+        self.plan, self.call, self.actor, self.context, self.usage = plan, call, actor, context, usage
+        self._context: Any = None
+        self._values: list[Any] | None = None
+        self._totals: dict[str, float] = {}
+
+    def batch(self) -> list[Any] | None:
+        """All expression values from one CEL call, or None if any raised (then use :meth:`single`)."""
+        if self.plan.batch is None or self._values is not None:
+            return self._values
+        try:
+            self._values = self.plan.batch.execute(self._cel())
+        except Exception:  # one failing expression fails the list; single() finds which
+            return None
+        return self._values
+
+    def value(self, slot: int) -> tuple[Any, str | None]:
+        values = self.batch()
+        return (values[slot], None) if values is not None else self.single(slot)
+
+    def single(self, slot: int) -> tuple[Any, str | None]:
+        expression = self.plan.expressions[slot]
+        try:
+            return expression.execute(self._cel()), None
+        except Exception:  # any CEL failure (missing key, wrong type, ...) fails closed
+            return self._whole(expression)
+
+    def _whole(self, expression: Expression) -> tuple[Any, str | None]:
+        # The narrowed input may lack a key that a reference we could not analyse reads (e.g. `.args.x`);
+        # only an error with the whole variables is the expression's own.
+        try:
+            return expression.execute(self._build(tuple((name, None) for name in expression.fields))), None
+        except Exception as exc:
+            return None, _explain(exc)
+
+    def amount(self, limit: CompiledLimit) -> tuple[float | None, str | None]:
+        if limit.amount_slot is None:
+            return 1.0, None
+        value, error = self.value(limit.amount_slot)
+        if error is not None:
+            return None, error
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            return None, f"returned {type(value).__name__} {value!r}, not a finite number ≥ 0"
+        return float(value), None
+
+    def used(self, limit: CompiledLimit) -> float:
+        if limit.id not in self._totals:
+            key = self.actor.id if limit.per_actor else GLOBAL_KEY
+            self._totals[limit.id] = self.usage.total(limit.id, key, self.context.now - limit.window)
+        return self._totals[limit.id]
+
+    def _cel(self) -> Any:
+        if self._context is None:
+            self._context = self._build(self.plan.reads)
+        return self._context
+
+    def _build(self, reads: Reads) -> Any:
+        return cel.Context({name: _narrow(_SOURCES[name](self), keys) for name, keys in reads})
+
+
+def _narrow(value: Any, keys: frozenset[str] | None) -> Any:
+    if keys is not None:
+        return {key: value[key] for key in keys if key in value}
+    return dict(value) if type(value) is not dict and isinstance(value, Mapping) else value
+
+
+def _usage(inputs: _Inputs) -> dict[str, float]:
+    return {limit.id: inputs.used(limit) for limit in inputs.plan.limits}
+
+
+_SOURCES: dict[str, Callable[[_Inputs], Any]] = {
+    "args": lambda inputs: inputs.call.args,
+    "facts": lambda inputs: inputs.call.facts,
+    "actor": lambda inputs: {"id": inputs.actor.id, "roles": sorted(inputs.actor.roles)},
+    "now": lambda inputs: inputs.context.now,
+    "context": lambda inputs: {"channel": inputs.context.channel, "thread_id": inputs.context.thread_id},
+    "usage": _usage,
+}
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}" if exc.args else "missing field"
+    first_sentence = str(exc).split(". ")[0].strip()
+    return f"{type(exc).__name__}: {first_sentence}"

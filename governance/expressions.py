@@ -1,0 +1,131 @@
+"""CEL expressions of a policy, compiled once, with what each one reads.
+
+Converting Python values into CEL values costs far more than running a compiled program, so
+``decide`` hands CEL only the variables (and, for maps such as ``args``, only the keys) that the
+candidate expressions mention. This module works that out from the source text: a map variable
+used only as ``var.field`` or ``var['field']`` needs just those keys; any other use needs all of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cel
+
+VARIABLES = ("args", "facts", "actor", "now", "context", "usage")
+"""Names a condition may read (see ``decide`` for what each holds)."""
+
+# Type names CEL reports as variables, e.g. in ``type(x) == int``.
+_TYPE_NAMES = frozenset(
+    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type", "dyn"}
+)
+_MAPS = frozenset({"args", "facts", "actor", "context", "usage"})
+_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+
+_TOKEN = re.compile(
+    r"""
+    (?P<string>
+        (?:[rR][bB]?|[bB][rR])(?:\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''|"[^"\n]*"|'[^'\n]*')
+      | [bB]?(?:\"\"\"(?:\\[\s\S]|[^\\])*?\"\"\"|'''(?:\\[\s\S]|[^\\])*?'''
+               |"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')
+    )
+    | (?P<comment>//[^\n]*)
+    | (?P<space>\s+)
+    | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?[uU]?|0[xX][0-9a-fA-F]+[uU]?)
+    | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<other>.)
+    """,
+    re.VERBOSE,
+)
+_PLAIN_STRING = re.compile(r"""^(?:"([^"\\]*)"|'([^'\\]*)')$""")
+
+
+class ExpressionError(ValueError):
+    """A CEL source that does not compile or reads an unknown variable; the message says which."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Expression:
+    """A compiled CEL expression and the variables it reads.
+
+    ``fields`` maps each variable read to the keys it uses, or ``None`` when it needs the whole value.
+    """
+
+    source: str
+    program: Any
+    fields: Mapping[str, frozenset[str] | None]
+
+    def execute(self, activation: Any) -> Any:
+        return self.program.execute(activation)
+
+
+def compile_expression(source: str) -> Expression:
+    """Compile ``source``; raise :class:`ExpressionError` with CEL's message or naming an unknown variable."""
+    try:
+        program = cel.compile(source)
+    except ValueError as exc:
+        raise ExpressionError(str(exc)) from exc
+    tokens = _tokens(source)
+    names = set(program.variables()) - _TYPE_NAMES - _bound_names(tokens)
+    unknown = sorted(names - set(VARIABLES))
+    if unknown:
+        raise ExpressionError(f"unknown variable {unknown[0]!r} (known: {', '.join(VARIABLES)})")
+    fields = {name: _fields(name, tokens) if name in _MAPS else None for name in names}
+    return Expression(source=source, program=program, fields=fields)
+
+
+def merge_fields(expressions: list[Expression]) -> dict[str, frozenset[str] | None]:
+    """The union of what several expressions read, in the same shape as :attr:`Expression.fields`."""
+    merged: dict[str, frozenset[str] | None] = {}
+    for expression in expressions:
+        for name, keys in expression.fields.items():
+            if keys is None or (name in merged and merged[name] is None):
+                merged[name] = None
+            else:
+                merged[name] = (merged.get(name) or frozenset()) | keys
+    return merged
+
+
+def _tokens(source: str) -> list[tuple[str, str]]:
+    return [
+        (match.lastgroup or "other", match.group())
+        for match in _TOKEN.finditer(source)
+        if match.lastgroup not in ("space", "comment")
+    ]
+
+
+def _bound_names(tokens: list[tuple[str, str]]) -> set[str]:
+    """Names bound by comprehension macros, e.g. ``l`` in ``args.lines.exists(l, l.quantity > 5)``."""
+    bound = set()
+    for index in range(len(tokens) - 3):
+        macro, paren, name, comma = tokens[index : index + 4]
+        if macro[1] in _MACROS and paren[1] == "(" and name[0] == "ident" and comma[1] == ",":
+            bound.add(name[1])
+    return bound
+
+
+def _fields(name: str, tokens: list[tuple[str, str]]) -> frozenset[str] | None:
+    """Keys of ``name`` read as ``name.key`` or ``name['key']``; None if it is used any other way."""
+    keys: set[str] = set()
+    for index, (kind, text) in enumerate(tokens):
+        if kind != "ident" or text != name or (index > 0 and tokens[index - 1][1] == "."):
+            continue
+        key = _field_access(tokens[index + 1 : index + 4])
+        if key is None:
+            return None
+        keys.add(key)
+    return frozenset(keys) if keys else None
+
+
+def _field_access(following: list[tuple[str, str]]) -> str | None:
+    texts = [text for _, text in following] + ["", "", ""]
+    if texts[0] == "." and following[1:2] and following[1][0] == "ident" and texts[2] != "(":
+        return texts[1]
+    if texts[0] == "[" and texts[2] == "]" and following[1][0] == "string":
+        plain = _PLAIN_STRING.match(texts[1])
+        if plain:
+            return plain.group(1) if plain.group(1) is not None else plain.group(2)
+    return None

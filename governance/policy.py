@@ -1,0 +1,161 @@
+"""The policy document as pydantic models: rules, limits, time windows, defaults.
+
+Models check shape only; :mod:`governance.loader` checks a document against the tool catalogue and
+the people directory, so a policy that loads is sound: every CEL condition compiles, every pattern
+names a tool, every role and person exists, every ``approve`` says who approves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from governance.decision import Tier
+from tools.spec import SideEffect
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("policies") / "default.yaml"
+"""The policy shipped with opslayer, written for the seeded directory and the fixed tool catalogue."""
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+_DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be used; ``problems`` lists each one with the rule id and field."""
+
+    def __init__(self, problems: list[str], *, source: str = "policy") -> None:
+        self.problems = tuple(problems)
+        self.source = source
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s):\n{listing}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApproverSpec(_Model):
+    """``count`` distinct people holding any of ``roles`` must approve."""
+
+    roles: tuple[str, ...] = Field(min_length=1)
+    count: int = Field(default=1, ge=1)
+
+    @field_validator("roles")
+    @classmethod
+    def _sorted(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(roles)))
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30s``, ``30m``, ``24h``, ``7d`` as a timedelta."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 30m, 24h or 7d")
+    amount, unit = match.groups()
+    return timedelta(**{_UNITS[unit]: int(amount)})
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, Mapping) else value
+
+
+class _Matching(_Model):
+    id: str = Field(pattern=_ID)
+    description: str = ""
+    tools: tuple[str, ...] = Field(min_length=1)
+    side_effects: tuple[SideEffect, ...] | None = None
+    when: str | None = None
+    approvers: tuple[ApproverSpec, ...] = ()
+    notify: tuple[str, ...] = ()
+    reason: str = ""
+
+    _listify = field_validator("approvers", mode="before")(_as_list)
+
+
+class Rule(_Matching):
+    """Calls to ``tools`` (fnmatch globs) where ``when`` holds, within ``during`` if given, get ``tier``."""
+
+    during: tuple[str, ...] = ()
+    tier: Tier
+
+
+class Limit(_Matching):
+    """A budget per actor (or global) over a sliding ``window``; going past ``max`` escalates the call."""
+
+    sum: str | None = None
+    count: bool = False
+    per: Literal["actor", "global"] = "actor"
+    window: str = Field(pattern=_DURATION.pattern)
+    max: float = Field(ge=0)
+    exceeded_tier: Tier
+
+    @property
+    def window_length(self) -> timedelta:
+        return parse_duration(self.window)
+
+
+class Window(_Model):
+    """A named half-open time window ``[start, end)``, e.g. a change freeze."""
+
+    id: str = Field(pattern=_ID)
+    start: AwareDatetime
+    end: AwareDatetime
+    description: str = ""
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, moment: datetime) -> datetime:
+        return moment.astimezone(UTC)
+
+
+class Defaults(_Model):
+    """What happens when the policy has nothing more specific to say.
+
+    ``unknown_tool`` must be ``deny``. ``unmatched_tool`` (no rule matched cleanly) defaults to
+    ``deny`` and may not be ``auto``; when it is ``approve`` the policy must name ``approvers``, when
+    ``notify``, ``notify`` targets.
+    """
+
+    unknown_tool: Tier = Tier.DENY
+    unmatched_tool: Tier = Tier.DENY
+    approvers: tuple[ApproverSpec, ...] = ()
+    notify: tuple[str, ...] = ()
+
+    _listify = field_validator("approvers", mode="before")(_as_list)
+
+
+class Policy(_Model):
+    """A validated policy document. Use :func:`load_policy` / :func:`parse_policy` to get one checked."""
+
+    label: str = Field(min_length=1)
+    defaults: Defaults = Defaults()
+    windows: tuple[Window, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    limits: tuple[Limit, ...] = ()
+
+    @property
+    def digest(self) -> str:
+        """sha256 hex of the canonical JSON of the validated document.
+
+        YAML formatting and key order do not change it; any change of content does.
+        """
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def version(self) -> str:
+        return f"{self.label}@sha256:{self.digest[:16]}"
+
+
+def tools_matching(pattern: str, catalogue: Mapping[str, SideEffect]) -> list[str]:
+    """Catalogue tool names matched by an fnmatch glob (case-sensitive), in sorted order."""
+    return sorted(name for name in catalogue if fnmatchcase(name, pattern))

@@ -1,0 +1,1 @@
+"""Runbooks and past incidents: storage, ingestion and retrieval (grounding issue)."""

@@ -1,0 +1,204 @@
+"""The executions ledger: a key runs its handler at most once, across retries, ledgers and threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from governance.executions import (
+    ExecutionInProgress,
+    ExecutionLedger,
+    ExecutionRecord,
+    ExecutionStatus,
+    idempotency_key,
+)
+from governance.store import sqlite_engine
+
+START = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+TOOL = "inventory_transfer_stock"
+DIGEST = "d" * 64
+
+
+def _clock() -> Callable[[], datetime]:
+    ticks = iter(range(10**9))
+    return lambda: START + timedelta(seconds=next(ticks))
+
+
+def _ledger(db: Path) -> ExecutionLedger:
+    return ExecutionLedger(sqlite_engine(db), clock=_clock())
+
+
+class _Handler:
+    """Counts calls; returns ``result`` or raises ``error``."""
+
+    def __init__(self, result: str = '{"transfer": "TRF-0001"}', error: BaseException | None = None) -> None:
+        self.calls = 0
+        self.result = result
+        self.error = error
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "governance.db"
+
+
+def _run(ledger: ExecutionLedger, handler: Callable[[], str], key: str = "k1", **kw: bool) -> ExecutionRecord:
+    return ledger.run_once(key, tool=TOOL, args_digest=DIGEST, thread_id="t-1", handler=handler, **kw)
+
+
+def test_idempotency_key_is_stable_and_separates_its_parts() -> None:
+    key = idempotency_key("t-1", "call-1", DIGEST)
+
+    assert key == idempotency_key("t-1", "call-1", DIGEST)
+    assert len(key) == 64 and int(key, 16) >= 0
+    assert key != idempotency_key("t-1", "call-2", DIGEST)
+    assert key != idempotency_key("t-2", "call-1", DIGEST)
+    assert key != idempotency_key("t-1", "call-1", "e" * 64)
+    assert idempotency_key("a", "bc", DIGEST) != idempotency_key("ab", "c", DIGEST)
+
+
+def test_first_run_calls_the_handler_and_records_the_result(db: Path) -> None:
+    ledger, handler = _ledger(db), _Handler()
+
+    record = _run(ledger, handler)
+
+    assert handler.calls == 1
+    assert record.status is ExecutionStatus.COMPLETED and not record.replayed
+    assert record.result == '{"transfer": "TRF-0001"}'
+    assert (record.tool, record.args_digest, record.thread_id, record.attempts) == (TOOL, DIGEST, "t-1", 1)
+    assert record.finished_at is not None and record.finished_at > record.started_at
+    assert ledger.get("k1") == record
+    assert ledger.get("unknown") is None
+
+
+def test_second_run_replays_the_result_without_calling_the_handler(db: Path) -> None:
+    ledger, handler = _ledger(db), _Handler()
+    first = _run(ledger, handler)
+    again = _Handler(result="must not run")
+
+    replay = _run(ledger, again)
+    from_another_ledger = _run(_ledger(db), again)
+
+    assert again.calls == 0 and handler.calls == 1
+    assert replay.replayed and from_another_ledger.replayed
+    assert replay.result == from_another_ledger.result == first.result
+    assert replay.to_dict() == {**first.to_dict(), "replayed": True}
+
+
+def test_a_failed_handler_is_recorded_and_not_re_run_by_default(db: Path) -> None:
+    ledger = _ledger(db)
+    failing = _Handler(error=LookupError("warehouse BER-9 does not exist"))
+
+    record = _run(ledger, failing)
+    replay = _run(ledger, _Handler())
+
+    assert record.status is ExecutionStatus.FAILED and not record.replayed
+    assert record.error == "warehouse BER-9 does not exist"
+    assert record.error_type == "builtins.LookupError"
+    assert record.result is None
+    assert replay.replayed and replay.status is ExecutionStatus.FAILED
+    assert failing.calls == 1
+
+
+def test_retry_failed_runs_a_failed_key_again_once(db: Path) -> None:
+    ledger = _ledger(db)
+    _run(ledger, _Handler(error=ConnectionError("backend down")))
+    retry = _Handler()
+
+    record = _run(ledger, retry, retry_failed=True)
+    after = _run(ledger, _Handler(), retry_failed=True)
+
+    assert retry.calls == 1
+    assert record.status is ExecutionStatus.COMPLETED and record.attempts == 2
+    assert record.error is None and record.error_type is None
+    assert after.replayed and after.attempts == 2
+
+
+def test_a_key_started_elsewhere_is_not_run_again(db: Path) -> None:
+    """While one ledger's handler runs, another ledger on the same file sees the claim and backs off."""
+    first, second = _ledger(db), _ledger(db)
+    inner = _Handler()
+    seen: list[ExecutionInProgress] = []
+
+    def handler_that_meets_a_second_attempt() -> str:
+        with pytest.raises(ExecutionInProgress) as caught:
+            _run(second, inner)
+        seen.append(caught.value)
+        return "done"
+
+    record = _run(first, handler_that_meets_a_second_attempt)
+
+    assert inner.calls == 0
+    assert record.status is ExecutionStatus.COMPLETED
+    [error] = seen
+    assert error.record.status is ExecutionStatus.STARTED
+    assert "has not finished" in str(error)
+
+
+def test_a_crash_inside_the_handler_leaves_the_key_claimed(db: Path) -> None:
+    """A process killed mid-call (here: KeyboardInterrupt) may have written: later attempts must not run."""
+    ledger = _ledger(db)
+    with pytest.raises(KeyboardInterrupt):
+        _run(ledger, _Handler(error=KeyboardInterrupt()))
+    after_restart = _ledger(db)
+    retry = _Handler()
+
+    with pytest.raises(ExecutionInProgress):
+        _run(after_restart, retry)
+    with pytest.raises(ExecutionInProgress):
+        _run(after_restart, retry, retry_failed=True)
+
+    assert retry.calls == 0
+    assert after_restart.get("k1").status is ExecutionStatus.STARTED  # type: ignore[union-attr]
+
+
+def test_a_key_reused_for_another_call_is_refused(db: Path) -> None:
+    ledger = _ledger(db)
+    _run(ledger, _Handler())
+
+    with pytest.raises(ValueError, match="belongs to inventory_transfer_stock"):
+        ledger.run_once(
+            "k1", tool="inventory_adjust_stock", args_digest=DIGEST, thread_id="t-1", handler=_Handler()
+        )
+
+
+def test_two_ledgers_racing_on_one_key_run_the_handler_once(db: Path) -> None:
+    ledgers = [_ledger(db), _ledger(db)]
+    barrier = threading.Barrier(2)
+    calls: list[str] = []
+    outcomes: list[str] = []
+
+    def slow_handler() -> str:
+        calls.append(threading.current_thread().name)
+        time.sleep(0.05)  # keeps the claim open while the other thread arrives
+        return "ok"
+
+    def attempt(ledger: ExecutionLedger) -> None:
+        barrier.wait()
+        try:
+            record = _run(ledger, slow_handler)
+            outcomes.append("replayed" if record.replayed else "ran")
+        except ExecutionInProgress:
+            outcomes.append("in progress")
+
+    threads = [threading.Thread(target=attempt, args=(ledger,)) for ledger in ledgers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(calls) == 1
+    ran, other = sorted(outcomes, key=lambda outcome: outcome != "ran")
+    assert ran == "ran" and other in {"in progress", "replayed"}
+    assert ledgers[0].get("k1").result == "ok"  # type: ignore[union-attr]

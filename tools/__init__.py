@@ -1,0 +1,1 @@
+"""Tools that act on ITSM, inventory and procurement systems: protocols, backends, tool specs."""
