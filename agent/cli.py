@@ -12,8 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from agent import services
-from agent.render import print_decision
+from agent.cli_agent import approvals_app, chat
+from agent.render import print_decision, tier_label
 from agent.settings import Settings
+from governance.decision import Tier
 from governance.directory import DirectoryError, UnknownPerson
 from governance.policy import PolicyError
 from tools.errors import InvalidArguments
@@ -26,6 +28,8 @@ policy_app = typer.Typer(help="Check and explain policies.", no_args_is_help=Tru
 audit_app = typer.Typer(help="Inspect and verify the audit trail.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(approvals_app, name="approvals")
+app.command()(chat)
 
 console = Console()
 errors = Console(stderr=True)
@@ -148,6 +152,60 @@ def policy_explain(
     print_decision(console, decision, governance.directory)
     for note in notes:
         console.print(f"[yellow]note:[/] {note}")
+
+
+@policy_app.command("replay")
+def policy_replay(
+    policy: Path = typer.Option(
+        ..., "--policy", help="The policy to compare against the recorded decisions."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+    all_calls: bool = typer.Option(False, "--all", help="List unchanged calls too."),
+) -> None:
+    """Shadow mode: re-decide every tool call in the audit trail under another policy; show tier changes."""
+    from agent.replay import replay
+
+    settings = Settings()
+    try:
+        governance = services.load_governance(settings, policy_file=policy)
+    except (PolicyError, DirectoryError) as exc:
+        _fail(str(exc))
+    results = list(replay(services.open_audit(settings), governance.policy, governance.directory))
+    changed = [r for r in results if r.changed]
+    if as_json:
+        _print_json(
+            {
+                "policy_version": governance.policy.version,
+                "calls": len(results),
+                "changed": len(changed),
+                "changes": [
+                    r.__dict__ | {"new_rules": list(r.new_rules)} for r in (results if all_calls else changed)
+                ],
+            }
+        )
+        return
+    table = Table(
+        "seq",
+        "thread",
+        "actor",
+        "tool",
+        "recorded",
+        "under new policy",
+        "rules",
+        title=f"Replay under {governance.policy.version}",
+    )
+    for r in results if all_calls else changed:
+        table.add_row(
+            str(r.seq),
+            r.thread_id or "",
+            r.actor,
+            r.tool,
+            tier_label(Tier(r.old_tier)),
+            tier_label(Tier(r.new_tier)),
+            ", ".join(r.new_rules),
+        )
+    console.print(table)
+    console.print(f"{len(changed)} of {len(results)} recorded tool calls would change tier.")
 
 
 @audit_app.command("verify")

@@ -1,7 +1,15 @@
-"""`make demo`: a scripted, offline walk-through on the embedded defaults."""
+"""`make demo`: a scripted, offline walk-through on the embedded defaults.
+
+It runs in its own folder (``$OPSLAYER_HOME/demo``), wiped at the start, so it can be re-run and
+never touches other local state.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,115 +17,122 @@ from rich.console import Console
 from rich.rule import Rule
 
 from agent import services
+from agent.cli_agent import print_turn
 from agent.render import print_decision
+from agent.session import AgentSession
 from agent.settings import Settings
-from governance.audit import AuditLog
-from governance.decision import Actor
+from governance.approvals import ApprovalError
 from tools.local import reset_local_systems
-from tools.registry import result_to_json, run
-from tools.spec import CallContext, canonical_args
 
+FREEZE_TIME = datetime(2026, 12, 22, 10, 0, tzinfo=UTC)
 PO_30K = {
     "supplier_id": "SUP-001",
     "cost_centre": "CC-IT-OPS",
     "total_amount": 30000.0,
     "lines": [{"sku": "LAP-14-PRO", "quantity": 20, "unit_price": 1500.0}],
 }
-PO_500 = {
-    "supplier_id": "SUP-001",
-    "cost_centre": "CC-IT-OPS",
-    "total_amount": 500.0,
-    "lines": [{"sku": "LAP-14-PRO", "quantity": 1, "unit_price": 500.0}],
-}
-
-# (headline, tool, args, person, ISO time or None for now)
-EXAMPLES: tuple[tuple[str, str, dict[str, Any], str, str | None], ...] = (
-    ("A read runs alone", "itsm_get_incident", {"number": "INC0010032"}, "carol.desk", None),
-    (
-        "An incident work note runs and notifies the incident managers",
-        "itsm_add_work_note",
-        {"number": "INC0010047", "text": "Checked the load balancer pool; two nodes drained."},
-        "carol.desk",
-        None,
-    ),
-    (
-        "A 500 EUR purchase order runs and notifies",
-        "procurement_create_purchase_order",
-        PO_500,
-        "alice.requester",
-        None,
-    ),
-    (
-        "A 30,000 EUR purchase order needs two different people",
-        "procurement_create_purchase_order",
-        PO_30K,
-        "alice.requester",
-        None,
-    ),
-    (
-        "A change on a prod CI needs a change manager",
-        "itsm_create_change_request",
-        {
-            "ci": "payments-api",
-            "short_description": "Restart payments-api",
-            "description": "Rolling restart.",
-            "risk": "moderate",
-        },
-        "ivan.ops",
-        "2026-11-24T10:00:00Z",
-    ),
-    (
-        "The same change during the year-end freeze is refused",
-        "itsm_create_change_request",
-        {
-            "ci": "payments-api",
-            "short_description": "Restart payments-api",
-            "description": "Rolling restart.",
-            "risk": "moderate",
-        },
-        "ivan.ops",
-        "2026-12-24T10:00:00Z",
-    ),
-    ("An unknown tool is refused", "procurement_delete_everything", {}, "alice.requester", None),
-)
 
 
-def run_demo(settings: Settings, console: Console) -> None:
+def run_demo(base: Settings, console: Console) -> None:
+    settings = base.model_copy(update={"home": base.home / "demo"})
+    shutil.rmtree(settings.home, ignore_errors=True)
     console.print(Rule("[bold]opslayer[/] — governed operations, offline walk-through"))
     summary = reset_local_systems(settings.systems_db)
     console.print(
-        f"Seeded reference systems at {settings.systems_db}: {summary.incidents} incidents, "
-        f"{summary.changes} changes, {summary.cis} CIs, "
-        f"{summary.skus} SKUs in {summary.warehouses} warehouses, "
-        f"{summary.suppliers} suppliers, {summary.purchase_orders} purchase orders."
+        f"Seeded reference systems in {settings.home}: {summary.incidents} incidents, {summary.cis} CIs, "
+        f"{summary.skus} SKUs, {summary.suppliers} suppliers, {summary.purchase_orders} purchase orders.\n"
+        "The planner is the offline one (no OPENAI_API_KEY needed); it takes the same graph and policy."
     )
-    governance = services.load_governance(settings)
-    systems = services.open_systems(settings)
-    usage = services.open_usage(settings)
-    audit = services.open_audit(settings)
-    console.print(f"{len(governance.registry)} governed tools; policy {governance.policy.version}\n")
-    for headline, tool, args, person, at in EXAMPLES:
-        console.print(Rule(headline, style="dim"))
-        actor = governance.directory.actor(person)
-        now = datetime.fromisoformat(at) if at else datetime.now(UTC)
-        decision, _ = services.explain(
-            governance, tool=tool, raw_args=args, actor=actor, now=now, systems=systems, usage=usage
-        )
-        audit.append("decision", decision.to_dict(), actor=person, thread_id="demo")
-        print_decision(console, decision, governance.directory, title=f"{person} → {tool}")
-    _run_a_read(console, governance, systems, audit)
-    result = audit.verify()
-    console.print(Rule("Audit trail"))
+    session: AgentSession = services.open_session(settings)
+    _step(console, "1. A read runs alone (auto)", session, "summarise INC0010032", "carol.desk")
+    _step(
+        console,
+        "2. An incident work note runs and notifies the incident managers (notify)",
+        session,
+        "add a note to INC0010047 saying drained two nodes from the LB pool",
+        "carol.desk",
+    )
+    pending = _step(
+        console,
+        "3. A 55,000 EUR purchase order waits for two different people (approve)",
+        session,
+        "order 40 laptops for the Berlin office",
+        "alice.requester",
+    )
+    approval_id = pending.pending[0].id
+    _wrong_person(console, session, approval_id)
+    _approve_elsewhere(console, settings, approval_id)
+    _show_po_once(console, session)
+    _denied_change(console, settings)
+    _policy_examples(console, settings, session)
+    result = session.deps.audit.verify()
+    console.print(Rule("8. The audit trail"))
+    status = "[green]audit chain intact[/]" if result.ok else f"[red]audit chain broken[/]: {result}"
     console.print(
-        f"[green]audit chain intact[/]: {result.checked} events verified" if result.ok else str(result)
+        f"{status}: {result.checked} events. Try `opslayer audit tail` with OPSLAYER_HOME={settings.home}"
     )
 
 
-def _run_a_read(console: Console, governance: services.Governance, systems: Any, audit: AuditLog) -> None:
-    spec = governance.registry.get("itsm_get_incident")
-    actor = Actor(id="carol.desk")
-    args = canonical_args(spec.parse_args({"number": "INC0010032"}))
-    incident = run(spec, args, CallContext(systems=systems, actor_id=actor.id))
-    audit.append("execution", {"tool": spec.name, "args": args, "ok": True}, actor=actor.id, thread_id="demo")
-    console.print(Rule("Executing the auto-tier read", style="dim"))
-    console.print_json(result_to_json(incident))
+def _step(console: Console, title: str, session: AgentSession, message: str, person: str) -> Any:
+    console.print(Rule(title))
+    console.print(f"[bold]{person}[/]: {message}")
+    result = session.send(message, actor_id=person)
+    print_turn(console, result)
+    return result
+
+
+def _wrong_person(console: Console, session: AgentSession, approval_id: str) -> None:
+    console.print(Rule("4. The wrong person's approval is refused"))
+    for person in ("alice.requester", "bob.requester"):
+        try:
+            session.deps.approvals.vote(
+                approval_id,
+                approver=session.deps.governance.directory.actor(person),
+                approve=True,
+                channel="cli",
+            )
+        except ApprovalError as exc:
+            console.print(f"[red]refused[/] {person}: {exc}")
+
+
+def _approve_elsewhere(console: Console, settings: Settings, approval_id: str) -> None:
+    console.print(Rule("5. The right managers approve from a separate process; the thread resumes there"))
+    env = {**os.environ, "OPSLAYER_HOME": str(settings.home)}
+    for person in ("grace.procure", "heidi.finance"):
+        command = ["approvals", "approve", approval_id, "--as", person, "--comment", "budgeted in Q4 plan"]
+        console.print(f"[dim]$ opslayer {' '.join(command)}[/]")
+        done = subprocess.run(
+            [sys.executable, "-m", "agent", *command], env=env, capture_output=True, text=True
+        )
+        console.print(done.stdout.rstrip() or done.stderr.rstrip())
+
+
+def _show_po_once(console: Console, session: AgentSession) -> None:
+    orders = session.deps.systems.procurement.list_purchase_orders(requester="alice.requester", limit=50)
+    laptops = [
+        po for po in orders if any(line.sku == "LAP-14-PRO" and line.quantity == 40 for line in po.lines)
+    ]
+    count = f"[bold]{len(laptops)}[/] (exactly once)"
+    console.print(f"Purchase orders for 40 × LAP-14-PRO in the procurement system: {count}")
+
+
+def _denied_change(console: Console, settings: Settings) -> None:
+    console.print(Rule("6. A change request during the year-end freeze is refused (deny)"))
+    frozen: AgentSession = services.open_session(settings, clock=lambda: FREEZE_TIME)
+    result = frozen.send("open a change to restart payments-api tonight", actor_id="ivan.ops")
+    print_turn(console, result)
+
+
+def _policy_examples(console: Console, settings: Settings, session: AgentSession) -> None:
+    console.print(Rule("7. `opslayer policy explain`: a decision without running anything"))
+    governance = session.deps.governance
+    decision, _ = services.explain(
+        governance,
+        tool="procurement_create_purchase_order",
+        raw_args=PO_30K,
+        actor=governance.directory.actor("bob.requester"),
+        now=datetime.now(UTC),
+        systems=session.deps.systems,
+        usage=session.deps.usage,
+    )
+    print_decision(console, decision, governance.directory, title="bob.requester → 30,000 EUR PO")

@@ -47,7 +47,7 @@ CALLS = (
     ),
     ToolCall(
         tool="itsm_create_change_request",
-        args={"ci": "payments-api", "short_description": "Restart", "description": "", "risk": "moderate"},
+        args={"ci": "payments-api", "short_description": "Restart", "description": "Rolling restart", "risk": "moderate"},
         facts={"environment": "prod", "ci_class": "service"},
     ),
 )

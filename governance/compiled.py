@@ -20,8 +20,8 @@ from governance.loader import check_policy
 from governance.policy import ApproverSpec, Limit, Policy, PolicyError, Rule, tools_matching
 from tools.spec import SideEffect
 
-Reads = tuple[tuple[str, frozenset[str] | None], ...]
-"""Variables to hand CEL, each with the keys needed (None: the whole value)."""
+Reads = tuple[tuple[str, tuple[str, ...] | None], ...]
+"""Variables to hand CEL, each with the keys needed, sorted (None: the whole value)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -184,7 +184,10 @@ def _plan(
         if _applies(limit, name, catalogue)
     )
     expressions = tuple(slots.values())
-    reads = tuple(sorted(merge_fields(list(expressions)).items()))
+    merged = merge_fields(list(expressions))
+    reads = tuple(
+        (var, None if keys is None else tuple(sorted(keys))) for var, keys in sorted(merged.items())
+    )
     return ToolPlan(
         rules=chosen_rules,
         limits=chosen_limits,

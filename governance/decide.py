@@ -1,7 +1,7 @@
 """``decide``: the deterministic verdict on one tool call under a compiled policy.
 
-Pure: no I/O except reading usage totals through the given reader, no clock (``context.now``), no
-randomness. Semantics:
+Pure: no I/O except reading usage totals through the given reader (whose errors propagate), no
+clock (``context.now``), no randomness. Semantics:
 
 - a tool outside the catalogue is denied;
 - every candidate rule whose ``during`` windows contain ``now`` and whose ``when`` holds matches;
@@ -41,7 +41,7 @@ from governance.usage import GLOBAL_KEY, UsageCharge, UsageReader
 
 _TIERS = (Tier.AUTO, Tier.NOTIFY, Tier.APPROVE, Tier.DENY)
 # Float sums (9,500.1 + 499.9) must not push a call that lands exactly on the limit over it.
-_TOLERANCE = 1e-9
+_TOLERANCE = 1e-12
 
 
 def decide(
@@ -105,7 +105,7 @@ def _apply_limit(limit: CompiledLimit, inputs: _Inputs, verdict: _Verdict) -> No
         verdict.exceed(limit, None)
     else:
         used = inputs.used(limit)
-        if used + amount > limit.max * (1 + _TOLERANCE) + _TOLERANCE:
+        if used + amount > limit.max * (1 + _TOLERANCE) + 1e-9:
             usage = f"{_number(used)} used in {limit.window_text} + {_number(amount)}"
             verdict.exceed(limit, f"{limit.id}: {usage} would exceed {_number(limit.max)}")
 
@@ -216,6 +216,9 @@ class _Inputs:
         """All expression values from one CEL call, or None if any raised (then use :meth:`single`)."""
         if self.plan.batch is None or self._values is not None:
             return self._values
+        if any(name == "usage" for name, _ in self.plan.reads):
+            # Read the ledger outside the CEL error handling: a failing reader is not a failing condition.
+            _usage(self)
         try:
             self._values = self.plan.batch.execute(self._cel())
         except Exception:  # one failing expression fails the list; single() finds which
@@ -271,7 +274,7 @@ class _Inputs:
         return cel.Context({name: _narrow(_SOURCES[name](self), keys) for name, keys in reads})
 
 
-def _narrow(value: Any, keys: frozenset[str] | None) -> Any:
+def _narrow(value: Any, keys: tuple[str, ...] | None) -> Any:
     if keys is not None:
         return {key: value[key] for key in keys if key in value}
     return dict(value) if type(value) is not dict and isinstance(value, Mapping) else value

@@ -2,7 +2,7 @@
 
 The mix follows how policies are written: most rules name one tool (some two, a few a glob such as
 ``inventory_*``); conditions are mostly on arguments and facts (guarded by ``has`` so they evaluate
-for every tool), some on the actor or the channel; time restrictions use ``during`` windows; every
+for every tool), a few on the actor or the channel; time restrictions use ``during`` windows; every
 50 rules bring one budget limit. Same arguments, same policy.
 """
 
@@ -26,8 +26,8 @@ _CONDITIONS = (
     (15, "has(facts.value) && facts.value > {x}.0"),
     (10, "has(facts.environment) && facts.environment == 'prod'"),
     (5, "has(facts.priority) && facts.priority <= {p}"),
-    (5, "'{role}' in actor.roles"),
-    (5, "context.channel == 'slack'"),
+    (3, "'{role}' in actor.roles"),
+    (2, "context.channel == 'slack'"),
 )
 
 

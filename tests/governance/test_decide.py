@@ -390,3 +390,54 @@ def test_args_digest_is_sha256_of_canonical_json() -> None:
 
     expected = hashlib.sha256('{"a":[1,2],"b":"é"}'.encode()).hexdigest()
     assert args_digest({"b": "é", "a": [1, 2]}) == expected
+
+
+# -- the usage variable and failures outside CEL ------------------------------------------------------
+
+USAGE_POLICY = compiled(
+    """
+label: usage
+defaults: {unmatched_tool: deny}
+rules:
+  - id: po
+    tools: [procurement_create_purchase_order]
+    tier: auto
+  - id: heavy-spender
+    tools: [procurement_create_purchase_order]
+    when: "usage['po-budget'] > 5000.0"
+    tier: notify
+    notify: ["role:finance_controller"]
+limits:
+  - id: po-budget
+    tools: [procurement_create_purchase_order]
+    sum: args.total_amount
+    window: 7d
+    max: 1000000
+    exceeded_tier: deny
+"""
+)
+
+
+def test_conditions_can_read_what_a_limit_has_used() -> None:
+    usage = _usage((6000.0, timedelta(days=2)))
+    usage.record(UsageCharge(limit_id="po-budget", key="alice.requester", amount=1.0), NOW, "other")
+    decision = run(USAGE_POLICY, "procurement_create_purchase_order", {"total_amount": 10.0}, usage=usage)
+    assert decision.rule_ids == ("po", "heavy-spender")
+    assert run(USAGE_POLICY, "procurement_create_purchase_order", {"total_amount": 10.0}).tier is Tier.AUTO
+
+
+class _BrokenLedger:
+    def total(self, limit_id: str, key: str, since: Any) -> float:
+        raise ConnectionError("ledger unavailable")
+
+
+def test_a_failing_usage_reader_is_not_mistaken_for_a_failing_condition() -> None:
+    with pytest.raises(ConnectionError):
+        run(USAGE_POLICY, "procurement_create_purchase_order", {"total_amount": 10.0}, usage=_BrokenLedger())
+
+
+def test_argument_values_cel_cannot_take_fail_closed() -> None:
+    decision = run(POLICY, "procurement_create_purchase_order", {"total_amount": {1, 2}})
+    assert decision.tier is Tier.APPROVE
+    assert decision.condition_errors
+    assert all("could not be evaluated" in error for error in decision.condition_errors)

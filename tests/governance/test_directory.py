@@ -86,7 +86,9 @@ def _person(person_id: str, **fields: object) -> dict[str, object]:
         ([_person("amy", title="boss")], ["person 'amy': field 'title': Extra inputs are not permitted"]),
     ],
 )
-def test_load_errors_name_the_person(tmp_path: Path, people: list[dict[str, object]], expected: list[str]) -> None:
+def test_load_errors_name_the_person(
+    tmp_path: Path, people: list[dict[str, object]], expected: list[str]
+) -> None:
     with pytest.raises(DirectoryError) as caught:
         load_directory(_write(tmp_path, people))
     assert list(caught.value.problems) == expected

@@ -48,7 +48,11 @@ def test_bad_sources(source: str, message: str) -> None:
 
 def test_merge_keeps_whole_values_whole() -> None:
     merged = merge_fields(
-        [compile_expression("args.a > 1"), compile_expression("size(args) > 1"), compile_expression("facts.b")]
+        [
+            compile_expression("args.a > 1"),
+            compile_expression("size(args) > 1"),
+            compile_expression("facts.b"),
+        ]
     )
     assert merged == {"args": None, "facts": frozenset({"b"})}
     assert merge_fields([compile_expression("now > now"), compile_expression("args.a")]) == {

@@ -82,7 +82,8 @@ def rule(**fields: str) -> str:
         (rule(during="[xmas]"), "rule 'big-po': field 'during': unknown window 'xmas'"),
         (
             rule(when='"arg.total_amount > 1"'),
-            "rule 'big-po': field 'when': CEL does not compile: unknown variable 'arg' (known: args, facts, actor, now, context, usage)",
+            "rule 'big-po': field 'when': CEL does not compile: unknown variable 'arg' "
+            "(known: args, facts, actor, now, context, usage)",
         ),
         (rule(when="\"usage['nope'] > 1.0\""), "rule 'big-po': field 'when': usage['nope'] names no limit"),
         (
@@ -118,7 +119,8 @@ limits:
     [
         (
             ("exceeded_tier: approve", "exceeded_tier: auto"),
-            "limit 'budget': field 'exceeded_tier': auto would never stop anything; use notify, approve or deny",
+            "limit 'budget': field 'exceeded_tier': auto would never stop anything; "
+            "use notify, approve or deny",
         ),
         (
             ("window: 24h", "window: 24x"),
@@ -186,7 +188,10 @@ windows:
         ),
         (
             "{unmatched_tool: auto}",
-            ["defaults: field 'unmatched_tool': auto would run every call no rule covers; use notify, approve or deny"],
+            [
+                "defaults: field 'unmatched_tool': auto would run every call no rule covers; "
+                "use notify, approve or deny"
+            ],
         ),
         ("{unmatched_tool: notify}", ["defaults: field 'notify': required when unmatched_tool is notify"]),
         ("{}", []),

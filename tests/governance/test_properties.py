@@ -100,7 +100,9 @@ def policies(draw: st.DrawFn) -> Policy:
     return Policy.model_validate(document)
 
 
-VALUES = st.one_of(st.none(), st.integers(-3, 12), st.floats(-3, 12, allow_nan=False), st.sampled_from(["x", "y"]))
+VALUES = st.one_of(
+    st.none(), st.integers(-3, 12), st.floats(-3, 12, allow_nan=False), st.sampled_from(["x", "y"])
+)
 
 
 @st.composite
@@ -109,7 +111,11 @@ def calls(draw: st.DrawFn) -> tuple[ToolCall, Actor, DecisionContext]:
     args = draw(st.dictionaries(st.sampled_from(["q", "r"]), VALUES, max_size=2))
     facts = draw(st.dictionaries(st.just("v"), VALUES, max_size=1))
     actor = DIRECTORY.actor(draw(st.sampled_from(["alice.requester", "grace.procure", "carol.desk"])))
-    offset = draw(st.sampled_from([timedelta(0), timedelta(days=8), timedelta(days=25), timedelta(days=8, microseconds=-1)]))
+    offset = draw(
+        st.sampled_from(
+            [timedelta(0), timedelta(days=8), timedelta(days=25), timedelta(days=8, microseconds=-1)]
+        )
+    )
     context = DecisionContext(now=T0 + offset, channel=draw(st.sampled_from(["cli", "slack"])), thread_id="t")
     return ToolCall(tool=tool, args=args, facts=facts), actor, context
 
@@ -128,7 +134,9 @@ def compile_or_none(policy: Policy) -> CompiledPolicy | None:
     return None if check_policy(policy, catalogue=CATALOGUE) else compile_policy(policy, CATALOGUE)
 
 
-def oracle_matches(policy: Policy, call: ToolCall, actor: Actor, context: DecisionContext) -> list[tuple[str, Tier, bool]]:
+def oracle_matches(
+    policy: Policy, call: ToolCall, actor: Actor, context: DecisionContext
+) -> list[tuple[str, Tier, bool]]:
     """(rule id, tier, clean) for every rule that applies, each evaluated alone on the whole input."""
     if call.tool not in CATALOGUE:
         return []
@@ -164,20 +172,26 @@ PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 
 @PROPERTY
 @given(policy=policies(), call=calls(), seed=st.integers(0, 100))
-def test_decide_is_deterministic(policy: Policy, call: tuple[ToolCall, Actor, DecisionContext], seed: int) -> None:
+def test_decide_is_deterministic(
+    policy: Policy, call: tuple[ToolCall, Actor, DecisionContext], seed: int
+) -> None:
     compiled = compile_or_none(policy)
     if compiled is None:
         return
     tool_call, actor, context = call
     first = decide(compiled, tool_call, actor, context, usage_for(seed, context))
     again = decide(compiled, tool_call, actor, context, usage_for(seed, context))
-    recompiled = decide(compile_policy(policy, CATALOGUE), tool_call, actor, context, usage_for(seed, context))
+    recompiled = decide(
+        compile_policy(policy, CATALOGUE), tool_call, actor, context, usage_for(seed, context)
+    )
     assert first == again == recompiled
 
 
 @PROPERTY
 @given(policy=policies(), call=calls(), seed=st.integers(0, 100))
-def test_never_weaker_than_a_matching_rule(policy: Policy, call: tuple[ToolCall, Actor, DecisionContext], seed: int) -> None:
+def test_never_weaker_than_a_matching_rule(
+    policy: Policy, call: tuple[ToolCall, Actor, DecisionContext], seed: int
+) -> None:
     compiled = compile_or_none(policy)
     if compiled is None:
         return
@@ -193,7 +207,9 @@ def test_never_weaker_than_a_matching_rule(policy: Policy, call: tuple[ToolCall,
 
 @PROPERTY
 @given(policy=policies(), call=calls(), seed=st.integers(0, 100))
-def test_auto_only_when_an_auto_rule_allows_it(policy: Policy, call: tuple[ToolCall, Actor, DecisionContext], seed: int) -> None:
+def test_auto_only_when_an_auto_rule_allows_it(
+    policy: Policy, call: tuple[ToolCall, Actor, DecisionContext], seed: int
+) -> None:
     compiled = compile_or_none(policy)
     if compiled is None:
         return
@@ -214,7 +230,9 @@ def test_auto_only_when_an_auto_rule_allows_it(policy: Policy, call: tuple[ToolC
 
 @PROPERTY
 @given(policy=policies(), call=calls(), seed=st.integers(0, 100))
-def test_approve_always_says_who_approves(policy: Policy, call: tuple[ToolCall, Actor, DecisionContext], seed: int) -> None:
+def test_approve_always_says_who_approves(
+    policy: Policy, call: tuple[ToolCall, Actor, DecisionContext], seed: int
+) -> None:
     compiled = compile_or_none(policy)
     if compiled is None:
         return

@@ -1,4 +1,4 @@
-"""The usage ledger: in-memory and SQL implementations agree; recording is idempotent; windows are inclusive."""
+"""The usage ledger: memory and SQL agree; recording is idempotent; a window includes its start."""
 
 from __future__ import annotations
 
@@ -36,7 +36,10 @@ def test_total_sums_charges_at_or_after_since(ledger: InMemoryUsage | SqlUsageLe
     ledger.record(charge(9.0, limit_id="other"), T0, "e")
     assert ledger.total("po-budget", "alice.requester", T0 - timedelta(hours=24)) == 300.5
     assert ledger.total("po-budget", "alice.requester", T0 - timedelta(hours=2)) == 300.5
-    assert ledger.total("po-budget", "alice.requester", T0 - timedelta(hours=2) + timedelta(microseconds=1)) == 50.0
+    assert (
+        ledger.total("po-budget", "alice.requester", T0 - timedelta(hours=2) + timedelta(microseconds=1))
+        == 50.0
+    )
     assert ledger.total("po-budget", "alice.requester", T0) == 0.0
     assert ledger.total("po-budget", "nobody", T0 - timedelta(days=9)) == 0.0
 

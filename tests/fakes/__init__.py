@@ -1,0 +1,1 @@
+"""Stateful fakes of real ops systems, served at the HTTP edge with respx (no network)."""

@@ -1,0 +1,232 @@
+"""The `opslayer` command line, through typer's runner on a temporary OPSLAYER_HOME."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+
+PO = {
+    "supplier_id": "SUP-001",
+    "cost_centre": "CC-IT-OPS",
+    "lines": [{"sku": "LAP-14-PRO", "quantity": 20, "unit_price": 1500.0}],
+    "total_amount": 30000.0,
+}
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("OPSLAYER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPSLAYER_POLICY_FILE", raising=False)
+    return CliRunner()
+
+
+def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:
+    result = cli.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def explain(cli: CliRunner, tool: str, args: dict[str, object], person: str, *extra: str) -> tuple[int, dict]:
+    code, out = invoke(
+        cli, "policy", "explain", "--tool", tool, "--args", json.dumps(args), "--as", person, "--json", *extra
+    )
+    return code, json.loads(out) if code == 0 else {"output": out}
+
+
+def test_explain_30k_po_needs_procurement_manager_and_finance_controller(cli: CliRunner) -> None:
+    code, decision = explain(cli, "procurement_create_purchase_order", PO, "alice.requester")
+    assert code == 0
+    assert decision["tier"] == "approve"
+    assert {tuple(r["roles"]) for r in decision["approvals"]} == {
+        ("procurement_manager",),
+        ("finance_controller",),
+    }
+    assert decision["policy_version"].startswith("2026-11 baseline@sha256:")
+    assert len(decision["args_digest"]) == 64
+
+
+def test_explain_500_po_notifies_and_unknown_tool_is_denied(cli: CliRunner) -> None:
+    small = {
+        **PO,
+        "lines": [{"sku": "LAP-14-PRO", "quantity": 1, "unit_price": 500.0}],
+        "total_amount": 500.0,
+    }
+    assert explain(cli, "procurement_create_purchase_order", small, "alice.requester")[1]["tier"] == "notify"
+    code, decision = explain(cli, "procurement_delete_everything", {}, "alice.requester")
+    assert code == 0 and decision["tier"] == "deny"
+    assert "not in the catalogue" in decision["reasons"][0]
+
+
+def test_explain_uses_facts_and_the_time_given(cli: CliRunner) -> None:
+    change = {"ci": "payments-api", "short_description": "Restart", "description": "Rolling restart", "risk": "moderate"}
+    assert (
+        explain(cli, "itsm_create_change_request", change, "ivan.ops", "--at", "2026-11-24T10:00:00Z")[1][
+            "tier"
+        ]
+        == "approve"
+    )
+    frozen = explain(cli, "itsm_create_change_request", change, "ivan.ops", "--at", "2026-12-24T10:00:00Z")[1]
+    assert frozen["tier"] == "deny" and "year-end-change-freeze" in frozen["rule_ids"]
+    staging = {**change, "ci": "payments-api-staging"}
+    assert (
+        explain(cli, "itsm_create_change_request", staging, "ivan.ops", "--at", "2026-11-24T10:00:00Z")[1][
+            "tier"
+        ]
+        == "notify"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "person", "expected"),
+    [
+        ("{not json", "alice.requester", "--args is not valid JSON"),
+        ("[1]", "alice.requester", "must be a JSON object"),
+        (json.dumps({**PO, "requester": "bob.requester"}), "alice.requester", "requester"),
+        (json.dumps(PO), "nobody.here", "nobody.here"),
+    ],
+)
+def test_explain_bad_input_names_the_problem(cli: CliRunner, args: str, person: str, expected: str) -> None:
+    code, out = invoke(
+        cli,
+        "policy",
+        "explain",
+        "--tool",
+        "procurement_create_purchase_order",
+        "--args",
+        args,
+        "--as",
+        person,
+    )
+    assert code == 2
+    assert expected in out
+
+
+def test_policy_check_accepts_the_shipped_policy(cli: CliRunner) -> None:
+    code, out = invoke(cli, "policy", "check")
+    assert code == 0 and "2026-11 baseline" in out
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"id": "r1", "tools": ["itsm_get_incident"], "tier": "approv"}, ["r1", "tier"]),
+        ({"id": "r1", "tools": ["itsm_get_incident"], "tier": "auto", "when": "args.x >"}, ["r1", "when"]),
+        (
+            {
+                "id": "r1",
+                "tools": ["itsm_get_incident"],
+                "tier": "approve",
+                "approvers": {"roles": ["wizard"]},
+            },
+            ["r1", "wizard"],
+        ),
+        ({"id": "r1", "tools": ["nothing_matches_*"], "tier": "auto"}, ["r1", "nothing_matches_*"]),
+    ],
+)
+def test_policy_check_exits_2_naming_rule_and_field(
+    cli: CliRunner, tmp_path: Path, rule: dict[str, object], expected: list[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps({"label": "bad", "rules": [rule]}))
+    code, out = invoke(cli, "policy", "check", str(path))
+    assert code == 2
+    for word in expected:
+        assert word in out
+
+
+def test_policy_check_duplicate_ids(cli: CliRunner, tmp_path: Path) -> None:
+    rule = {"id": "same", "tools": ["itsm_get_incident"], "tier": "auto"}
+    path = tmp_path / "dup.yaml"
+    path.write_text(json.dumps({"label": "dup", "rules": [rule, rule]}))
+    code, out = invoke(cli, "policy", "check", str(path))
+    assert code == 2 and "same" in out and "duplicate" in out
+
+
+def test_tools_and_users_json(cli: CliRunner) -> None:
+    code, out = invoke(cli, "tools", "--json")
+    tools = {tool["name"]: tool for tool in json.loads(out)}
+    assert code == 0 and len(tools) == 21
+    assert tools["procurement_create_purchase_order"]["side_effect"] == "financial"
+    assert tools["itsm_get_incident"]["json_schema"]["additionalProperties"] is False
+    code, out = invoke(cli, "users", "--json")
+    people = {person["id"]: person for person in json.loads(out)}
+    assert "finance_controller" in people["heidi.finance"]["roles"]
+
+
+def test_audit_verify_names_the_edited_event(cli: CliRunner, tmp_path: Path) -> None:
+    assert invoke(cli, "chat", "--as", "carol.desk", "summarise INC0010032")[0] == 0
+    code, out = invoke(cli, "audit", "verify")
+    assert code == 0 and "intact" in out
+    code, out = invoke(cli, "audit", "tail", "-n", "3", "--json")
+    events = json.loads(out)
+    assert code == 0 and len(events) == 3 and events[-1]["kind"] == "response"
+    with sqlite3.connect(tmp_path / "home" / "governance.db") as db:
+        db.execute('UPDATE audit_events SET payload = \'{"tier":"auto"}\' WHERE seq = 2')
+    code, out = invoke(cli, "audit", "verify")
+    assert code == 1
+    assert "seq=2" in out
+
+
+def test_chat_approve_from_cli_executes_the_po_once(cli: CliRunner, tmp_path: Path) -> None:
+    code, out = invoke(cli, "chat", "--as", "alice.requester", "order 40 laptops for the Berlin office")
+    assert code == 0 and "waiting for approval" in out
+    pending = json.loads(invoke(cli, "approvals", "list", "--json")[1])
+    assert len(pending) == 1 and pending[0]["tool"] == "procurement_create_purchase_order"
+    approval_id = pending[0]["id"]
+    code, out = invoke(cli, "approvals", "approve", approval_id, "--as", "alice.requester")
+    assert code == 2 and "cannot approve" in out
+    assert invoke(cli, "approvals", "approve", approval_id, "--as", "grace.procure")[0] == 0
+    code, out = invoke(cli, "approvals", "approve", approval_id, "--as", "heidi.finance")
+    assert code == 0 and "PO-2026-0025" in out
+    code, out = invoke(cli, "approvals", "approve", approval_id, "--as", "leo.procure2")
+    assert code == 2
+    with sqlite3.connect(tmp_path / "home" / "systems.db") as db:
+        created = db.execute("SELECT count(*) FROM purchase_orders WHERE number = 'PO-2026-0025'").fetchone()[
+            0
+        ]
+        total = db.execute("SELECT count(*) FROM purchase_orders").fetchone()[0]
+    assert (created, total) == (1, 25)  # 24 seeded + exactly one
+
+
+def test_reject_tells_the_agent_and_nothing_runs(cli: CliRunner, tmp_path: Path) -> None:
+    invoke(cli, "chat", "--as", "carol.desk", "write off 3 damaged MON-27-4K at AMS-1")
+    approval_id = json.loads(invoke(cli, "approvals", "list", "--json")[1])[0]["id"]
+    code, out = invoke(
+        cli, "approvals", "reject", approval_id, "--as", "frank.warehouse", "--reason", "recount first"
+    )
+    assert code == 0 and "recount first" in out
+    with sqlite3.connect(tmp_path / "home" / "systems.db") as db:
+        assert db.execute("SELECT count(*) FROM adjustments").fetchone()[0] == 0
+
+
+def test_unknown_approval_and_person_are_clear_errors(cli: CliRunner) -> None:
+    code, out = invoke(cli, "approvals", "show", "APR-00000000")
+    assert code == 2 and "APR-00000000" in out
+    code, out = invoke(cli, "chat", "--as", "nobody.here", "summarise INC0010032")
+    assert code == 2 and "nobody.here" in out
+
+
+def test_policy_replay_reports_tier_changes(cli: CliRunner, tmp_path: Path) -> None:
+    invoke(cli, "chat", "--as", "carol.desk", "summarise INC0010032")
+    invoke(cli, "chat", "--as", "carol.desk", "add a note to INC0010047 saying checked the pool")
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(
+        json.dumps(
+            {
+                "label": "strict",
+                "defaults": {"unmatched_tool": "deny"},
+                "rules": [{"id": "reads", "tools": ["*_get_*", "*_search_*"], "tier": "auto"}],
+            }
+        )
+    )
+    code, out = invoke(cli, "policy", "replay", "--policy", str(strict), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["calls"] == 2 and report["changed"] == 1
+    assert report["changes"][0]["tool"] == "itsm_add_work_note"
+    assert (report["changes"][0]["old_tier"], report["changes"][0]["new_tier"]) == ("notify", "deny")
