@@ -9,14 +9,14 @@ Execution is exactly-once per (thread, tool_call_id, args digest) through the ex
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent.notifier import Notification, recipients
 from agent.state import AgentDeps, ClearedCall
 from governance.approvals import ApprovalOutcome
 from governance.audit import EventKind
 from governance.decision import Decision, Tier, args_digest
-from governance.executions import ExecutionRecord, idempotency_key
+from governance.executions import ExecutionRecord, ExecutionStatus, idempotency_key
 from tools.registry import result_to_json, run
 from tools.spec import CallContext, SideEffect
 
@@ -49,17 +49,33 @@ def execute(
     if decision.notify:
         _notify_once(deps, call, decision, key=key, thread_id=thread_id, actor_id=actor_id)
     context = CallContext(systems=deps.systems, actor_id=actor_id, idempotency_key=key)
-    record = deps.executions.run_once(
-        key,
-        tool=call["tool"],
-        args_digest=call["args_digest"],
-        thread_id=thread_id,
-        handler=lambda: result_to_json(run(spec, call["args"], context)),
-    )
-    if record.status.value == "completed":
+
+    def handler() -> str:
+        result = result_to_json(run(spec, call["args"], context))
+        # Charged before the ledger records the outcome: a completed record implies the charge.
         _charge_usage(deps, decision, key)
+        return result
+
+    record = deps.executions.run_once(
+        key, tool=call["tool"], args_digest=call["args_digest"], thread_id=thread_id, handler=handler
+    )
     _audit_execution(deps, call, record, thread_id=thread_id, actor_id=actor_id)
     return Executed(text=_result_text(call, record), record=record)
+
+
+def recorded(deps: AgentDeps, call: ClearedCall, *, thread_id: str, actor_id: str) -> Executed | None:
+    """The recorded outcome of ``call`` if it already ran (the node is re-run after a crash), audited.
+
+    Such a call must not be decided again: the usage it was charged would count against it, and
+    what ran cannot be taken back. ``None`` when the ledger has no outcome for it.
+    """
+    key = idempotency_key(thread_id, call["tool_call_id"], call["args_digest"])
+    record = deps.executions.get(key)
+    if record is None or record.status is ExecutionStatus.STARTED:
+        return None
+    replayed = replace(record, replayed=True)
+    _audit_execution(deps, call, replayed, thread_id=thread_id, actor_id=actor_id)
+    return Executed(text=_result_text(call, replayed), record=replayed)
 
 
 def _demand_allowed(call: ClearedCall, decision: Decision, approval: ApprovalOutcome | None) -> None:

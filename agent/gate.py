@@ -87,9 +87,30 @@ def _decided(
     return Reviewed(call=call, args=dict(tool_call.args), decision=decision, refusal=refusal)
 
 
+def refuse_duplicates(deps: AgentDeps, calls: list[Proposed], actor: Actor, context: DecisionContext) -> str:
+    """Audit the refusal of every call sharing one tool_call id; return the model-facing text.
+
+    None of them runs: one answer per id could not say which of the calls it is for.
+    """
+    reason = f"duplicate tool_call id {calls[0].id!r}: none of the {len(calls)} calls with this id ran"
+    for call in calls:
+        _audit_refusal(deps, call, actor, context, reason)
+    tools = sorted({call.tool for call in calls})
+    return refusal_text("refused", ", ".join(tools), f"{reason}. Give every tool call its own id.")
+
+
 def _invalid(
     deps: AgentDeps, call: Proposed, actor: Actor, context: DecisionContext, message: str
 ) -> Reviewed:
+    _audit_refusal(deps, call, actor, context, message)
+    text = refusal_text("invalid", call.tool, f"{message}. Fix the arguments and call the tool again.")
+    return Reviewed(call=call, args={}, decision=None, refusal=text)
+
+
+def _audit_refusal(
+    deps: AgentDeps, call: Proposed, actor: Actor, context: DecisionContext, message: str
+) -> None:
+    """A call refused before policy saw it, audited as a deny decision of the validation stage."""
     payload = {
         "stage": "validation",
         "tool_call_id": call.id,
@@ -101,8 +122,6 @@ def _invalid(
         "policy_version": deps.governance.policy.version,
     }
     deps.audit.append(EventKind.DECISION, payload, thread_id=context.thread_id, actor=actor.id)
-    text = refusal_text("invalid", call.tool, f"{message}. Fix the arguments and call the tool again.")
-    return Reviewed(call=call, args={}, decision=None, refusal=text)
 
 
 def _raw_digest(raw: Any) -> str:

@@ -8,8 +8,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent.executor import execute
-from agent.gate import Proposed, Reviewed, refusal_text, review
+from agent.executor import Executed, execute, recorded
+from agent.gate import Proposed, Reviewed, refusal_text, refuse_duplicates, review
 from agent.prompts import system_prompt
 from agent.state import AgentDeps, AgentState, ClearedCall, PendingApproval
 from governance.approvals import ApprovalStatus
@@ -59,7 +59,11 @@ def govern(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     refusals: list[BaseMessage] = []
     cleared: list[ClearedCall] = []
     pending: list[PendingApproval] = []
-    for call in _proposed_calls(_last_ai(state), refusals):
+    proposed, duplicates = _proposed_calls(_last_ai(state))
+    for call_id, calls in duplicates.items():
+        text = refuse_duplicates(deps, calls, actor, context)
+        refusals.append(ToolMessage(content=text, tool_call_id=call_id, status="error"))
+    for call in proposed:
         reviewed = review(deps, call, actor, context, stage="plan")
         _route(deps, reviewed, thread_id, state, refusals, cleared, pending)
     return {"messages": refusals, "cleared": cleared, "pending": pending}
@@ -175,7 +179,13 @@ def _recheck_and_run(
     state: AgentState,
     pending: list[PendingApproval],
 ) -> ToolMessage | None:
-    """Decide again just before running: policy or usage may have changed since the first decision."""
+    """Decide again just before running: policy or usage may have changed since the first decision.
+
+    A call that already ran (this node re-run after a crash) gets its recorded outcome instead.
+    """
+    done = recorded(deps, call, thread_id=thread_id, actor_id=actor.id)
+    if done is not None:
+        return _tool_message(call, done)
     reviewed = review(
         deps,
         Proposed(id=call["tool_call_id"], tool=call["tool"], raw_args=call["args"]),
@@ -220,6 +230,10 @@ def _recheck_and_run(
             pending.append({"approval_id": request.id, "tool_call_id": call["tool_call_id"]})
             return None
     done = execute(deps, call, decision, approval=approval, thread_id=thread_id, actor_id=actor.id)
+    return _tool_message(call, done)
+
+
+def _tool_message(call: ClearedCall, done: Executed) -> ToolMessage:
     status = "success" if done.record is None or done.record.status.value == "completed" else "error"
     return ToolMessage(content=done.text, tool_call_id=call["tool_call_id"], status=status)
 
@@ -249,26 +263,25 @@ def _cleared(tool_call_id: str, tool: str, args: dict[str, Any], approval_id: st
     }
 
 
-def _proposed_calls(message: AIMessage | None, refusals: list[BaseMessage]) -> list[Proposed]:
-    """The message's tool calls; duplicated ids and unparsable arguments are refused here."""
+def _proposed_calls(message: AIMessage | None) -> tuple[list[Proposed], dict[str, list[Proposed]]]:
+    """The message's tool calls, unparsable ones included; calls sharing an id are set apart, by id.
+
+    Calls that share an id are refused, not run: one answer per id could not say which it is for.
+    """
     if message is None:
-        return []
-    counts: dict[str, int] = {}
-    for call in [*message.tool_calls, *message.invalid_tool_calls]:
-        counts[call["id"] or ""] = counts.get(call["id"] or "", 0) + 1
-    proposed = []
-    for call in message.tool_calls:
-        if counts[call["id"] or ""] > 1:
-            continue
-        proposed.append(Proposed(id=call["id"] or "", tool=call["name"], raw_args=call["args"]))
-    for bad in message.invalid_tool_calls:
-        if counts[bad["id"] or ""] > 1:
-            continue
-        proposed.append(Proposed(id=bad["id"] or "", tool=bad["name"] or "", raw_args=bad["args"] or ""))
-    for duplicate in sorted(call_id for call_id, n in counts.items() if n > 1):
-        text = refusal_text("refused", "", f"duplicate tool_call id {duplicate!r}: none of these calls ran")
-        refusals.append(ToolMessage(content=text, tool_call_id=duplicate, status="error"))
-    return proposed
+        return [], {}
+    every = [
+        Proposed(id=call["id"] or "", tool=call["name"], raw_args=call["args"]) for call in message.tool_calls
+    ]
+    every += [
+        Proposed(id=bad["id"] or "", tool=bad["name"] or "", raw_args=bad["args"] or "")
+        for bad in message.invalid_tool_calls
+    ]
+    by_id: dict[str, list[Proposed]] = {}
+    for call in every:
+        by_id.setdefault(call.id, []).append(call)
+    duplicates = {call_id: calls for call_id, calls in sorted(by_id.items()) if len(calls) > 1}
+    return [call for call in every if call.id not in duplicates], duplicates
 
 
 def _last_ai(state: AgentState) -> AIMessage | None:

@@ -19,6 +19,7 @@ from governance.decision import Actor, Decision, DecisionContext, ToolCall
 from governance.directory import Directory
 from governance.directory import load_directory as _load_directory
 from governance.loader import load_policy
+from governance.policy import DEFAULT_POLICY_PATH
 from governance.store import sqlite_engine
 from governance.usage import SqlUsageLedger, UsageReader
 from tools.catalogue import build_catalogue
@@ -26,8 +27,6 @@ from tools.errors import OpsError
 from tools.local import open_local_systems
 from tools.registry import ToolRegistry
 from tools.spec import Systems, ToolSpec, canonical_args
-
-SHIPPED_POLICY_PATH = Path(__file__).parent.parent / "governance" / "policies" / "default.yaml"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +50,7 @@ def load_governance(settings: Settings, *, policy_file: Path | None = None) -> G
     """Load directory and policy; raise ``PolicyError``/``DirectoryError`` naming every problem."""
     registry = build_registry()
     directory = load_directory(settings)
-    path = policy_file or settings.policy_file or SHIPPED_POLICY_PATH
+    path = policy_file or settings.policy_file or DEFAULT_POLICY_PATH
     catalogue = registry.side_effects()
     policy = load_policy(path, catalogue=catalogue, roles=directory.roles, people=directory.ids)
     return Governance(registry=registry, directory=directory, policy=compile_policy(policy, catalogue))

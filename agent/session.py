@@ -21,6 +21,9 @@ from agent.state import AgentDeps
 from governance.approvals import ApprovalRequest
 from governance.audit import AuditEvent, EventKind
 
+# Nodes between a model message with tool calls and the tool messages answering them.
+_TOOL_NODES = frozenset({"govern", "act", "await_approval"})
+
 
 class ThreadError(RuntimeError):
     """A thread cannot be resumed as asked."""
@@ -66,6 +69,10 @@ class AgentSession:
         thread_id = thread_id or f"t-{uuid.uuid4().hex[:12]}"
         if self._waiting(thread_id):
             raise ThreadError(f"thread {thread_id!r} is waiting for approval; approve or reject it first")
+        if self._stopped_in_tool_calls(thread_id):
+            raise ThreadError(
+                f"thread {thread_id!r} stopped before its tool calls were answered; resume it first"
+            )
         start = self._audit_head()
         self.deps.audit.append(
             EventKind.REQUEST,
@@ -82,18 +89,23 @@ class AgentSession:
         return self._run(state, thread_id, start, actor_id)
 
     def resume(self, thread_id: str) -> TurnResult:
-        """Continue a thread paused for approval (call when its approvals are final)."""
+        """Continue a thread paused for approval (call when its approvals are final).
+
+        A thread whose run stopped part-way (the process crashed, or the LLM endpoint failed) is
+        continued from the node that did not finish; the executions ledger makes re-running it safe.
+        """
         snapshot = self.graph.get_state(self._config(thread_id))
         if not snapshot.values:
             raise UnknownThread(thread_id)
-        if not self._waiting(thread_id):
+        if not snapshot.next:
             raise ThreadNotWaiting(thread_id)
-        ids = [item["approval_id"] for item in snapshot.values.get("pending", [])]
         start = self._audit_head()
+        actor_id = snapshot.values["actor_id"]
+        if not self._waiting(thread_id):
+            return self._run(None, thread_id, start, actor_id)
+        ids = [item["approval_id"] for item in snapshot.values.get("pending", [])]
         outcomes = {i: self.deps.approvals.outcome(i).status.value for i in ids}
-        return self._run(
-            Command(resume={"approvals": outcomes}), thread_id, start, snapshot.values["actor_id"]
-        )
+        return self._run(Command(resume={"approvals": outcomes}), thread_id, start, actor_id)
 
     def pending_approvals(self, thread_id: str) -> list[str]:
         """Approval ids the thread waits for (empty when it is not paused)."""
@@ -133,6 +145,11 @@ class AgentSession:
     def _waiting(self, thread_id: str) -> bool:
         snapshot = self.graph.get_state(self._config(thread_id))
         return any(task.interrupts for task in snapshot.tasks)
+
+    def _stopped_in_tool_calls(self, thread_id: str) -> bool:
+        """A run stopped (crashed) between the model's tool calls and their answers."""
+        snapshot = self.graph.get_state(self._config(thread_id))
+        return not _TOOL_NODES.isdisjoint(snapshot.next)
 
     def _events(self, thread_id: str, since: int) -> list[AuditEvent]:
         return list(self.deps.audit.events(thread_id=thread_id, since_seq=since))

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 60.0
     llm_max_retries: int = 2
     round_limit: int = 8
+    chroma_url: str | None = Field(default=None, description="Chroma server URL; embedded store if unset")
+    embedding_backend: Literal["minilm", "openai"] = "minilm"
+    embedding_model: str = "text-embedding-3-small"
     approval_ttl_hours: float = 24.0
 
     @property
@@ -42,6 +45,10 @@ class Settings(BaseSettings):
     @property
     def governance_db(self) -> Path:
         return self.home / "governance.db"
+
+    @property
+    def knowledge_dir(self) -> Path:
+        return self.home / "knowledge"
 
     @property
     def checkpoints_db(self) -> Path:

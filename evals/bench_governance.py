@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from governance.decide import decide
 from governance.decision import Actor, DecisionContext, ToolCall
 from governance.directory import load_directory
 from governance.loader import load_policy
+from governance.policy import DEFAULT_POLICY_PATH
 from governance.synthetic import generate_policy
 from governance.usage import InMemoryUsage
 from tools.catalogue import build_catalogue
@@ -47,7 +49,12 @@ CALLS = (
     ),
     ToolCall(
         tool="itsm_create_change_request",
-        args={"ci": "payments-api", "short_description": "Restart", "description": "Rolling restart", "risk": "moderate"},
+        args={
+            "ci": "payments-api",
+            "short_description": "Restart",
+            "description": "Rolling restart",
+            "risk": "moderate",
+        },
         facts={"environment": "prod", "ci_class": "service"},
     ),
 )
@@ -61,11 +68,17 @@ def percentiles(samples_s: list[float]) -> dict[str, float]:
 
 
 def time_calls(fn: Callable[[], Any], n: int) -> list[float]:
+    """Per-call wall times; like ``timeit``, the garbage collector is paused while timing."""
     samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(n):
+            started = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - started)
+    finally:
+        gc.enable()
     return samples
 
 
@@ -87,10 +100,8 @@ def bench_governance() -> dict[str, Any]:
     registry = ToolRegistry(build_catalogue())
     catalogue = registry.side_effects()
     directory = load_directory()
-    from agent.services import SHIPPED_POLICY_PATH
-
     default = load_policy(
-        SHIPPED_POLICY_PATH, catalogue=catalogue, roles=directory.roles, people=directory.ids
+        DEFAULT_POLICY_PATH, catalogue=catalogue, roles=directory.roles, people=directory.ids
     )
     generated = generate_policy(200, catalogue)
     return {

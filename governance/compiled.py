@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from fnmatch import fnmatchcase
 
 import cel
 
 from governance.decision import ApprovalRequirement, Tier
 from governance.expressions import Expression, compile_expression, merge_fields
 from governance.loader import check_policy
-from governance.policy import ApproverSpec, Limit, Policy, PolicyError, Rule, tools_matching
+from governance.policy import ApproverSpec, Limit, Policy, PolicyError, Rule
 from tools.spec import SideEffect
 
 Reads = tuple[tuple[str, tuple[str, ...] | None], ...]
@@ -26,6 +26,8 @@ Reads = tuple[tuple[str, tuple[str, ...] | None], ...]
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CompiledRule:
+    """A rule as ``decide`` uses it; ``reason`` is already prefixed with the rule id."""
+
     id: str
     tier: Tier
     rank: int
@@ -40,6 +42,8 @@ class CompiledRule:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CompiledLimit:
+    """A limit as ``decide`` uses it."""
+
     id: str
     condition: Expression | None
     amount: Expression | None
@@ -67,7 +71,7 @@ class ToolPlan:
     rules: tuple[CompiledRule, ...]
     limits: tuple[CompiledLimit, ...]
     expressions: tuple[Expression, ...]
-    batch: Any
+    batch: cel.Program | None
     reads: Reads
 
 
@@ -156,7 +160,7 @@ def _requirements(approvers: tuple[ApproverSpec, ...], rule_id: str) -> tuple[Ap
 def _applies(item: Rule | Limit, name: str, catalogue: Mapping[str, SideEffect]) -> bool:
     if item.side_effects is not None and catalogue[name] not in item.side_effects:
         return False
-    return any(name in tools_matching(pattern, {name: catalogue[name]}) for pattern in item.tools)
+    return any(fnmatchcase(name, pattern) for pattern in item.tools)
 
 
 def _plan(
@@ -165,13 +169,17 @@ def _plan(
     rules: list[tuple[Rule, CompiledRule]],
     limits: list[tuple[Limit, CompiledLimit]],
 ) -> ToolPlan:
-    slots: dict[str, Expression] = {}
+    slots: dict[str, int] = {}
+    expressions: list[Expression] = []
 
     def slot(expression: Expression | None) -> int | None:
+        """Where ``expression`` sits in this plan's batch; the same source shares one slot."""
         if expression is None:
             return None
-        slots.setdefault(expression.source, expression)
-        return list(slots).index(expression.source)
+        if expression.source not in slots:
+            slots[expression.source] = len(expressions)
+            expressions.append(expression)
+        return slots[expression.source]
 
     chosen_rules = tuple(
         replace(compiled, slot=slot(compiled.condition))
@@ -183,21 +191,20 @@ def _plan(
         for limit, compiled in limits
         if _applies(limit, name, catalogue)
     )
-    expressions = tuple(slots.values())
-    merged = merge_fields(list(expressions))
+    merged = merge_fields(expressions)
     reads = tuple(
         (var, None if keys is None else tuple(sorted(keys))) for var, keys in sorted(merged.items())
     )
     return ToolPlan(
         rules=chosen_rules,
         limits=chosen_limits,
-        expressions=expressions,
+        expressions=tuple(expressions),
         batch=_batch(expressions),
         reads=reads,
     )
 
 
-def _batch(expressions: tuple[Expression, ...]) -> Any:
+def _batch(expressions: list[Expression]) -> cel.Program | None:
     if not expressions:
         return None
     # Each source on its own lines, so a trailing `// comment` cannot swallow what follows.

@@ -208,7 +208,7 @@ class _Inputs:
         self, plan: ToolPlan, call: ToolCall, actor: Actor, context: DecisionContext, usage: UsageReader
     ) -> None:
         self.plan, self.call, self.actor, self.context, self.usage = plan, call, actor, context, usage
-        self._context: Any = None
+        self._context: cel.Context | None = None
         self._values: list[Any] | None = None
         self._totals: dict[str, float] = {}
 
@@ -265,12 +265,12 @@ class _Inputs:
             self._totals[limit.id] = self.usage.total(limit.id, key, self.context.now - limit.window)
         return self._totals[limit.id]
 
-    def _cel(self) -> Any:
+    def _cel(self) -> cel.Context:
         if self._context is None:
             self._context = self._build(self.plan.reads)
         return self._context
 
-    def _build(self, reads: Reads) -> Any:
+    def _build(self, reads: Reads) -> cel.Context:
         return cel.Context({name: _narrow(_SOURCES[name](self), keys) for name, keys in reads})
 
 

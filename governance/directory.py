@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from governance.decision import Actor
 
-SHIPPED_DIRECTORY_PATH = Path(__file__).with_name("directory.yaml")
+DEFAULT_DIRECTORY_PATH = Path(__file__).with_name("directory.yaml")
+"""The seeded demo organisation shipped with opslayer."""
 
 _PERSON_ID = r"^[a-z][a-z0-9._-]{0,63}$"
 
@@ -98,7 +99,7 @@ class Directory:
 
 def load_directory(path: Path | None = None) -> Directory:
     """Load and validate a directory file; ``None`` loads the shipped demo directory."""
-    source = path or SHIPPED_DIRECTORY_PATH
+    source = path or DEFAULT_DIRECTORY_PATH
     try:
         document = yaml.safe_load(source.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

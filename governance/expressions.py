@@ -55,10 +55,10 @@ class Expression:
     """
 
     source: str
-    program: Any
+    program: cel.Program
     fields: Mapping[str, frozenset[str] | None]
 
-    def execute(self, activation: Any) -> Any:
+    def execute(self, activation: cel.Context) -> Any:
         return self.program.execute(activation)
 
 

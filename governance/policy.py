@@ -134,7 +134,7 @@ class Defaults(_Model):
 
 
 class Policy(_Model):
-    """A validated policy document. Use :func:`load_policy` / :func:`parse_policy` to get one checked."""
+    """A policy document of valid shape; :func:`governance.loader.load_policy` also checks its references."""
 
     label: str = Field(min_length=1)
     defaults: Defaults = Defaults()

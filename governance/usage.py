@@ -78,6 +78,8 @@ class InMemoryUsage:
         return True
 
     def total(self, limit_id: str, key: str, since: datetime) -> float:
+        if since.tzinfo is None:
+            raise ValueError(f"usage times must be timezone-aware, got {since.isoformat()}")
         series = self._series.get((limit_id, key))
         return 0.0 if series is None else series.since(since)
 

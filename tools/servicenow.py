@@ -56,13 +56,13 @@ from tools.servicenow_mapping import (
     change_from,
     change_state,
     ci_from,
+    field_text,
     format_time,
     incident_from,
     incident_state,
     on_behalf,
     priority_fields,
     required,
-    text,
     work_note_from,
 )
 from tools.servicenow_query import literal, query_params, text_conditions
@@ -134,6 +134,8 @@ class ServiceNowITSM:
         service: str | None = None,
         limit: int = 20,
     ) -> list[Incident]:
+        if limit <= 0:
+            return []
         conditions = [*text_conditions(text, _INCIDENT_SEARCHED), f"state!={_CANCELED}"]
         if state is not None:
             conditions.append(f"state={INCIDENT_STATE_CODES[IncidentState(state)]}")
@@ -142,8 +144,6 @@ class ServiceNowITSM:
         if service is not None:
             conditions.append(f"business_service.name={literal(service)}")
         conditions.append("ORDERBYDESCopened_at^ORDERBYDESCnumber")
-        if limit <= 0:
-            return []
         return self._incidents(self._api.query("incident", query_params(conditions, INCIDENT_FIELDS, limit)))
 
     def get_incident(self, number: str) -> Incident:
@@ -252,14 +252,14 @@ class ServiceNowITSM:
     def search_configuration_items(
         self, *, text: str | None = None, environment: str | None = None, limit: int = 20
     ) -> list[ConfigurationItem]:
+        if limit <= 0:
+            return []
         conditions = text_conditions(text, _CI_SEARCHED)
         if environment is not None and environment.lower() == "staging":
             conditions.append(f"environmentIN{_NON_PROD}")
         elif environment is not None:
             conditions.append(f"environmentNOT IN{_NON_PROD}^ORenvironmentISEMPTY")
         conditions.append("ORDERBYname")
-        if limit <= 0:
-            return []
         return self._cis(self._api.query("cmdb_ci", query_params(conditions, CI_FIELDS, limit)))
 
     # --- reading ----------------------------------------------------------------------------------
@@ -324,7 +324,7 @@ class ServiceNowITSM:
         for record in self._api.query(
             "cmdb_rel_ci", query_params(conditions, DEPENDENCY_FIELDS, _RELATED_LIMIT)
         ):
-            children.setdefault(required(record, "parent"), []).append(text(record, "child.name"))
+            children.setdefault(required(record, "parent"), []).append(field_text(record, "child.name"))
         return children
 
     def _related(self, table: str, conditions: list[str], fields: str) -> list[dict[str, Any]]:

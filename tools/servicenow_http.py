@@ -7,7 +7,8 @@ How HTTP outcomes become :mod:`tools.errors`::
     401, 403 ..................... BackendUnavailable   retryable=False: credentials refused / not allowed
     429, 5xx, timeouts,
     connection errors ............ BackendUnavailable   retryable=True (GETs are retried first)
-    POST/PATCH after sending ..... BackendUnavailable   retryable=False: outcome unknown, never retried
+    POST/PATCH: 5xx, or a timeout
+    once the request was sent .... BackendUnavailable   retryable=False: outcome unknown
     body not ServiceNow's JSON ... BackendUnavailable   retryable=False, "malformed response"
 
 GETs are retried up to ``max_read_retries`` times (so at most ``max_read_retries + 1`` attempts) with

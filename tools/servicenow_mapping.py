@@ -93,7 +93,7 @@ _ON_BEHALF = re.compile(r"\A\[on behalf of ([^\]\n]+)\]\n")
 # --- fields ---------------------------------------------------------------------------------------
 
 
-def text(record: Mapping[str, Any], name: str) -> str:
+def field_text(record: Mapping[str, Any], name: str) -> str:
     """A field's value as ServiceNow's string, "" when absent or empty."""
     raw = record.get(name)
     if isinstance(raw, dict):
@@ -106,14 +106,14 @@ def text(record: Mapping[str, Any], name: str) -> str:
 
 
 def required(record: Mapping[str, Any], name: str) -> str:
-    value = text(record, name)
+    value = field_text(record, name)
     if not value:
         raise malformed(f"field {name!r} is missing")
     return value
 
 
 def optional(record: Mapping[str, Any], name: str) -> str | None:
-    return text(record, name) or None
+    return field_text(record, name) or None
 
 
 def parse_time(value: str) -> datetime:
@@ -124,7 +124,7 @@ def parse_time(value: str) -> datetime:
 
 
 def optional_time(record: Mapping[str, Any], name: str) -> datetime | None:
-    value = text(record, name)
+    value = field_text(record, name)
     return parse_time(value) if value else None
 
 
@@ -149,15 +149,15 @@ def on_behalf(author: str, note: str) -> str:
 def incident_from(record: Mapping[str, Any], notes: Sequence[WorkNote]) -> Incident:
     fields = {
         "number": required(record, "number"),
-        "short_description": text(record, "short_description"),
-        "description": text(record, "description"),
+        "short_description": field_text(record, "short_description"),
+        "description": field_text(record, "description"),
         "priority": _priority(required(record, "priority")),
         "state": incident_state(record),
         "service": optional(record, "business_service.name"),
         "ci": optional(record, "cmdb_ci.name"),
         "assignment_group": optional(record, "assignment_group.name"),
         "assigned_to": optional(record, "assigned_to.user_name"),
-        "caller": text(record, "caller_id.user_name"),
+        "caller": field_text(record, "caller_id.user_name"),
         "opened_at": parse_time(required(record, "opened_at")),
         "resolved_at": optional_time(record, "resolved_at"),
         "resolution_code": optional(record, "close_code"),
@@ -170,24 +170,21 @@ def incident_from(record: Mapping[str, Any], notes: Sequence[WorkNote]) -> Incid
 def incident_state(record: Mapping[str, Any]) -> IncidentState:
     code = required(record, "state")
     if code not in _INCIDENT_STATES:
-        label = " (Canceled)" if code == "8" else ""
-        raise BackendUnavailable(
-            "servicenow",
-            f"incident {text(record, 'number')} is in state {code}{label}, which opslayer does not model",
-            retryable=False,
-        )
+        number, label = field_text(record, "number"), " (Canceled)" if code == "8" else ""
+        detail = f"incident {number} is in state {code}{label}, which opslayer does not model"
+        raise BackendUnavailable("servicenow", detail, retryable=False)
     return _INCIDENT_STATES[code]
 
 
 def change_from(record: Mapping[str, Any]) -> ChangeRequest:
     fields = {
         "number": required(record, "number"),
-        "short_description": text(record, "short_description"),
-        "description": text(record, "description"),
-        "ci": text(record, "cmdb_ci.name"),
-        "risk": _RISKS.get(text(record, "risk"), "high"),
+        "short_description": field_text(record, "short_description"),
+        "description": field_text(record, "description"),
+        "ci": field_text(record, "cmdb_ci.name"),
+        "risk": _RISKS.get(field_text(record, "risk"), "high"),
         "state": change_state(record),
-        "requested_by": text(record, "requested_by.user_name"),
+        "requested_by": field_text(record, "requested_by.user_name"),
         "planned_start": optional_time(record, "start_date"),
         "planned_end": optional_time(record, "end_date"),
     }
@@ -204,20 +201,20 @@ def change_state(record: Mapping[str, Any]) -> ChangeState:
 def ci_from(record: Mapping[str, Any], depends_on: Sequence[str] = ()) -> ConfigurationItem:
     fields = {
         "name": required(record, "name"),
-        "ci_class": _ci_class(text(record, "sys_class_name")),
-        "environment": _environment(text(record, "environment")),
-        "owner": text(record, "owned_by.user_name"),
-        "support_group": text(record, "support_group.name"),
-        "description": text(record, "short_description"),
+        "ci_class": _ci_class(field_text(record, "sys_class_name")),
+        "environment": _environment(field_text(record, "environment")),
+        "owner": field_text(record, "owned_by.user_name"),
+        "support_group": field_text(record, "support_group.name"),
+        "description": field_text(record, "short_description"),
         "depends_on": tuple(depends_on),
     }
     return _validated(ConfigurationItem, fields)
 
 
 def work_note_from(record: Mapping[str, Any]) -> WorkNote:
-    value = text(record, "value")
+    value = field_text(record, "value")
     attributed = _ON_BEHALF.match(value)
-    author = attributed.group(1) if attributed else text(record, "sys_created_by")
+    author = attributed.group(1) if attributed else field_text(record, "sys_created_by")
     note = value[attributed.end() :] if attributed else value
     at = parse_time(required(record, "sys_created_on"))
     return _validated(WorkNote, {"author": author, "at": at, "text": note})
