@@ -3,6 +3,7 @@ invalid arguments are refused with (before any backend is touched), and the fact
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ SSD_LINE = {"sku": SSD, "quantity": 10, "unit_price": 77.42}
 
 # One valid call of every tool, on seeded data.
 VALID: dict[str, dict[str, Any]] = {
+    "knowledge_search": {"query": "disk full on pay-app-01", "kind": "runbook", "k": 3},
     "itsm_search_incidents": {"text": "502", "limit": 5},
     "itsm_get_incident": {"number": "INC0010032"},
     "itsm_get_change_request": {"number": "CHG0030010"},
@@ -106,9 +108,17 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "systems.sqlite"
 
 
+class _Runbooks:
+    """A stand-in knowledge base: the knowledge package has its own tests; here only the tool's plumbing."""
+
+    def search(self, query: str, *, k: int = 5, kind: str | None = None) -> list[dict[str, Any]]:
+        hit = {"citation": {"id": "rb:disk-full#mitigation"}, "kind": kind or "runbook", "query": query}
+        return [hit][:k]
+
+
 @pytest.fixture
 def systems(db: Path) -> Systems:
-    return open_local_systems(db)
+    return dataclasses.replace(open_local_systems(db), knowledge=_Runbooks())
 
 
 @pytest.fixture(scope="module")

@@ -64,7 +64,12 @@ def test_explain_500_po_notifies_and_unknown_tool_is_denied(cli: CliRunner) -> N
 
 
 def test_explain_uses_facts_and_the_time_given(cli: CliRunner) -> None:
-    change = {"ci": "payments-api", "short_description": "Restart", "description": "Rolling restart", "risk": "moderate"}
+    change = {
+        "ci": "payments-api",
+        "short_description": "Restart",
+        "description": "Rolling restart",
+        "risk": "moderate",
+    }
     assert (
         explain(cli, "itsm_create_change_request", change, "ivan.ops", "--at", "2026-11-24T10:00:00Z")[1][
             "tier"
@@ -151,7 +156,7 @@ def test_policy_check_duplicate_ids(cli: CliRunner, tmp_path: Path) -> None:
 def test_tools_and_users_json(cli: CliRunner) -> None:
     code, out = invoke(cli, "tools", "--json")
     tools = {tool["name"]: tool for tool in json.loads(out)}
-    assert code == 0 and len(tools) == 21
+    assert code == 0 and len(tools) == 22
     assert tools["procurement_create_purchase_order"]["side_effect"] == "financial"
     assert tools["itsm_get_incident"]["json_schema"]["additionalProperties"] is False
     code, out = invoke(cli, "users", "--json")

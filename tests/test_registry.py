@@ -43,6 +43,7 @@ EXPECTED_SIDE_EFFECTS = {
     "procurement_create_requisition": FINANCIAL,
     "procurement_create_purchase_order": FINANCIAL,
     "procurement_cancel_purchase_order": FINANCIAL,
+    "knowledge_search": READ,
 }
 
 # Argument names policy rules are written against; renaming one silently disables a rule.
@@ -82,6 +83,7 @@ EXPECTED_ARGUMENTS = {
     "procurement_create_requisition": {"cost_centre", "lines", "justification"},
     "procurement_create_purchase_order": {"supplier_id", "cost_centre", "lines", "total_amount"},
     "procurement_cancel_purchase_order": {"number", "reason"},
+    "knowledge_search": {"query", "kind", "k"},
 }
 
 OPENAI_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -145,7 +147,7 @@ def test_order_is_stable(registry: ToolRegistry) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED_SIDE_EFFECTS))
 def test_names_are_openai_safe_and_prefixed_by_system(name: str) -> None:
     assert OPENAI_NAME.match(name)
-    assert name.split("_", 1)[0] in {"itsm", "inventory", "procurement"}
+    assert name.split("_", 1)[0] in {"itsm", "inventory", "procurement", "knowledge"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ARGUMENTS))

@@ -10,7 +10,7 @@ Rules every implementation follows (the contract suite in ``tests/contract`` che
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from tools.models import (
     Adjustment,
@@ -148,3 +148,9 @@ class ProcurementBackend(Protocol):
     def transition_purchase_order(self, number: str, state: POState) -> PurchaseOrder: ...
 
     def cancel_purchase_order(self, number: str, *, reason: str) -> PurchaseOrder: ...
+
+
+class KnowledgeBackend(Protocol):
+    """Search over runbooks and past incidents; hits are JSON-ready dicts carrying their citation."""
+
+    def search(self, query: str, *, k: int = 5, kind: str | None = None) -> list[dict[str, Any]]: ...

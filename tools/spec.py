@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tools.errors import InvalidArguments
-from tools.protocols import InventoryBackend, ITSMBackend, ProcurementBackend
+from tools.protocols import InventoryBackend, ITSMBackend, KnowledgeBackend, ProcurementBackend
 
 TOOL_NAME = re.compile(r"^(itsm|inventory|procurement|knowledge)_[a-z0-9_]{1,50}$")
 
@@ -35,6 +35,7 @@ class Systems:
     itsm: ITSMBackend
     inventory: InventoryBackend
     procurement: ProcurementBackend
+    knowledge: KnowledgeBackend | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +72,7 @@ class ToolSpec:
             raise ValueError(f"tool name {self.name!r} must match {TOOL_NAME.pattern}")
 
     def parse_args(self, raw: Mapping[str, Any] | str | None) -> BaseModel:
-        """Validate raw arguments (a mapping or a JSON string); raise ``InvalidArguments`` naming each field."""
+        """Validate raw arguments (a mapping or JSON text); raise ``InvalidArguments`` naming each field."""
         if raw is None:
             raw = {}
         if isinstance(raw, str):

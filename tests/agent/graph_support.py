@@ -209,7 +209,9 @@ class World:
 
     # sessions
 
-    def open(self, *, dry_run: bool = False, wrap: Callable[[AgentDeps], AgentDeps] | None = None) -> AgentSession:
+    def open(
+        self, *, dry_run: bool = False, wrap: Callable[[AgentDeps], AgentDeps] | None = None
+    ) -> AgentSession:
         """A new session on this world's files, as a freshly started process would build it."""
         deps: AgentDeps = build_agent_deps(
             self.settings,
@@ -293,9 +295,9 @@ def directory_with(extra_people: Iterable[Mapping[str, Any]], path: Path) -> Pat
     """A copy of the shipped directory with ``extra_people`` added, written to ``path``."""
     import yaml
 
-    from governance.directory import SHIPPED_DIRECTORY_PATH
+    from governance.directory import DEFAULT_DIRECTORY_PATH
 
-    document = yaml.safe_load(SHIPPED_DIRECTORY_PATH.read_text(encoding="utf-8"))
+    document = yaml.safe_load(DEFAULT_DIRECTORY_PATH.read_text(encoding="utf-8"))
     document["people"].extend(dict(person) for person in extra_people)
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path

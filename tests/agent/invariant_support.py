@@ -10,7 +10,6 @@ seeded records, broken and foreign arguments, unparsable JSON, reused ids.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -283,11 +282,15 @@ def _sku_at() -> st.SearchStrategy[dict[str, Any]]:
 def _valid_args_strategies() -> dict[str, st.SearchStrategy[dict[str, Any]]]:
     incident = st.sampled_from(INCIDENTS)
     return {
-        "itsm_search_incidents": st.fixed_dictionaries({}, optional={"text": _words, "priority": st.integers(1, 4)}),
+        "itsm_search_incidents": st.fixed_dictionaries(
+            {}, optional={"text": _words, "priority": st.integers(1, 4)}
+        ),
         "itsm_get_incident": st.fixed_dictionaries({"number": incident}),
         "itsm_get_change_request": st.fixed_dictionaries({"number": st.sampled_from(CHANGES)}),
         "itsm_get_configuration_item": st.fixed_dictionaries({"name": st.sampled_from(CIS)}),
-        "inventory_search_items": st.fixed_dictionaries({"text": st.sampled_from(["laptop", "ssd", "monitor"])}),
+        "inventory_search_items": st.fixed_dictionaries(
+            {"text": st.sampled_from(["laptop", "ssd", "monitor"])}
+        ),
         "inventory_get_stock": st.fixed_dictionaries(
             {"sku": st.sampled_from(SKUS)}, optional={"warehouse": st.sampled_from(WAREHOUSES)}
         ),
@@ -356,7 +359,9 @@ def broken_args(draw: st.DrawFn, tool: str) -> dict[str, Any]:
         args[draw(st.sampled_from(sorted(args)))] = draw(_garbage)
     elif how == "foreign":
         # The acting user comes from the session; naming a user in arguments is refused as extra.
-        args[draw(st.sampled_from(["actor_id", "requested_by", "on_behalf_of"]))] = draw(st.sampled_from(PEOPLE))
+        args[draw(st.sampled_from(["actor_id", "requested_by", "on_behalf_of"]))] = draw(
+            st.sampled_from(PEOPLE)
+        )
     elif how == "understate" and "total_amount" in args:
         args["total_amount"] = round(args["total_amount"] / 2, 2)
     else:
@@ -387,17 +392,15 @@ def scripted_call(draw: st.DrawFn, id: str) -> ScriptedCall:
 
 def ai_message(calls: Sequence[ScriptedCall]) -> AIMessage:
     """The model message carrying ``calls``: parsed ones as tool calls, unparsable ones as invalid."""
-    tool_calls = [{"name": c.name, "args": c.args, "id": c.id, "type": "tool_call"} for c in calls if c.raw is None]
+    tool_calls = [
+        {"name": c.name, "args": c.args, "id": c.id, "type": "tool_call"} for c in calls if c.raw is None
+    ]
     invalid = [
         {"name": c.name, "args": c.raw, "id": c.id, "error": "not JSON", "type": "invalid_tool_call"}
         for c in calls
         if c.raw is not None
     ]
     return AIMessage(content="", tool_calls=tool_calls, invalid_tool_calls=invalid)  # type: ignore[arg-type]
-
-
-def as_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 START_TIMES = [

@@ -117,7 +117,10 @@ def test_two_person_rule_needs_two_people_even_if_one_holds_both_roles(
     world: World = make_world(settings={"directory_file": directory_with([both], tmp_path / "people.yaml")})
     turn = ask_for_po(world, llm, 220)  # 26,180: over 25,000
     [request] = turn.pending
-    assert sorted(r.roles for r in request.requirements) == [("finance_controller",), ("procurement_manager",)]
+    assert sorted(r.roles for r in request.requirements) == [
+        ("finance_controller",),
+        ("procurement_manager",),
+    ]
 
     after = world.approve(request.id, "mona.both")
     assert after.status is ApprovalStatus.PENDING

@@ -49,7 +49,9 @@ def decisions(world: World, thread_id: str) -> list[dict[str, Any]]:
 
 
 def test_a_read_runs_alone_and_its_result_reaches_the_model(world: World, llm: ScriptedLLM) -> None:
-    llm.queue(calls(tool_call("inventory_get_stock", STOCK, id="read")), answer("60 SSDs available at AMS-1."))
+    llm.queue(
+        calls(tool_call("inventory_get_stock", STOCK, id="read")), answer("60 SSDs available at AMS-1.")
+    )
 
     turn = world.send("How many 1 TB SSDs are in Amsterdam?")
 
@@ -153,7 +155,9 @@ NOT_JSON = '{"supplier_id": "SUP-003", "lines": [{"sku": '
     ("arguments", "problem"),
     [
         pytest.param(NOT_JSON, "JSON", id="not-json"),
-        pytest.param({**po_args(40), "total_amount": 100.0}, "not the sum of the lines", id="failing-validation"),
+        pytest.param(
+            {**po_args(40), "total_amount": 100.0}, "not the sum of the lines", id="failing-validation"
+        ),
         pytest.param({**po_args(0)}, "quantity", id="bad-quantity"),
         pytest.param({**po_args(40), "requester": "grace.procure"}, "requester", id="names-another-user"),
     ],
@@ -288,7 +292,9 @@ def test_dry_run_executes_no_write(make_world: Any, llm: ScriptedLLM) -> None:
     assert world.notifier.sent == []
     assert world.deps.approvals.for_thread(turn.thread_id) == []
     assert [e["tool_call_id"] for e in world.executions(turn.thread_id)] == ["read"]
-    assert {d["tool_call_id"]: d["tier"] for d in decisions(world, turn.thread_id) if d["stage"] == "plan"} == {
+    assert {
+        d["tool_call_id"]: d["tier"] for d in decisions(world, turn.thread_id) if d["stage"] == "plan"
+    } == {
         "read": "auto",
         "note": "notify",
         "po": "approve",

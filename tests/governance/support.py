@@ -16,7 +16,7 @@ from tools.spec import SideEffect
 
 _READ = """itsm_search_incidents itsm_get_incident itsm_get_change_request itsm_get_configuration_item
 inventory_search_items inventory_get_stock procurement_search_catalogue procurement_search_suppliers
-procurement_get_purchase_order"""
+procurement_get_purchase_order knowledge_search"""
 _WRITE = """itsm_create_incident itsm_update_incident itsm_add_work_note itsm_resolve_incident
 itsm_create_change_request inventory_reserve_stock inventory_transfer_stock inventory_adjust_stock
 inventory_set_reorder_point"""

@@ -1,0 +1,89 @@
+"""The records the store holds: source documents and the chunks they are cut into."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+Kind: TypeAlias = Literal["runbook", "incident"]
+KINDS: tuple[Kind, ...] = ("runbook", "incident")
+MetadataValue: TypeAlias = str | int | float | bool
+Metadata: TypeAlias = Mapping[str, MetadataValue]
+
+# Prefix of a citation id per kind: "rb:disk-full.md#diagnosis", "inc:INC0010001".
+CITATION_PREFIX: Mapping[Kind, str] = {"runbook": "rb", "incident": "inc"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Document:
+    """One source document: a runbook file, a text file, a JSONL line or an ITSM incident.
+
+    ``key`` is the document's path relative to the ingested root (``"payments/db-failover.md"``),
+    extended with the line's id for JSONL (``"export.jsonl/INC001"``) and the incident number for ITSM
+    incidents. ``file`` is the file it came from, relative to ``root`` (empty for ITSM incidents):
+    re-ingesting a file replaces every document that came from it.
+    """
+
+    kind: Kind
+    key: str
+    root: str
+    file: str
+    title: str
+    text: str
+    format: Literal["markdown", "text", "itsm"]
+    metadata: Metadata = field(default_factory=dict)
+
+    @property
+    def doc_id(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+    @property
+    def source(self) -> str:
+        """Where a reader finds it: the path relative to the ingested root, or the incident number."""
+        return self.file or self.key
+
+    @property
+    def content_hash(self) -> str:
+        payload = json.dumps(
+            [CHUNKING_VERSION, self.format, self.title, self.text, sorted(self.metadata.items())],
+            ensure_ascii=False,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Chunk:
+    """A passage of a document, embedded and indexed on its own.
+
+    ``section`` is the heading path (``"Diagnosis > Check the pool"``; empty for text before the first
+    heading); ``anchor`` is the GitHub-style slug of the section, unique within the document, so the
+    citation id ``rb:<key>#<anchor>`` is stable across re-ingests of unchanged text.
+    """
+
+    document: Document
+    ordinal: int
+    section: str
+    anchor: str
+    text: str
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.document.doc_id}@{self.ordinal}"
+
+    @property
+    def citation_id(self) -> str:
+        base = f"{CITATION_PREFIX[self.document.kind]}:{self.document.key}"
+        return f"{base}#{self.anchor}" if self.anchor else base
+
+    def indexed_text(self) -> str:
+        """What is embedded and BM25-indexed: title and section path give a passage its context."""
+        heading = f"{self.document.title} — {self.section}" if self.section else self.document.title
+        return f"{heading}\n\n{self.text}"
+
+
+# Bumped when chunking changes, so that re-ingesting re-chunks every document once.
+CHUNKING_VERSION = 1
