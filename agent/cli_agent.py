@@ -38,10 +38,16 @@ def chat(
     as_user: str = typer.Option("carol.desk", "--as", help="Person id from the directory."),
     thread: str | None = typer.Option(None, "--thread", help="Continue this conversation thread."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and show, execute no writes."),
+    resume: bool = typer.Option(False, "--resume", help="Continue --thread where its run stopped."),
 ) -> None:
     """Ask the agent for operational work; every tool call it makes is governed."""
     session = _session(Settings(), dry_run=dry_run)
     _check_person(session, as_user)
+    if resume:
+        if thread is None:
+            _fail("--resume needs --thread ID")
+        print_turn(console, _resume(session, thread))
+        return
     if message is not None:
         print_turn(console, _send(session, message, as_user, thread))
         return

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages.tool import invalid_tool_call
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
@@ -47,7 +50,7 @@ def plan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
         reply = model.invoke(messages)
     except Exception as exc:  # any endpoint failure: report it, execute nothing, keep the thread
         raise PlannerUnavailable(_describe_llm_error(exc)) from exc
-    return {"messages": [reply], "rounds": rounds + 1}
+    return {"messages": [_storable(reply)], "rounds": rounds + 1}
 
 
 def govern(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
@@ -284,6 +287,46 @@ def _proposed_calls(message: AIMessage | None) -> tuple[list[Proposed], dict[str
     return [call for call in every if call.id not in duplicates], duplicates
 
 
+def _storable(reply: BaseMessage) -> BaseMessage:
+    """``reply`` with calls whose arguments are not plain JSON turned into invalid calls with their text.
+
+    NaN, infinity and integers beyond 64 bits parse as JSON but cannot be stored by the checkpointer,
+    the args digest or the audit trail; validation would refuse such a call anyway.
+    """
+    if not isinstance(reply, AIMessage):
+        return reply
+    bad = [call for call in reply.tool_calls if not _plain_json(call["args"])]
+    if not bad:
+        return reply
+    invalid = [
+        invalid_tool_call(
+            name=call["name"],
+            args=json.dumps(call["args"]),
+            id=call["id"],
+            error="arguments are not plain JSON (NaN, infinity or an integer beyond 64 bits)",
+        )
+        for call in bad
+    ]
+    kept = [call for call in reply.tool_calls if all(call is not b for b in bad)]
+    return reply.model_copy(
+        update={"tool_calls": kept, "invalid_tool_calls": [*reply.invalid_tool_calls, *invalid]}
+    )
+
+
+def _plain_json(value: Any) -> bool:
+    if value is None or isinstance(value, bool | str):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**64
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_plain_json(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain_json(item) for key, item in value.items())
+    return False
+
+
 def _last_ai(state: AgentState) -> AIMessage | None:
     for message in reversed(state.get("messages", [])):
         if isinstance(message, AIMessage):
@@ -314,4 +357,8 @@ def _describe_llm_error(exc: Exception) -> str:
         return "LLM endpoint timed out; nothing was executed"
     if status is not None and status >= 500:
         return f"LLM endpoint failed ({status}); nothing was executed"
+    if "Connection" in name:
+        return "LLM endpoint could not be reached; nothing was executed"
+    if status is None and isinstance(exc, ValueError | TypeError):  # the client could not parse the reply
+        return f"LLM endpoint sent a malformed reply ({exc}); nothing was executed"
     return f"LLM endpoint error ({name}: {exc}); nothing was executed"

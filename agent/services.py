@@ -20,8 +20,6 @@ from governance.directory import Directory
 from governance.directory import load_directory as _load_directory
 from governance.loader import load_policy
 from governance.policy import DEFAULT_POLICY_PATH
-
-SHIPPED_POLICY_PATH = DEFAULT_POLICY_PATH
 from governance.store import sqlite_engine
 from governance.usage import SqlUsageLedger, UsageReader
 from tools.catalogue import build_catalogue

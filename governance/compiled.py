@@ -2,15 +2,18 @@
 
 Tool patterns are resolved against the catalogue at compile time, so for each tool the compiled
 policy already knows its candidate rules and limits (in policy order) and which variables (and keys
-of ``args``, ``facts``, ...) their conditions read. ``decide`` then builds one minimal CEL input.
+of ``args``, ``facts``, ...) their conditions read. Per call, :meth:`ToolPlan.select` drops the
+expressions whose guards (``has(args.key) && ...``) fail, and ``decide`` builds one minimal CEL input
+for the rest — or none at all when nothing is left.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
+from typing import Any
 
 import cel
 
@@ -22,6 +25,10 @@ from tools.spec import SideEffect
 
 Reads = tuple[tuple[str, tuple[str, ...] | None], ...]
 """Variables to hand CEL, each with the keys needed, sorted (None: the whole value)."""
+
+# Selections are cached per pattern of present guard keys; past this many a plan stops caching
+# (arguments shaped to defeat the cache then cost a recomputation, never unbounded memory).
+_MAX_SELECTIONS = 512
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,11 +68,20 @@ class CompiledLimit:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Selection:
+    """The expressions of a plan that can hold for one call (by slot), and what they read together."""
+
+    slots: tuple[int, ...]
+    reads: Reads
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ToolPlan:
     """What applies to one tool: candidate rules and limits, in policy order, and what their CEL reads.
 
-    ``batch`` evaluates all ``expressions`` in one CEL call (a list literal); it is the fast path,
-    and when it raises, each expression is evaluated on its own to find which one failed.
+    ``batch`` evaluates all ``expressions`` in one CEL call (a list literal). ``guards`` are the
+    distinct ``(variable, key)`` guards of the expressions; ``guarded[slot]`` indexes the guards of
+    ``expressions[slot]``.
     """
 
     rules: tuple[CompiledRule, ...]
@@ -73,6 +89,23 @@ class ToolPlan:
     expressions: tuple[Expression, ...]
     batch: cel.Program | None
     reads: Reads
+    guards: tuple[tuple[str, str], ...] = ()
+    guarded: tuple[tuple[int, ...], ...] = ()
+    selections: dict[tuple[bool, ...], Selection] = field(default_factory=dict, compare=False, repr=False)
+    """Cache of :meth:`select`; filled on use (a plain dict write, safe under the GIL)."""
+
+    def select(self, args: Mapping[str, Any], facts: Mapping[str, Any]) -> Selection:
+        """The expressions that are not false for lack of a guarded key of ``args`` / ``facts``."""
+        present = tuple([key in (args if var == "args" else facts) for var, key in self.guards])
+        selection = self.selections.get(present)
+        if selection is None:
+            slots = tuple(
+                slot for slot, indexes in enumerate(self.guarded) if all(present[index] for index in indexes)
+            )
+            selection = Selection(slots=slots, reads=_reads([self.expressions[slot] for slot in slots]))
+            if len(self.selections) < _MAX_SELECTIONS:
+                self.selections[present] = selection
+        return selection
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -191,17 +224,21 @@ def _plan(
         for limit, compiled in limits
         if _applies(limit, name, catalogue)
     )
-    merged = merge_fields(expressions)
-    reads = tuple(
-        (var, None if keys is None else tuple(sorted(keys))) for var, keys in sorted(merged.items())
-    )
+    guards = tuple(dict.fromkeys(guard for expression in expressions for guard in expression.guards))
     return ToolPlan(
         rules=chosen_rules,
         limits=chosen_limits,
         expressions=tuple(expressions),
         batch=_batch(expressions),
-        reads=reads,
+        reads=_reads(expressions),
+        guards=guards,
+        guarded=tuple(tuple(guards.index(guard) for guard in e.guards) for e in expressions),
     )
+
+
+def _reads(expressions: list[Expression]) -> Reads:
+    merged = merge_fields(expressions)
+    return tuple((var, None if keys is None else tuple(sorted(keys))) for var, keys in sorted(merged.items()))
 
 
 def _batch(expressions: list[Expression]) -> cel.Program | None:

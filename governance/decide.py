@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import cel
@@ -54,46 +55,38 @@ def decide(
         verdict.add(Tier.DENY.rank, f"tool {call.tool!r} is not in the catalogue; unknown tools are denied")
         return verdict.decision(call, policy.version)
     inputs = _Inputs(plan, call, actor, context, usage)
-    clean = _apply_rules(plan, inputs, verdict)
+    values = inputs.values()
+    clean = _apply_rules(plan, values, context.now, verdict)
     for limit in plan.limits:
-        _apply_limit(limit, inputs, verdict)
+        _apply_limit(limit, values, inputs, verdict)
     if not clean:
         _apply_default(policy, call.tool, verdict)
     return verdict.decision(call, policy.version)
 
 
-def _apply_rules(plan: ToolPlan, inputs: _Inputs, verdict: _Verdict) -> bool:
+def _apply_rules(plan: ToolPlan, values: list[Any], now: datetime, verdict: _Verdict) -> bool:
     """Apply matching rules; True if at least one matched without a condition error."""
     clean = False
-    now = inputs.context.now
-    values = inputs.batch()
     for rule in plan.rules:
         if rule.windows is not None and not any(start <= now < end for start, end in rule.windows):
             continue
-        if rule.slot is None:
-            verdict.match(rule)
-            clean = True
-            continue
-        value, error = (values[rule.slot], None) if values is not None else inputs.single(rule.slot)
+        value = True if rule.slot is None else values[rule.slot]
         if value is True:
             verdict.match(rule)
             clean = True
         elif value is not False:
             verdict.match(rule)
-            problem = error or f"returned {type(value).__name__} {value!r}, not a bool"
+            problem = _problem(value, "a bool")
             verdict.error(f"condition of rule {rule.id!r} could not be evaluated: {problem}", "matched")
     return clean
 
 
-def _apply_limit(limit: CompiledLimit, inputs: _Inputs, verdict: _Verdict) -> None:
-    applies, error = True, None
-    if limit.condition_slot is not None:
-        applies, error = inputs.value(limit.condition_slot)
-        if error is None and not isinstance(applies, bool):
-            error = f"returned {type(applies).__name__} {applies!r}, not a bool"
-    if error is None and applies is False:
+def _apply_limit(limit: CompiledLimit, values: list[Any], inputs: _Inputs, verdict: _Verdict) -> None:
+    applies = True if limit.condition_slot is None else values[limit.condition_slot]
+    if applies is False:
         return
-    amount, amount_error = inputs.amount(limit)
+    error = None if applies is True else _problem(applies, "a bool")
+    amount, amount_error = _amount(limit, values)
     if amount is not None:
         key = inputs.actor.id if limit.per_actor else GLOBAL_KEY
         verdict.charges.append(UsageCharge(limit_id=limit.id, key=key, amount=amount))
@@ -108,6 +101,21 @@ def _apply_limit(limit: CompiledLimit, inputs: _Inputs, verdict: _Verdict) -> No
         if used + amount > limit.max * (1 + _TOLERANCE) + 1e-9:
             usage = f"{_number(used)} used in {limit.window_text} + {_number(amount)}"
             verdict.exceed(limit, f"{limit.id}: {usage} would exceed {_number(limit.max)}")
+
+
+def _amount(limit: CompiledLimit, values: list[Any]) -> tuple[float | None, str | None]:
+    if limit.amount_slot is None:
+        return 1.0, None
+    value = values[limit.amount_slot]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return None, _problem(value, "a finite number ≥ 0")
+    return float(value), None
+
+
+def _problem(value: Any, expected: str) -> str:
+    if isinstance(value, _Failure):
+        return value.message
+    return f"returned {type(value).__name__} {value!r}, not {expected}"
 
 
 def _apply_default(policy: CompiledPolicy, tool: str, verdict: _Verdict) -> None:
@@ -199,76 +207,67 @@ def _merge(requirements: list[ApprovalRequirement]) -> tuple[ApprovalRequirement
     return tuple(merged.values())
 
 
-class _Inputs:
-    """The CEL input of one decision, built on first use with only what the plan reads."""
+class _Failure:
+    """Stands in for the value of an expression CEL could not evaluate."""
 
-    __slots__ = ("_context", "_totals", "_values", "actor", "call", "context", "plan", "usage")
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _Inputs:
+    """The CEL input of one decision, built with only what the surviving expressions read."""
+
+    __slots__ = ("_totals", "actor", "call", "context", "plan", "usage")
 
     def __init__(
         self, plan: ToolPlan, call: ToolCall, actor: Actor, context: DecisionContext, usage: UsageReader
     ) -> None:
         self.plan, self.call, self.actor, self.context, self.usage = plan, call, actor, context, usage
-        self._context: cel.Context | None = None
-        self._values: list[Any] | None = None
         self._totals: dict[str, float] = {}
 
-    def batch(self) -> list[Any] | None:
-        """All expression values from one CEL call, or None if any raised (then use :meth:`single`)."""
-        if self.plan.batch is None or self._values is not None:
-            return self._values
-        if any(name == "usage" for name, _ in self.plan.reads):
+    def values(self) -> list[Any]:
+        """Every expression's value by slot: ``False`` when a guard rules it out without CEL, a
+        :class:`_Failure` when CEL could not evaluate it."""
+        plan = self.plan
+        if not plan.expressions:
+            return []
+        if any(name == "usage" for name, _ in plan.reads):
             # Read the ledger outside the CEL error handling: a failing reader is not a failing condition.
             _usage(self)
-        try:
-            self._values = self.plan.batch.execute(self._cel())
-        except Exception:  # one failing expression fails the list; single() finds which
-            return None
-        return self._values
+        selection = plan.select(self.call.args, self.call.facts)
+        values: list[Any] = [False] * len(plan.expressions)
+        if selection.slots:
+            try:
+                activation: cel.Context | None = self._build(selection.reads)
+            except Exception:  # a value CEL cannot take: each expression finds out whether it reads it
+                activation = None
+            for slot in selection.slots:
+                values[slot] = self._evaluate(plan.expressions[slot], activation)
+        return values
 
-    def value(self, slot: int) -> tuple[Any, str | None]:
-        values = self.batch()
-        return (values[slot], None) if values is not None else self.single(slot)
+    def _evaluate(self, expression: Expression, activation: cel.Context | None) -> Any:
+        if activation is not None:
+            try:
+                return expression.execute(activation)
+            except Exception:  # any CEL failure (missing key, wrong type, ...) fails closed
+                pass
+        return self._whole(expression)
 
-    def single(self, slot: int) -> tuple[Any, str | None]:
-        expression = self.plan.expressions[slot]
-        try:
-            return expression.execute(self._cel()), None
-        except Exception:  # any CEL failure (missing key, wrong type, ...) fails closed
-            return self._whole(expression)
-
-    def _whole(self, expression: Expression) -> tuple[Any, str | None]:
+    def _whole(self, expression: Expression) -> Any:
         # The narrowed input may lack a key that a reference we could not analyse reads (e.g. `.args.x`);
         # only an error with the whole variables is the expression's own.
         try:
-            return expression.execute(self._build(tuple((name, None) for name in expression.fields))), None
+            return expression.execute(self._build(tuple((name, None) for name in expression.fields)))
         except Exception as exc:
-            return None, _explain(exc)
-
-    def amount(self, limit: CompiledLimit) -> tuple[float | None, str | None]:
-        if limit.amount_slot is None:
-            return 1.0, None
-        value, error = self.value(limit.amount_slot)
-        if error is not None:
-            return None, error
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value < 0
-        ):
-            return None, f"returned {type(value).__name__} {value!r}, not a finite number ≥ 0"
-        return float(value), None
+            return _Failure(_explain(exc))
 
     def used(self, limit: CompiledLimit) -> float:
         if limit.id not in self._totals:
             key = self.actor.id if limit.per_actor else GLOBAL_KEY
             self._totals[limit.id] = self.usage.total(limit.id, key, self.context.now - limit.window)
         return self._totals[limit.id]
-
-    def _cel(self) -> cel.Context:
-        if self._context is None:
-            self._context = self._build(self.plan.reads)
-        return self._context
 
     def _build(self, reads: Reads) -> cel.Context:
         return cel.Context({name: _narrow(_SOURCES[name](self), keys) for name, keys in reads})

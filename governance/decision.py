@@ -6,6 +6,7 @@ Also the pure approval rule used later by the review queue: :func:`approval_sati
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -121,7 +122,13 @@ def args_digest(args: Mapping[str, Any]) -> str:
     ensure_ascii=False)``. orjson produces it about five times faster, which matters on the
     ``decide`` hot path; values JSON cannot hold are written with ``str``.
     """
-    return hashlib.sha256(orjson.dumps(args, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+    try:
+        canonical = orjson.dumps(args, option=orjson.OPT_SORT_KEYS, default=str)
+    except orjson.JSONEncodeError:  # e.g. integers beyond 64 bits, which orjson refuses
+        canonical = json.dumps(
+            args, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        ).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def _charge_dict(charge: UsageCharge) -> dict[str, Any]:

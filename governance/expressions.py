@@ -4,6 +4,9 @@ Converting Python values into CEL values costs far more than running a compiled 
 ``decide`` hands CEL only the variables (and, for maps such as ``args``, only the keys) that the
 candidate expressions mention. This module works that out from the source text: a map variable
 used only as ``var.field`` or ``var['field']`` needs just those keys; any other use needs all of it.
+
+It also finds each expression's *guards*: keys of ``args`` / ``facts`` without which the expression
+is false whatever else it says, so ``decide`` can skip it in plain Python when one is absent.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ _TYPE_NAMES = frozenset(
 )
 _MAPS = frozenset({"args", "facts", "actor", "context", "usage"})
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+_GUARDED = frozenset({"args", "facts"})
+_OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
 
 _TOKEN = re.compile(
     r"""
@@ -52,11 +57,13 @@ class Expression:
     """A compiled CEL expression and the variables it reads.
 
     ``fields`` maps each variable read to the keys it uses, or ``None`` when it needs the whole value.
+    ``guards`` lists ``(variable, key)`` pairs the expression is false without (see :func:`guards`).
     """
 
     source: str
     program: cel.Program
     fields: Mapping[str, frozenset[str] | None]
+    guards: tuple[tuple[str, str], ...] = ()
 
     def execute(self, activation: cel.Context) -> Any:
         return self.program.execute(activation)
@@ -74,7 +81,7 @@ def compile_expression(source: str) -> Expression:
     if unknown:
         raise ExpressionError(f"unknown variable {unknown[0]!r} (known: {', '.join(VARIABLES)})")
     fields = {name: _fields(name, tokens) if name in _MAPS else None for name in names}
-    return Expression(source=source, program=program, fields=fields)
+    return Expression(source=source, program=program, fields=fields, guards=guards(tokens))
 
 
 def merge_fields(expressions: list[Expression]) -> dict[str, frozenset[str] | None]:
@@ -129,3 +136,64 @@ def _field_access(following: list[tuple[str, str]]) -> str | None:
         if plain:
             return plain.group(1) if plain.group(1) is not None else plain.group(2)
     return None
+
+
+def guards(tokens: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """``(variable, key)`` of every top-level conjunct ``has(args.key)`` or ``has(facts.key)``.
+
+    When such a key is absent the expression is ``false``, whatever the rest says: CEL's ``&&`` is
+    false as soon as one operand is false, even if another one is an error. Only plain conjunctions
+    count; an ``||`` or a ``?`` (conditional, optional selection) anywhere outside string literals
+    means no guards, which is always safe.
+    """
+    if any(kind == "other" and text in ("|", "?") for kind, text in tokens):
+        return ()
+    found: dict[tuple[str, str], None] = {}
+    for conjunct in _conjuncts(tokens):
+        texts = [text for _, text in conjunct]
+        if (
+            len(texts) == 6
+            and texts[:2] == ["has", "("]
+            and texts[2] in _GUARDED
+            and texts[3] == "."
+            and conjunct[4][0] == "ident"
+            and texts[5] == ")"
+        ):
+            found[(texts[2], texts[4])] = None
+    return tuple(found)
+
+
+def _conjuncts(tokens: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The operands of the top-level ``&&`` chain, each without enclosing parentheses."""
+    tokens = _unwrap(tokens)
+    parts: list[list[tuple[str, str]]] = [[]]
+    depth = 0
+    for index, (kind, text) in enumerate(tokens):
+        if kind == "other":
+            depth += (text in _OPEN) - (text in _CLOSE)
+            # A compiled source has `&` only in `&&`; split before the first, drop the second.
+            if text == "&" and depth == 0:
+                if tokens[index + 1 : index + 2] == [("other", "&")]:
+                    parts.append([])
+                continue
+        parts[-1].append((kind, text))
+    if len(parts) == 1:
+        return parts
+    return [conjunct for part in parts for conjunct in _conjuncts(part)]
+
+
+def _unwrap(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    while tokens and tokens[0] == ("other", "(") and _closing(tokens) == len(tokens) - 1:
+        tokens = tokens[1:-1]
+    return tokens
+
+
+def _closing(tokens: list[tuple[str, str]]) -> int:
+    """Index of the bracket closing ``tokens[0]``."""
+    depth = 0
+    for index, (kind, text) in enumerate(tokens):
+        if kind == "other":
+            depth += (text in _OPEN) - (text in _CLOSE)
+            if depth == 0:
+                return index
+    return -1

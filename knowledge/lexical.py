@@ -25,7 +25,7 @@ Stemmer = Callable[[str], str]
 def default_stemmer() -> Stemmer | None:
     """English Snowball stemming when PyStemmer is installed, else none."""
     try:
-        import Stemmer as pystemmer  # type: ignore[import-not-found]
+        import Stemmer as pystemmer
     except ImportError:
         return None
     stem: Stemmer = pystemmer.Stemmer("english").stemWord
@@ -67,7 +67,9 @@ class Tokenizer:
 class LexicalIndex:
     """BM25 scores of a query against a fixed list of texts (row ``i`` is ``texts[i]``)."""
 
-    def __init__(self, texts: Sequence[str], *, tokenizer: Tokenizer, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(
+        self, texts: Sequence[str], *, tokenizer: Tokenizer, k1: float = 1.2, b: float = 0.75
+    ) -> None:
         self._tokenizer = tokenizer
         self._size = len(texts)
         self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
@@ -86,7 +88,9 @@ class LexicalIndex:
             return np.zeros(self._size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)
 
-    def top(self, query: str, n: int, *, mask: npt.NDArray[np.bool_] | None = None) -> list[tuple[int, float]]:
+    def top(
+        self, query: str, n: int, *, mask: npt.NDArray[np.bool_] | None = None
+    ) -> list[tuple[int, float]]:
         """Up to ``n`` (row, score) pairs with a positive score, best first, among rows where ``mask``."""
         scores = self.scores(query)
         if mask is not None:

@@ -19,8 +19,10 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import chromadb
+import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Where
 from chromadb.config import Settings as ChromaSettings
 
 from knowledge.documents import KINDS, Chunk, Document, Kind, Metadata
@@ -33,7 +35,19 @@ MANIFEST = "manifest"
 _PAGE = 5000
 # Chunk metadata the store itself writes; a document's own metadata may not override these.
 RESERVED_KEYS = frozenset(
-    {"doc_id", "kind", "key", "source", "root", "file", "title", "section", "anchor", "citation_id", "ordinal"}
+    {
+        "doc_id",
+        "kind",
+        "key",
+        "source",
+        "root",
+        "file",
+        "title",
+        "section",
+        "anchor",
+        "citation_id",
+        "ordinal",
+    }
 )
 
 
@@ -45,6 +59,15 @@ class ManifestEntry:
     file: str
     content_hash: str
     chunks: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DocumentChunks:
+    """A document ready to write: its chunks and the fingerprint that decides if it changed."""
+
+    document: Document
+    chunks: Sequence[Chunk]
+    fingerprint: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +102,9 @@ class KnowledgeStore:
             for kind, name in COLLECTIONS.items()
         }
         self._manifest = client.get_or_create_collection(
-            MANIFEST, metadata={"embedder": embedder.name, "revision": _new_revision()}, embedding_function=None
+            MANIFEST,
+            metadata={"embedder": embedder.name, "revision": _new_revision()},
+            embedding_function=None,
         )
         stored = (self._manifest.metadata or {}).get("embedder", embedder.name)
         if stored != embedder.name:
@@ -99,14 +124,14 @@ class KnowledgeStore:
     def count(self, kind: Kind | None = None) -> int:
         return sum(self._chunks[k].count() for k in _kinds(kind))
 
-    def write(self, documents: Sequence[tuple[Document, Sequence[Chunk]]], vectors: Vectors) -> None:
+    def write(self, documents: Sequence[DocumentChunks], vectors: Vectors) -> None:
         """Replace the chunks of ``documents`` (old chunks deleted) with the given chunks and vectors.
 
         ``vectors`` holds one row per chunk, in order. The manifest is written last, so an interrupted
-        write leaves the old hash recorded and the next ingestion redoes the document.
+        write leaves the old fingerprint recorded and the next ingestion redoes the document.
         """
-        self._delete_chunks([document.doc_id for document, _ in documents])
-        chunks = [chunk for _, document_chunks in documents for chunk in document_chunks]
+        self._delete_chunks([item.document.doc_id for item in documents])
+        chunks = [chunk for item in documents for chunk in item.chunks]
         for kind in KINDS:
             rows = [i for i, chunk in enumerate(chunks) if chunk.document.kind == kind]
             self._add_chunks(self._chunks[kind], [chunks[i] for i in rows], vectors[rows])
@@ -141,7 +166,10 @@ class KnowledgeStore:
             if not collection.count():
                 continue
             result = collection.query(
-                query_embeddings=vectors, n_results=n, where=dict(where) if where else None, include=["distances"]
+                query_embeddings=vectors,
+                n_results=n,
+                where=dict(where) if where else None,
+                include=["distances"],
             )
             distances = result["distances"] or []
             for row, (ids, dists) in enumerate(zip(result["ids"], distances, strict=True)):
@@ -151,7 +179,7 @@ class KnowledgeStore:
     def _delete_chunks(self, doc_ids: list[str]) -> None:
         for batch in _batches(doc_ids, 500):
             for collection in self._chunks.values():
-                collection.delete(where={"doc_id": {"$in": batch}})
+                collection.delete(where=cast(Where, {"doc_id": {"$in": batch}}))
 
     def _add_chunks(self, collection: Collection, chunks: list[Chunk], vectors: Vectors) -> None:
         size = self._client.get_max_batch_size()
@@ -164,14 +192,14 @@ class KnowledgeStore:
                 metadatas=[dict(_chunk_metadata(chunk)) for chunk in batch],
             )
 
-    def _upsert_manifest(self, documents: Sequence[tuple[Document, Sequence[Chunk]]]) -> None:
+    def _upsert_manifest(self, documents: Sequence[DocumentChunks]) -> None:
         size = self._client.get_max_batch_size()
         for start in range(0, len(documents), size):
             batch = documents[start : start + size]
             self._manifest.upsert(
-                ids=[document.doc_id for document, _ in batch],
-                embeddings=[[1.0]] * len(batch),
-                metadatas=[dict(_manifest_metadata(document, len(chunks))) for document, chunks in batch],
+                ids=[item.document.doc_id for item in batch],
+                embeddings=np.ones((len(batch), 1), dtype=np.float32),
+                metadatas=[dict(_manifest_metadata(item)) for item in batch],
             )
 
     def _bump(self) -> None:
@@ -200,10 +228,21 @@ def _client(path: Path | str | None, url: str | None) -> ClientAPI:
     ssl = parts.scheme == "https"
     try:
         return chromadb.HttpClient(
-            host=parts.hostname or "localhost", port=parts.port or (443 if ssl else 8000), ssl=ssl, settings=settings
+            host=parts.hostname or "localhost",
+            port=parts.port or (443 if ssl else 8000),
+            ssl=ssl,
+            settings=settings,
         )
     except Exception as exc:  # chromadb raises ValueError or httpx errors depending on the failure
         raise BackendUnavailable("chroma", f"{url}: {exc}", retryable=True) from exc
+
+
+def _chroma_where(where: Mapping[str, Any] | None) -> Where | None:
+    """Chroma wants several conditions spelled as ``$and``; callers may write them as one mapping."""
+    if not where:
+        return None
+    clauses = [{key: value} for key, value in where.items()]
+    return cast(Where, clauses[0] if len(clauses) == 1 else {"$and": clauses})
 
 
 def _kinds(kind: Kind | None) -> tuple[Kind, ...]:
@@ -249,13 +288,13 @@ def _chunk_metadata(chunk: Chunk) -> Metadata:
     }
 
 
-def _manifest_metadata(document: Document, chunks: int) -> Metadata:
+def _manifest_metadata(item: DocumentChunks) -> Metadata:
     return {
-        "kind": document.kind,
-        "root": document.root,
-        "file": document.file,
-        "content_hash": document.content_hash,
-        "chunks": chunks,
+        "kind": item.document.kind,
+        "root": item.document.root,
+        "file": item.document.file,
+        "content_hash": item.fingerprint,
+        "chunks": len(item.chunks),
     }
 
 

@@ -235,3 +235,10 @@ def test_policy_replay_reports_tier_changes(cli: CliRunner, tmp_path: Path) -> N
     assert code == 0 and report["calls"] == 2 and report["changed"] == 1
     assert report["changes"][0]["tool"] == "itsm_add_work_note"
     assert (report["changes"][0]["old_tier"], report["changes"][0]["new_tier"]) == ("notify", "deny")
+
+
+def test_resume_needs_a_known_waiting_thread(cli: CliRunner) -> None:
+    code, out = invoke(cli, "chat", "--resume")
+    assert code == 2 and "--thread" in out
+    code, out = invoke(cli, "chat", "--resume", "--thread", "t-nope")
+    assert code == 2 and "t-nope" in out

@@ -95,7 +95,10 @@ def _describe(exc: ValidationError) -> list[str]:
     problems = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(part) for part in error["loc"]) or "(arguments)"
-        problems.append(f"{where}: {error['msg']}")
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "not an argument of this tool (the acting user always comes from the session)"
+        problems.append(f"{where}: {message}")
     return problems
 
 

@@ -9,7 +9,6 @@ the same files, as a new process would.
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 from collections import deque
@@ -21,6 +20,7 @@ from typing import Any
 
 import httpx
 import respx
+import yaml
 
 from agent.cli_agent import redecide
 from agent.llm import openai_chat_model
@@ -31,6 +31,7 @@ from agent.settings import Settings
 from agent.state import AgentDeps
 from governance.approvals import ApprovalRequest
 from governance.audit import AuditEvent
+from governance.directory import DEFAULT_DIRECTORY_PATH
 from tools.models import PurchaseOrder
 from tools.spec import canonical_args
 
@@ -205,7 +206,6 @@ class World:
         self.notifier = LogNotifier()
         self.session = self.open(dry_run=dry_run)
         self._seed_orders = {po.number for po in self.purchase_orders()}
-        self._ids = itertools.count(1)
 
     # sessions
 
@@ -287,16 +287,9 @@ class World:
             key=lambda po: po.number,
         )
 
-    def call_id(self, prefix: str = "call") -> str:
-        return f"{prefix}_{next(self._ids)}"
-
 
 def directory_with(extra_people: Iterable[Mapping[str, Any]], path: Path) -> Path:
     """A copy of the shipped directory with ``extra_people`` added, written to ``path``."""
-    import yaml
-
-    from governance.directory import DEFAULT_DIRECTORY_PATH
-
     document = yaml.safe_load(DEFAULT_DIRECTORY_PATH.read_text(encoding="utf-8"))
     document["people"].extend(dict(person) for person in extra_people)
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")

@@ -33,7 +33,7 @@ from tools.local.seed_items import SEED_ITEMS, SEED_WAREHOUSES
 from tools.local.seed_orders import SEED_COST_CENTRES, SEED_PURCHASE_ORDERS
 from tools.local.seed_people import SEED_CIS
 from tools.local.seed_supply import SEED_CATALOGUE
-from tools.spec import Systems
+from tools.spec import SideEffect, Systems
 
 # --- recording backends ---------------------------------------------------------------------------
 
@@ -106,6 +106,7 @@ def recording_systems(systems: Systems, log: list[Write]) -> Systems:
         itsm=RecordingBackend("itsm", systems.itsm, log),  # type: ignore[arg-type]
         inventory=RecordingBackend("inventory", systems.inventory, log),  # type: ignore[arg-type]
         procurement=RecordingBackend("procurement", systems.procurement, log),  # type: ignore[arg-type]
+        knowledge=systems.knowledge,  # search only: nothing to record
     )
 
 
@@ -176,18 +177,22 @@ class ScriptedChatModel(BaseChatModel):
 
 # --- seeded values --------------------------------------------------------------------------------
 
+_CLOSED = ("closed", "resolved", "received", "cancelled")
 DIRECTORY = load_directory()
 PEOPLE = sorted(DIRECTORY.ids)
 SPECS = {spec.name: spec for spec in build_catalogue()}
-TOOLS = sorted(SPECS)
+READ_TOOLS = sorted(name for name, spec in SPECS.items() if spec.side_effect is SideEffect.READ)
+WRITE_TOOLS = sorted(name for name, spec in SPECS.items() if spec.side_effect is not SideEffect.READ)
 UNKNOWN_TOOLS = ["itsm_delete_incident", "shell_exec", "procurement_pay_invoice", "inventory_drop_table", ""]
 
 INCIDENTS = [incident.number for incident in SEED_INCIDENTS] + ["INC0099999"]
+OPEN_INCIDENTS = [incident.number for incident in SEED_INCIDENTS if incident.state.value not in _CLOSED]
 CHANGES = [seeded.change.number for seeded in SEED_CHANGES] + ["CHG0099999"]
 SKUS = [item.sku for item in SEED_ITEMS] + ["NO-SUCH-SKU"]
 WAREHOUSES = [warehouse.code for warehouse in SEED_WAREHOUSES]
 COST_CENTRES = [centre.code for centre in SEED_COST_CENTRES] + ["CC-NOWHERE"]
 ORDERS = [order.number for order in SEED_PURCHASE_ORDERS] + ["PO-2026-9999"]
+OPEN_ORDERS = [order.number for order in SEED_PURCHASE_ORDERS if order.state.value not in _CLOSED]
 CIS = [ci.name for ci in SEED_CIS] + ["no-such-ci"]
 OFFERS = list(SEED_CATALOGUE)
 RESOLUTION_CODES = ["Solution provided", "Workaround provided", "Duplicate", "User error"]
@@ -203,12 +208,14 @@ def _planned() -> st.SearchStrategy[dict[str, str]]:
     return st.one_of(st.just({}), start.map(lambda s: {"planned_start": s}))
 
 
-def _offer_lines(draw: st.DrawFn) -> list[dict[str, Any]]:
+def _offer_lines(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
+    """A supplier and one or two lines of its catalogue offers."""
     first = draw(st.sampled_from(OFFERS))
     same_supplier = [offer for offer in OFFERS if offer.supplier_id == first.supplier_id]
-    offers = draw(st.lists(st.sampled_from(same_supplier), min_size=0, max_size=1, unique_by=lambda o: o.sku))
-    chosen = [first, *(offer for offer in offers if offer.sku != first.sku)]
-    return [{"sku": o.sku, "quantity": draw(_quantity), "unit_price": o.unit_price} for o in chosen]
+    more = draw(st.lists(st.sampled_from(same_supplier), max_size=1))
+    chosen = [first, *(offer for offer in more if offer.sku != first.sku)]
+    lines = [{"sku": o.sku, "quantity": draw(_quantity), "unit_price": o.unit_price} for o in chosen]
+    return first.supplier_id, lines
 
 
 def _total(lines: list[dict[str, Any]]) -> float:
@@ -217,10 +224,11 @@ def _total(lines: list[dict[str, Any]]) -> float:
 
 @st.composite
 def _purchase_order(draw: st.DrawFn) -> dict[str, Any]:
-    lines = _offer_lines(draw)
-    supplier = draw(st.one_of(st.just(None), st.sampled_from(["SUP-009", "SUP-099"])))
+    supplier, lines = _offer_lines(draw)
+    # Now and then an inactive (SUP-009) or unknown supplier: the backend refuses, after governance.
+    other = draw(st.sampled_from([None] * 6 + ["SUP-009", "SUP-099"]))
     return {
-        "supplier_id": supplier or next(o.supplier_id for o in OFFERS if o.sku == lines[0]["sku"]),
+        "supplier_id": other or supplier,
         "cost_centre": draw(st.sampled_from(COST_CENTRES)),
         "lines": lines,
         "total_amount": _total(lines),
@@ -231,7 +239,7 @@ def _purchase_order(draw: st.DrawFn) -> dict[str, Any]:
 def _requisition(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "cost_centre": draw(st.sampled_from(COST_CENTRES)),
-        "lines": _offer_lines(draw),
+        "lines": _offer_lines(draw)[1],
         "justification": "Replacement hardware for the service desk team",
     }
 
@@ -263,24 +271,34 @@ def _adjust(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _update() -> st.SearchStrategy[dict[str, Any]]:
-    changes = st.fixed_dictionaries(
-        {},
-        optional={
-            "priority": st.integers(1, 4),
-            "state": st.sampled_from(["in_progress", "on_hold", "closed"]),
-            "assigned_to": st.sampled_from(PEOPLE),
-            "assignment_group": st.just("Service Desk"),
-        },
-    ).filter(bool)
-    return st.builds(lambda number, change: {"number": number, **change}, st.sampled_from(INCIDENTS), changes)
+    fields: dict[str, st.SearchStrategy[Any]] = {
+        "priority": st.integers(1, 4),
+        "state": st.sampled_from(["in_progress", "on_hold", "closed"]),
+        "assigned_to": st.sampled_from(PEOPLE),
+        "assignment_group": st.just("Service Desk"),
+    }
+    # At least one field changes: an update that changes nothing is invalid arguments.
+    changes = st.one_of(
+        [
+            st.fixed_dictionaries({name: value}, optional={k: v for k, v in fields.items() if k != name})
+            for name, value in fields.items()
+        ]
+    )
+    incident = _mostly(OPEN_INCIDENTS, INCIDENTS)
+    return st.builds(lambda number, change: {"number": number, **change}, incident, changes)
 
 
 def _sku_at() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({"sku": st.sampled_from(SKUS), "warehouse": st.sampled_from(WAREHOUSES)})
 
 
+def _mostly(common: list[str], every: list[str]) -> st.SearchStrategy[str]:
+    """Usually a record the write can succeed on; sometimes any, so backend refusals are drawn too."""
+    return st.one_of(st.sampled_from(common), st.sampled_from(common), st.sampled_from(every))
+
+
 def _valid_args_strategies() -> dict[str, st.SearchStrategy[dict[str, Any]]]:
-    incident = st.sampled_from(INCIDENTS)
+    incident = _mostly(OPEN_INCIDENTS, INCIDENTS)
     return {
         "itsm_search_incidents": st.fixed_dictionaries(
             {}, optional={"text": _words, "priority": st.integers(1, 4)}
@@ -334,10 +352,14 @@ def _valid_args_strategies() -> dict[str, st.SearchStrategy[dict[str, Any]]]:
         "inventory_set_reorder_point": st.builds(
             lambda at, point: {**at, "reorder_point": point}, _sku_at(), st.integers(0, 200)
         ),
+        "knowledge_search": st.fixed_dictionaries(
+            {"query": st.sampled_from(["checkout 502", "disk full runbook"])},
+            optional={"kind": st.sampled_from(["runbook", "incident"])},
+        ),
         "procurement_create_requisition": _requisition(),
         "procurement_create_purchase_order": _purchase_order(),
         "procurement_cancel_purchase_order": st.fixed_dictionaries(
-            {"number": st.sampled_from(ORDERS), "reason": st.just("no longer needed")}
+            {"number": _mostly(OPEN_ORDERS, ORDERS), "reason": st.just("no longer needed")}
         ),
     }
 
@@ -381,8 +403,10 @@ class ScriptedCall:
 
 @st.composite
 def scripted_call(draw: st.DrawFn, id: str) -> ScriptedCall:
-    name = draw(st.one_of(st.sampled_from(TOOLS), st.sampled_from(TOOLS), st.sampled_from(UNKNOWN_TOOLS)))
-    style = draw(st.sampled_from(["valid", "valid", "valid", "broken", "not_json"]))
+    """Mostly writes (what the invariant is about), some reads, a few tools that do not exist."""
+    kind = draw(st.sampled_from(["write", "write", "write", "write", "read", "unknown"]))
+    name = draw(st.sampled_from({"write": WRITE_TOOLS, "read": READ_TOOLS, "unknown": UNKNOWN_TOOLS}[kind]))
+    style = draw(st.sampled_from(["valid", "valid", "valid", "valid", "broken", "not_json"]))
     if style == "not_json":
         return ScriptedCall(id=id, name=name, raw=draw(st.sampled_from(['{"sku": ', "none", "[1, 2"])))
     if style == "valid" and name in VALID_ARGS:

@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from agent.nodes import PlannerUnavailable
 from agent.session import AgentSession, ThreadError, ThreadNotWaiting, UnknownThread
 from governance.approvals import ApprovalStatus
 from governance.audit import AuditEvent, AuditLog
@@ -159,14 +161,12 @@ def test_crash_recovery_does_not_count_the_call_against_its_own_usage(world: Wor
 def test_llm_failure_after_an_approved_call_ran_resumes_without_running_it_again(
     world: World, llm: ScriptedLLM
 ) -> None:
-    from agent.nodes import PlannerUnavailable
-
     llm.queue(calls(po_call(40, id="po")))
     turn = world.send("Order 40 monitors")
     world.approve(turn.pending[0].id, "grace.procure")
+    llm.queue(httpx.Response(502, json={"error": {"message": "bad gateway"}}))
     with pytest.raises(PlannerUnavailable):
-        world.session.resume(turn.thread_id)  # the script has no reply left: 500
-    llm.overrun = False
+        world.session.resume(turn.thread_id)
     assert len(world.new_purchase_orders()) == 1
 
     llm.queue(answer("Ordered."))

@@ -25,6 +25,7 @@ def error(status: int, message: str) -> httpx.Response:
     ("reply", "message"),
     [
         pytest.param(httpx.ReadTimeout("read timed out"), "timed out", id="timeout"),
+        pytest.param(httpx.ConnectError("connection refused"), "could not be reached", id="unreachable"),
         pytest.param(error(429, "Rate limit reached"), "(429): rate limited", id="429"),
         pytest.param(error(500, "internal error"), "failed (500)", id="500"),
         pytest.param(error(503, "overloaded"), "failed (503)", id="503"),
@@ -33,11 +34,11 @@ def error(status: int, message: str) -> httpx.Response:
             httpx.Response(
                 200, content=b'{"id": "chatcmpl-1", "choi', headers={"content-type": "application/json"}
             ),
-            "LLM endpoint error",
+            "malformed reply",
             id="malformed-json",
         ),
         pytest.param(
-            httpx.Response(200, json={"object": "chat.completion"}), "LLM endpoint error", id="no-choices"
+            httpx.Response(200, json={"object": "chat.completion"}), "malformed reply", id="no-choices"
         ),
     ],
 )

@@ -151,6 +151,13 @@ def test_an_unknown_tool_is_refused_and_audited(world: World, llm: ScriptedLLM) 
 NOT_JSON = '{"supplier_id": "SUP-003", "lines": [{"sku": '
 
 
+def po_text(quantity: str = "1", unit_price: str = "119.0", total: str = "119.0") -> str:
+    """PO arguments as the raw text a model sends, with numbers written exactly as given."""
+    line = f'{{"sku": "MON-22-FHD", "quantity": {quantity}, "unit_price": {unit_price}}}'
+    head = '"supplier_id": "SUP-003", "cost_centre": "CC-IT-OPS"'
+    return f'{{{head}, "lines": [{line}], "total_amount": {total}}}'
+
+
 @pytest.mark.parametrize(
     ("arguments", "problem"),
     [
@@ -160,6 +167,9 @@ NOT_JSON = '{"supplier_id": "SUP-003", "lines": [{"sku": '
         ),
         pytest.param({**po_args(0)}, "quantity", id="bad-quantity"),
         pytest.param({**po_args(40), "requester": "grace.procure"}, "requester", id="names-another-user"),
+        pytest.param(po_text(total="NaN"), "total_amount", id="nan"),
+        pytest.param(po_text(unit_price="1e999", total="1e999"), "unit_price", id="infinity"),
+        pytest.param(po_text(quantity="36880498400984121344"), "quantity", id="integer-beyond-64-bits"),
     ],
 )
 def test_invalid_arguments_never_run_and_the_model_is_told(

@@ -18,7 +18,6 @@ edited, left to expire. Every backend write method is wrapped and logged. Afterw
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -105,7 +104,7 @@ class Run:
 
 
 @settings(
-    max_examples=25,
+    max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -146,7 +145,7 @@ def _converse(run: Run, data: st.DataObject, actor: str) -> set[str]:
     used_ids: list[str] = []
     thread_id: str | None = None
     for turn in range(data.draw(st.integers(1, 2), label="turns")):
-        script = [ai_message(calls) for calls in _rounds(data, used_ids)]
+        script = [ai_message(calls) for calls in _rounds(data, used_ids, at_least=1 - min(turn, 1))]
         run.model.load([*script, AIMessage(content=f"Answer to turn {turn}.")])
         calls_before = run.model.calls
         result = run.session.send(f"request {turn}", actor_id=actor, thread_id=thread_id)
@@ -157,9 +156,9 @@ def _converse(run: Run, data: st.DataObject, actor: str) -> set[str]:
     return {thread_id}
 
 
-def _rounds(data: st.DataObject, used_ids: list[str]) -> list[list[ScriptedCall]]:
+def _rounds(data: st.DataObject, used_ids: list[str], *, at_least: int) -> list[list[ScriptedCall]]:
     rounds = []
-    for _ in range(data.draw(st.integers(0, 3), label="tool rounds")):
+    for _ in range(data.draw(st.integers(at_least, 3), label="tool rounds")):
         calls = [scripted_call(_call_id(data, used_ids)) for _ in range(data.draw(st.integers(1, 3)))]
         rounds.append([data.draw(call, label="tool call") for call in calls])
     return rounds
@@ -198,18 +197,21 @@ def _act_on(run: Run, data: st.DataObject, approval_id: str) -> None:
     if action == "expire":
         run.clock.now += _EXPIRY
     elif action != "wait":
-        # A refused vote (self-approval, wrong role, ...) is audited and changes nothing.
-        with contextlib.suppress(ApprovalError):
+        try:
             _vote(run, data, request, action)
+        except ApprovalError as refused:  # self-approval, wrong role, ...: audited, changes nothing
+            event(f"vote {action} refused: {type(refused).__name__}")
+        else:
+            event(f"vote {action} accepted")
 
 
 def _vote(run: Run, data: st.DataObject, request: ApprovalRequest, action: str) -> None:
     approvals = run.deps.approvals
     entitled = _entitled(request)
-    if action == "entitled" and entitled:
-        voter = data.draw(st.sampled_from(entitled), label="entitled approver")
+    if action != "anyone" and entitled:
+        voter = data.draw(st.sampled_from(entitled), label="entitled voter")
     else:
-        voter = data.draw(st.sampled_from(PEOPLE), label="voter")
+        voter = data.draw(st.sampled_from(PEOPLE), label="any voter")
     approver = DIRECTORY.actor(voter)
     if action == "reject":
         approvals.vote(request.id, approver=approver, approve=False, reason="not this week", channel="cli")
@@ -366,10 +368,10 @@ def _recheck_decision(events: list[AuditEvent], execution: AuditEvent) -> AuditE
 
 
 def _approved(before: list[AuditEvent], digest: str) -> Iterator[AuditEvent]:
-    for event in before:
-        approved = event.kind == "approval_final" and event.payload["status"] == "approved"
-        if approved and event.payload["args_digest"] == digest:
-            yield event
+    for item in before:
+        approved = item.kind == "approval_final" and item.payload["status"] == "approved"
+        if approved and item.payload["args_digest"] == digest:
+            yield item
 
 
 def _approval_covers(run: Run, final: AuditEvent, decision: AuditEvent) -> bool:

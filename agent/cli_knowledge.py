@@ -1,0 +1,209 @@
+"""`opslayer ingest` and `opslayer search`: filling the knowledge store and searching it.
+
+The knowledge package (chromadb, and torch once the model loads) is imported inside the commands, so
+``opslayer --help`` and every other command start without it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agent.settings import Settings
+
+if TYPE_CHECKING:
+    from knowledge import Embedder, Hit, IngestProgress, IngestSummary, KnowledgeStore, ProgressCallback
+
+console = Console()
+errors = Console(stderr=True)
+
+
+class KindChoice(StrEnum):
+    runbook = "runbook"
+    incident = "incident"
+
+
+class ModeChoice(StrEnum):
+    hybrid = "hybrid"
+    dense = "dense"
+    bm25 = "bm25"
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def open_knowledge_store(settings: Settings) -> KnowledgeStore:
+    """The knowledge store and embedder the settings describe (Chroma server if ``chroma_url`` is set)."""
+    from knowledge import open_store
+
+    return open_store(settings.knowledge_dir, settings.chroma_url, embedder=_embedder(settings))
+
+
+def _embedder(settings: Settings) -> Embedder:
+    from knowledge import MiniLMEmbedder, OpenAIEmbedder
+
+    if settings.embedding_backend == "minilm":
+        return MiniLMEmbedder()
+    if settings.openai_api_key is None:
+        _fail("OPSLAYER_EMBEDDING_BACKEND=openai needs OPENAI_API_KEY (or OPSLAYER_OPENAI_API_KEY)")
+    import httpx
+
+    return OpenAIEmbedder(
+        model=settings.embedding_model,
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url or "https://api.openai.com/v1",
+        client=httpx.Client(timeout=settings.llm_timeout_s),
+    )
+
+
+@contextmanager
+def _knowledge_errors() -> Iterator[None]:
+    """Operator-facing failures of the store, the corpus or the embedding endpoint: message, exit 2."""
+    import httpx
+
+    from knowledge import KnowledgeError
+    from tools.errors import BackendUnavailable, OpsError
+
+    try:
+        yield
+    except (KnowledgeError, BackendUnavailable) as exc:
+        _fail(str(exc))
+    except httpx.HTTPError as exc:
+        _fail(f"embedding endpoint failed: {exc}")
+    except OpsError as exc:
+        _fail(f"ITSM backend failed: {exc}")
+
+
+def ingest(
+    paths: list[Path] | None = typer.Argument(
+        None, help="Markdown, .txt or .jsonl files, or directories of them (searched recursively)."
+    ),
+    kind: KindChoice = typer.Option(KindChoice.runbook, "--kind", help="What the files are."),
+    prune: bool = typer.Option(
+        False, "--prune", help="Remove documents whose files are gone from the given directories."
+    ),
+    from_itsm: bool = typer.Option(
+        False, "--from-itsm", help="Ingest resolved and closed incidents from the ITSM backend."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Ingest runbooks or past incidents into the knowledge store; unchanged documents are skipped."""
+    if bool(paths) == from_itsm:
+        _fail("give PATH... or --from-itsm (one of the two)")
+    settings = Settings()
+    with _knowledge_errors(), _progress_bar() as report:
+        from knowledge import ingest_incidents, ingest_paths
+
+        store = open_knowledge_store(settings)
+        if from_itsm:
+            from agent.services import open_systems
+
+            summary = ingest_incidents(store, open_systems(settings).itsm, progress=report)
+        else:
+            summary = ingest_paths(store, paths or [], kind=kind.value, prune=prune, progress=report)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    console.print(_summary_table(summary))
+
+
+@contextmanager
+def _progress_bar() -> Iterator[ProgressCallback]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=errors, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def report(event: IngestProgress) -> None:
+            if event.stage not in tasks:
+                tasks[event.stage] = bar.add_task(_STAGE_LABELS[event.stage], total=event.total)
+            bar.update(tasks[event.stage], completed=event.done, total=event.total)
+
+        yield report
+
+
+_STAGE_LABELS = {"read": "reading files", "embed": "embedding chunks", "write": "writing to the store"}
+
+
+def _summary_table(summary: IngestSummary) -> Table:
+    table = Table(
+        "added", "updated", "unchanged", "removed", "chunks", "seconds", "chunks/s", title="Ingested"
+    )
+    table.add_row(
+        str(summary.added),
+        str(summary.updated),
+        str(summary.unchanged),
+        str(summary.removed),
+        str(summary.chunks),
+        f"{summary.seconds:.2f}",
+        f"{summary.chunks_per_s:.1f}",
+    )
+    return table
+
+
+def search(
+    query: str | None = typer.Argument(None, help="What to look for."),
+    k: int = typer.Option(5, "--k", "-k", min=1, max=50, help="How many documents."),
+    kind: KindChoice | None = typer.Option(None, "--kind", help="Only runbooks or only incidents."),
+    mode: ModeChoice = typer.Option(ModeChoice.hybrid, "--mode", help="Retriever (hybrid fuses both)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON."),
+    batch: Path | None = typer.Option(
+        None, "--batch", help="File with one query per line ('-' for stdin); prints one JSON line per query."
+    ),
+) -> None:
+    """Search runbooks and past incidents; every hit cites its source and section."""
+    if (query is None) == (batch is None):
+        _fail("give a QUERY or --batch FILE (one of the two)")
+    queries = _batch_queries(batch) if batch is not None else [query or ""]
+    settings = Settings()
+    if settings.chroma_url is None and not settings.knowledge_dir.exists():
+        _fail(f"no knowledge store at {settings.knowledge_dir}; run `opslayer ingest PATH...` first")
+    with _knowledge_errors():
+        from knowledge import Retriever
+
+        retriever = Retriever(open_knowledge_store(settings))
+        results = retriever.search_batch(queries, k=k, kind=kind.value if kind else None, mode=mode.value)
+    if batch is not None:
+        for text, hits in zip(queries, results, strict=True):
+            typer.echo(json.dumps(_result(text, hits), ensure_ascii=False))
+    elif as_json:
+        typer.echo(json.dumps(_result(queries[0], results[0]), indent=2, ensure_ascii=False))
+    else:
+        _print_hits(queries[0], results[0])
+
+
+def _batch_queries(batch: Path) -> list[str]:
+    try:
+        text = sys.stdin.read() if str(batch) == "-" else batch.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{batch}: cannot read the query file ({exc})")
+    queries = [line.strip() for line in text.splitlines() if line.strip()]
+    if not queries:
+        _fail(f"{batch}: no queries (one per line)")
+    return queries
+
+
+def _result(query: str, hits: list[Hit]) -> dict[str, object]:
+    return {"query": query, "hits": [hit.to_dict() for hit in hits]}
+
+
+def _print_hits(query: str, hits: list[Hit]) -> None:
+    if not hits:
+        console.print(f"No runbooks or past incidents match {query!r}.")
+        return
+    table = Table("#", "citation", "title", "section", "snippet", title=f"Results for {query!r}")
+    for rank, hit in enumerate(hits, start=1):
+        citation = hit.citation
+        table.add_row(str(rank), citation.id, hit.title, citation.section, citation.snippet)
+    console.print(table)

@@ -1,0 +1,295 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 rankings fused per document, each hit with citations."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from knowledge.documents import Kind
+from knowledge.filters import matches
+from knowledge.fusion import FusionConfig, first_occurrences, weighted_rrf
+from knowledge.lexical import LexicalIndex, Tokenizer, default_stemmer
+from knowledge.store import RESERVED_KEYS, KnowledgeStore, StoredChunk
+
+Mode: TypeAlias = Literal["hybrid", "dense", "bm25"]
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
+SNIPPET_CHARS = 240
+
+
+@dataclass(frozen=True, kw_only=True)
+class Citation:
+    """What an answer cites: a stable id (``rb:<path>#<anchor>``, ``inc:<number>``), the source path
+    relative to the ingested root, the section path and a short snippet of the passage."""
+
+    id: str
+    source: str
+    section: str
+    snippet: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "source": self.source, "section": self.section, "snippet": self.snippet}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Passage:
+    chunk_id: str
+    citation: Citation
+    text: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "citation": self.citation.to_dict(),
+            "text": self.text,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit:
+    """One source document, ranked: ``score`` is the fused score, ``passages`` its best passages (best
+    first), ``dense_rank`` / ``bm25_rank`` where it ranked in each retriever (``None``: not in the
+    candidates), ``similarity`` the best cosine similarity of its passages (``None`` without dense)."""
+
+    doc_id: str
+    kind: Kind
+    title: str
+    source: str
+    score: float
+    passages: tuple[Passage, ...]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    similarity: float | None = None
+
+    @property
+    def citation(self) -> Citation:
+        return self.passages[0].citation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "kind": self.kind,
+            "title": self.title,
+            "source": self.source,
+            "score": self.score,
+            "citation": self.citation.to_dict(),
+            "passages": [passage.to_dict() for passage in self.passages],
+            "metadata": dict(self.metadata),
+            "dense_rank": self.dense_rank,
+            "bm25_rank": self.bm25_rank,
+            "similarity": self.similarity,
+        }
+
+
+class _Snapshot:
+    """The store's chunks at one revision, with their BM25 index and cached filter masks."""
+
+    def __init__(self, revision: str, chunks: list[StoredChunk], tokenizer: Tokenizer) -> None:
+        self.revision = revision
+        self.chunks = chunks
+        self.rows = {chunk.chunk_id: row for row, chunk in enumerate(chunks)}
+        self.lexical = LexicalIndex([chunk.indexed_text() for chunk in chunks], tokenizer=tokenizer)
+        self._masks: dict[str, npt.NDArray[np.bool_] | None] = {}
+
+    def mask(self, kind: Kind | None, where: Mapping[str, Any] | None) -> npt.NDArray[np.bool_] | None:
+        key = json.dumps([kind, where], sort_keys=True, default=str)
+        if key not in self._masks:
+            self._masks[key] = None if kind is None and not where else self._build_mask(kind, where)
+        return self._masks[key]
+
+    def _build_mask(self, kind: Kind | None, where: Mapping[str, Any] | None) -> npt.NDArray[np.bool_]:
+        return np.fromiter(
+            (
+                (kind is None or chunk.kind == kind) and (not where or matches(chunk.metadata, where))
+                for chunk in self.chunks
+            ),
+            dtype=np.bool_,
+            count=len(self.chunks),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Ranked:
+    """Chunk rows ranked by one retriever, best first, with their scores."""
+
+    rows: list[int]
+    scores: dict[int, float]
+
+
+class Retriever:
+    """Searches a :class:`KnowledgeStore`. Thread-safe; reuses its BM25 index until the store changes."""
+
+    def __init__(
+        self, store: KnowledgeStore, *, fusion: FusionConfig | None = None, tokenizer: Tokenizer | None = None
+    ) -> None:
+        self.store = store
+        self.fusion = fusion or FusionConfig()
+        self.tokenizer = tokenizer or Tokenizer(stemmer=default_stemmer())
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 5,
+        kind: Kind | None = None,
+        where: Mapping[str, Any] | None = None,
+        mode: Mode = "hybrid",
+    ) -> list[Hit]:
+        """The ``k`` best documents for ``query``, optionally only of ``kind`` and matching ``where``
+        (Chroma filter syntax over chunk metadata: front matter keys, ``source``, ``kind``...)."""
+        return self.search_batch([query], k=k, kind=kind, where=where, mode=mode)[0]
+
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        *,
+        k: int = 5,
+        kind: Kind | None = None,
+        where: Mapping[str, Any] | None = None,
+        mode: Mode = "hybrid",
+    ) -> list[list[Hit]]:
+        """:meth:`search` for many queries, with one embedding call and one store round trip."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        snapshot = self.refresh()
+        if not snapshot.chunks:
+            return [[] for _ in queries]
+        depth = max(self.fusion.candidates, 5 * k)
+        dense = self._dense(snapshot, queries, depth, kind, where) if mode != "bm25" else None
+        lexical = [self._bm25(snapshot, q, depth, kind, where) for q in queries] if mode != "dense" else None
+        return [
+            self._hits(snapshot, query, k, dense[i] if dense else None, lexical[i] if lexical else None)
+            for i, query in enumerate(queries)
+        ]
+
+    def refresh(self) -> _Snapshot:
+        """The current snapshot, rebuilt first if the store's revision moved on."""
+        revision = self.store.revision()
+        with self._lock:
+            if self._snapshot is None or self._snapshot.revision != revision:
+                self._snapshot = _Snapshot(revision, self.store.chunks(), self.tokenizer)
+            return self._snapshot
+
+    def _dense(
+        self,
+        snapshot: _Snapshot,
+        queries: Sequence[str],
+        depth: int,
+        kind: Kind | None,
+        where: Mapping[str, Any] | None,
+    ) -> list[_Ranked]:
+        vectors = self.store.embedder.embed_queries(list(queries))
+        results = self.store.nearest(vectors, n=depth, kind=kind, where=where)
+        # An id missing from the snapshot was written after it was taken; the next search picks it up.
+        return [
+            _ranked([(snapshot.rows[i], score) for i, score in pairs if i in snapshot.rows])
+            for pairs in results
+        ]
+
+    def _bm25(
+        self, snapshot: _Snapshot, query: str, depth: int, kind: Kind | None, where: Mapping[str, Any] | None
+    ) -> _Ranked:
+        return _ranked(snapshot.lexical.top(query, depth, mask=snapshot.mask(kind, where)))
+
+    def _hits(
+        self, snapshot: _Snapshot, query: str, k: int, dense: _Ranked | None, lexical: _Ranked | None
+    ) -> list[Hit]:
+        rankings = {name: ranked for name, ranked in (("dense", dense), ("bm25", lexical)) if ranked}
+        weights = {"dense": self.fusion.dense_weight, "bm25": self.fusion.bm25_weight}
+        chunk_of = snapshot.chunks
+        doc_rankings = {
+            name: first_occurrences([chunk_of[row].doc_id for row in ranked.rows])
+            for name, ranked in rankings.items()
+        }
+        doc_scores = weighted_rrf(doc_rankings, weights, k=self.fusion.rrf_k)
+        chunk_scores = weighted_rrf(
+            {name: ranked.rows for name, ranked in rankings.items()}, weights, k=self.fusion.rrf_k
+        )
+        by_doc: dict[str, list[int]] = {}
+        for row in chunk_scores:
+            by_doc.setdefault(chunk_of[row].doc_id, []).append(row)
+        query_words = set(self.tokenizer(query))
+        return [
+            self._hit(snapshot, doc_id, score, by_doc[doc_id], chunk_scores, doc_rankings, dense, query_words)
+            for doc_id, score in list(doc_scores.items())[:k]
+        ]
+
+    def _hit(
+        self,
+        snapshot: _Snapshot,
+        doc_id: str,
+        score: float,
+        rows: list[int],
+        chunk_scores: Mapping[int, float],
+        doc_rankings: Mapping[str, list[str]],
+        dense: _Ranked | None,
+        query_words: set[str],
+    ) -> Hit:
+        best = snapshot.chunks[rows[0]]
+        passages = tuple(
+            _passage(snapshot.chunks[row], chunk_scores[row], query_words, self.tokenizer)
+            for row in rows[: self.fusion.passages]
+        )
+        similarities = [dense.scores[row] for row in rows if dense and row in dense.scores]
+        return Hit(
+            doc_id=doc_id,
+            kind=best.kind,
+            title=best.title,
+            source=best.source,
+            score=score,
+            passages=passages,
+            metadata={key: value for key, value in best.metadata.items() if key not in RESERVED_KEYS},
+            dense_rank=_rank_of(doc_id, doc_rankings.get("dense")),
+            bm25_rank=_rank_of(doc_id, doc_rankings.get("bm25")),
+            similarity=max(similarities) if similarities else None,
+        )
+
+
+def _ranked(pairs: Sequence[tuple[int, float]]) -> _Ranked:
+    return _Ranked(rows=[row for row, _ in pairs], scores=dict(pairs))
+
+
+def _rank_of(doc_id: str, ranking: list[str] | None) -> int | None:
+    if not ranking or doc_id not in ranking:
+        return None
+    return ranking.index(doc_id) + 1
+
+
+def _passage(chunk: StoredChunk, score: float, query_words: set[str], tokenizer: Tokenizer) -> Passage:
+    citation = Citation(
+        id=chunk.citation_id,
+        source=chunk.source,
+        section=chunk.section,
+        snippet=snippet(chunk.text, query_words, tokenizer),
+    )
+    return Passage(chunk_id=chunk.chunk_id, citation=citation, text=chunk.text, score=score)
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?:])\s+|\n+")
+
+
+def snippet(text: str, query_words: set[str], tokenizer: Tokenizer, width: int = SNIPPET_CHARS) -> str:
+    """About ``width`` characters of ``text`` starting at the sentence sharing most words with the query."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    sentences = [s for s in _SENTENCE_BREAK.split(text) if s.strip()]
+    best = max(sentences, key=lambda s: len(query_words.intersection(tokenizer(s))), default="")
+    start = flat.find(" ".join(best.split())) if best else 0
+    start = max(start, 0)
+    window = flat[start : start + width]
+    cut = window.rsplit(" ", 1)[0] if start + width < len(flat) else window
+    return ("… " if start else "") + cut + (" …" if start + width < len(flat) else "")
