@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from agent.settings import Settings
@@ -202,8 +203,8 @@ def _print_hits(query: str, hits: list[Hit]) -> None:
     if not hits:
         console.print(f"No runbooks or past incidents match {query!r}.")
         return
-    table = Table("#", "citation", "title", "section", "snippet", title=f"Results for {query!r}")
     for rank, hit in enumerate(hits, start=1):
         citation = hit.citation
-        table.add_row(str(rank), citation.id, hit.title, citation.section, citation.snippet)
-    console.print(table)
+        console.print(f"[bold]{rank}. {escape(hit.title)}[/]  [cyan]{escape(citation.id)}[/]", soft_wrap=True)
+        section = f"[dim]{escape(citation.section)}[/] — " if citation.section else ""
+        console.print(f"   {section}{escape(citation.snippet)}", highlight=False)

@@ -27,10 +27,19 @@ class PlannerUnavailable(RuntimeError):
 def ground(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     """Retrieval hook (the grounding issue fills it): context messages for the latest request."""
     deps = runtime.context
-    if deps.grounder is None:
-        return {}
     request = _latest_request(state)
-    return {"messages": deps.grounder(request)} if request else {}
+    if deps.grounder is None or not request:
+        return {}
+    grounding = deps.grounder(request)
+    if grounding.message is None:
+        return {}
+    deps.audit.append(
+        EventKind.RETRIEVAL,
+        {"request": request, "citations": grounding.citations},
+        thread_id=_thread_id(runtime, state),
+        actor=state["actor_id"],
+    )
+    return {"messages": [grounding.message]}
 
 
 def plan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:

@@ -39,8 +39,11 @@ whose category or name starts with the word, so "laptops" is never the laptop sh
 
 A request that names the intent but not everything it needs (no quantity, no warehouse) gets an
 answer saying what is missing. Anything else gets an answer saying plainly that an LLM is needed
-(``OPENAI_API_KEY``) and listing what works offline. When a call is refused by policy, rejected by
-an approver, still pending, invalid or failed, the answer says so and quotes the reason.
+(``OPENAI_API_KEY``) and listing what works offline — or, when grounding retrieved runbooks or past
+incidents for the request, an answer quoting the best of them with their citation ids. Final answers
+to supported requests end with the two most relevant citations when there are any. When a call is
+refused by policy, rejected by an approver, still pending, invalid or failed, the answer says so and
+quotes the reason.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from agent.offline_answers import needs_llm
 from agent.offline_intents import parse_request
 from agent.offline_outcomes import Outcome, Status, Step, read_outcome
 from agent.offline_plans import Call, next_move
+from agent.offline_sources import guidance, related, sources_for_request
 
 MODEL_NAME = "opslayer-offline-planner"
 
@@ -97,11 +101,12 @@ def plan_reply(messages: Sequence[BaseMessage], *, bound_tools: frozenset[str] |
     """The planner's next message for ``messages``; ``bound_tools`` limits the tools it may call."""
     text, steps = _current_request(messages)
     request = parse_request(text) if text else None
+    sources = sources_for_request(messages)
     if request is None:
-        return _answer(needs_llm())
+        return _answer(guidance(sources) if sources else needs_llm())
     move = next_move(request, steps)
     if isinstance(move, str):
-        return _answer(move)
+        return _answer(move + related(sources) if sources else move)
     if bound_tools is not None and move.tool not in bound_tools:
         return _answer(f"I would call {move.tool} for this, but that tool is not available here.")
     ai_count = sum(1 for message in messages if isinstance(message, AIMessage))

@@ -5,6 +5,7 @@ Entry points (the CLI, later the HTTP API and Slack app) call these; library cod
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -140,10 +141,19 @@ def build_agent_deps(
     now = clock or (lambda: datetime.now(UTC))
     engine = sqlite_engine(settings.governance_db)
     audit = AuditLog(engine)
+    systems, grounder = open_systems(settings), None
+    if settings.grounding:
+        from agent.grounding import RetrieverGrounder, RetrieverKnowledge
+        from knowledge import Retriever
+
+        retriever = Retriever(open_knowledge_store(settings))
+        systems = dataclasses.replace(systems, knowledge=RetrieverKnowledge(retriever))
+        grounder = RetrieverGrounder(retriever, k=settings.grounding_k)
     return AgentDeps(
         model=model if model is not None else build_chat_model(settings),
         governance=load_governance(settings),
-        systems=open_systems(settings),
+        systems=systems,
+        grounder=grounder,
         audit=audit,
         usage=SqlUsageLedger(engine),
         approvals=ApprovalStore(engine, audit=audit, clock=now),
@@ -160,3 +170,30 @@ def open_session(settings: Settings, **kwargs: Any) -> Any:
     from agent.session import AgentSession, open_checkpointer
 
     return AgentSession(build_agent_deps(settings, **kwargs), open_checkpointer(settings.checkpoints_db))
+
+
+def open_knowledge_store(settings: Settings) -> Any:
+    """The knowledge store (``knowledge.KnowledgeStore``) and embedder the settings describe.
+
+    Chroma server when ``chroma_url`` is set, else embedded under ``OPSLAYER_HOME/knowledge``. The
+    embedding model loads on first use only.
+    """
+    from knowledge import MiniLMEmbedder, OpenAIEmbedder, open_store
+
+    embedder: Any
+    if settings.embedding_backend == "minilm":
+        embedder = MiniLMEmbedder()
+    elif settings.openai_api_key is None:
+        raise ValueError(
+            "OPSLAYER_EMBEDDING_BACKEND=openai needs OPENAI_API_KEY (or OPSLAYER_OPENAI_API_KEY)"
+        )
+    else:
+        import httpx
+
+        embedder = OpenAIEmbedder(
+            model=settings.embedding_model,
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url or "https://api.openai.com/v1",
+            client=httpx.Client(timeout=settings.llm_timeout_s),
+        )
+    return open_store(settings.knowledge_dir, settings.chroma_url, embedder=embedder)

@@ -17,6 +17,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from agent.graph import build_graph
+from agent.grounding import cited_ids
 from agent.state import AgentDeps
 from governance.approvals import ApprovalRequest
 from governance.audit import AuditEvent, EventKind
@@ -139,7 +140,8 @@ class AgentSession:
                 pending=[p for p in pending if p is not None],
             )
         answer = _final_answer(values.get("messages", []))
-        self.deps.audit.append(EventKind.RESPONSE, {"text": answer}, thread_id=thread_id, actor=actor_id)
+        payload = {"text": answer, "citations": cited_ids(answer)}
+        self.deps.audit.append(EventKind.RESPONSE, payload, thread_id=thread_id, actor=actor_id)
         return TurnResult(thread_id=thread_id, answer=answer, events=self._events(thread_id, start))
 
     def _waiting(self, thread_id: str) -> bool:

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 60.0
     llm_max_retries: int = 2
     round_limit: int = 8
+    grounding: bool = Field(default=True, description="Retrieve runbooks and past incidents for each request")
+    grounding_k: int = Field(default=4, ge=1, le=10)
     chroma_url: str | None = Field(default=None, description="Chroma server URL; embedded store if unset")
     embedding_backend: Literal["minilm", "openai"] = "minilm"
     embedding_model: str = "text-embedding-3-small"

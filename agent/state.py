@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Protocol, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, BaseMessage
@@ -44,7 +44,17 @@ class AgentState(TypedDict, total=False):
     pending: list[PendingApproval]
 
 
-Grounder = Callable[[str], list[BaseMessage]]
+class GroundingLike(Protocol):
+    """What a grounder returns: a context message (or None) and the citations it carries."""
+
+    @property
+    def message(self) -> BaseMessage | None: ...
+
+    @property
+    def citations(self) -> list[dict[str, Any]]: ...
+
+
+Grounder = Callable[[str], GroundingLike]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,6 +26,8 @@ from tools.spec import SideEffect
 Reads = tuple[tuple[str, tuple[str, ...] | None], ...]
 """Variables to hand CEL, each with the keys needed, sorted (None: the whole value)."""
 
+# The fields decide gives the variables that depend only on who calls, where (not when).
+_SHARED = {"actor": ("id", "roles"), "context": ("channel", "thread_id")}
 # Selections are cached per pattern of present guard keys; past this many a plan stops caching
 # (arguments shaped to defeat the cache then cost a recomputation, never unbounded memory).
 _MAX_SELECTIONS = 512
@@ -69,43 +71,80 @@ class CompiledLimit:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Selection:
-    """The expressions of a plan that can hold for one call (by slot), and what they read together."""
+    """What of a plan can still apply to a call once failed guards are known.
 
+    ``rules`` and ``limits`` drop those whose condition is guarded out (false without CEL). The
+    expressions they still need are split: ``shared_slots`` read only ``actor`` / ``context``, so
+    their CEL input depends on nothing but the ``shared_key`` fields (``(variable, field)``) and can
+    be reused between calls (``decide`` keeps them in ``activations``); ``slots`` read the call itself.
+    """
+
+    rules: tuple[CompiledRule, ...]
+    limits: tuple[CompiledLimit, ...]
     slots: tuple[int, ...]
     reads: Reads
+    shared_slots: tuple[int, ...]
+    shared_reads: Reads
+    shared_key: tuple[tuple[str, str], ...]
+    activations: dict[tuple[Any, ...], cel.Context] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ToolPlan:
     """What applies to one tool: candidate rules and limits, in policy order, and what their CEL reads.
 
-    ``batch`` evaluates all ``expressions`` in one CEL call (a list literal). ``guards`` are the
-    distinct ``(variable, key)`` guards of the expressions; ``guarded[slot]`` indexes the guards of
-    ``expressions[slot]``.
+    ``guards`` are the distinct ``(variable, key)`` guards of the ``expressions``, and
+    ``guarded[slot]`` indexes those of ``expressions[slot]``; ``reads_usage`` says whether any
+    expression reads ``usage``.
     """
 
     rules: tuple[CompiledRule, ...]
     limits: tuple[CompiledLimit, ...]
     expressions: tuple[Expression, ...]
-    batch: cel.Program | None
     reads: Reads
+    reads_usage: bool = False
     guards: tuple[tuple[str, str], ...] = ()
     guarded: tuple[tuple[int, ...], ...] = ()
     selections: dict[tuple[bool, ...], Selection] = field(default_factory=dict, compare=False, repr=False)
-    """Cache of :meth:`select`; filled on use (a plain dict write, safe under the GIL)."""
+    """Cache of :meth:`select` by which guarded keys are present; a dict write is atomic under the GIL."""
 
     def select(self, args: Mapping[str, Any], facts: Mapping[str, Any]) -> Selection:
-        """The expressions that are not false for lack of a guarded key of ``args`` / ``facts``."""
+        """What is not ruled out by a guarded key missing from ``args`` / ``facts``."""
         present = tuple([key in (args if var == "args" else facts) for var, key in self.guards])
         selection = self.selections.get(present)
         if selection is None:
-            slots = tuple(
-                slot for slot, indexes in enumerate(self.guarded) if all(present[index] for index in indexes)
-            )
-            selection = Selection(slots=slots, reads=_reads([self.expressions[slot] for slot in slots]))
+            selection = self._selection(present)
             if len(self.selections) < _MAX_SELECTIONS:
                 self.selections[present] = selection
         return selection
+
+    def _selection(self, present: tuple[bool, ...]) -> Selection:
+        alive = {slot for slot, indexes in enumerate(self.guarded) if all(present[i] for i in indexes)}
+        rules = tuple(rule for rule in self.rules if rule.slot is None or rule.slot in alive)
+        limits = tuple(
+            limit for limit in self.limits if limit.condition_slot is None or limit.condition_slot in alive
+        )
+        needed = {rule.slot for rule in rules} | {
+            slot for limit in limits for slot in (limit.condition_slot, limit.amount_slot)
+        }
+        slots = sorted(alive & needed)
+        shared = [slot for slot in slots if self.expressions[slot].fields.keys() <= _SHARED.keys()]
+        fresh = [slot for slot in slots if slot not in shared]
+        shared_reads = _reads([self.expressions[slot] for slot in shared])
+        return Selection(
+            rules=rules,
+            limits=limits,
+            slots=tuple(fresh),
+            reads=_reads([self.expressions[slot] for slot in fresh]),
+            shared_slots=tuple(shared),
+            shared_reads=shared_reads,
+            shared_key=tuple(
+                (name, key)
+                for name, keys in shared_reads
+                for key in _SHARED[name]
+                if keys is None or key in keys
+            ),
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -225,12 +264,13 @@ def _plan(
         if _applies(limit, name, catalogue)
     )
     guards = tuple(dict.fromkeys(guard for expression in expressions for guard in expression.guards))
+    reads = _reads(expressions)
     return ToolPlan(
         rules=chosen_rules,
         limits=chosen_limits,
         expressions=tuple(expressions),
-        batch=_batch(expressions),
-        reads=_reads(expressions),
+        reads=reads,
+        reads_usage=any(name == "usage" for name, _ in reads),
         guards=guards,
         guarded=tuple(tuple(guards.index(guard) for guard in e.guards) for e in expressions),
     )
@@ -239,10 +279,3 @@ def _plan(
 def _reads(expressions: list[Expression]) -> Reads:
     merged = merge_fields(expressions)
     return tuple((var, None if keys is None else tuple(sorted(keys))) for var, keys in sorted(merged.items()))
-
-
-def _batch(expressions: list[Expression]) -> cel.Program | None:
-    if not expressions:
-        return None
-    # Each source on its own lines, so a trailing `// comment` cannot swallow what follows.
-    return cel.compile("[" + ",".join(f"(\n{e.source}\n)" for e in expressions) + "]")

@@ -27,7 +27,7 @@ from typing import Any
 
 import cel
 
-from governance.compiled import CompiledLimit, CompiledPolicy, CompiledRule, Reads, ToolPlan
+from governance.compiled import CompiledLimit, CompiledPolicy, CompiledRule, Reads, Selection, ToolPlan
 from governance.decision import (
     Actor,
     ApprovalRequirement,
@@ -37,12 +37,14 @@ from governance.decision import (
     ToolCall,
     args_digest,
 )
-from governance.expressions import Expression
+from governance.expressions import Expression, Failure
 from governance.usage import GLOBAL_KEY, UsageCharge, UsageReader
 
 _TIERS = (Tier.AUTO, Tier.NOTIFY, Tier.APPROVE, Tier.DENY)
 # Float sums (9,500.1 + 499.9) must not push a call that lands exactly on the limit over it.
 _TOLERANCE = 1e-12
+# Shared activations kept per selection (one per distinct actor / context values read); then start over.
+_MAX_SHARED = 256
 
 
 def decide(
@@ -54,20 +56,24 @@ def decide(
     if plan is None:
         verdict.add(Tier.DENY.rank, f"tool {call.tool!r} is not in the catalogue; unknown tools are denied")
         return verdict.decision(call, policy.version)
+    # Rules and limits guarded out by a missing `args` / `facts` key are false: no CEL for them.
+    selection = plan.select(call.args, call.facts)
     inputs = _Inputs(plan, call, actor, context, usage)
-    values = inputs.values()
-    clean = _apply_rules(plan, values, context.now, verdict)
-    for limit in plan.limits:
+    values = inputs.values(selection)
+    clean = _apply_rules(selection.rules, values, context.now, verdict)
+    for limit in selection.limits:
         _apply_limit(limit, values, inputs, verdict)
     if not clean:
         _apply_default(policy, call.tool, verdict)
     return verdict.decision(call, policy.version)
 
 
-def _apply_rules(plan: ToolPlan, values: list[Any], now: datetime, verdict: _Verdict) -> bool:
+def _apply_rules(
+    rules: tuple[CompiledRule, ...], values: list[Any], now: datetime, verdict: _Verdict
+) -> bool:
     """Apply matching rules; True if at least one matched without a condition error."""
     clean = False
-    for rule in plan.rules:
+    for rule in rules:
         if rule.windows is not None and not any(start <= now < end for start, end in rule.windows):
             continue
         value = True if rule.slot is None else values[rule.slot]
@@ -113,9 +119,9 @@ def _amount(limit: CompiledLimit, values: list[Any]) -> tuple[float | None, str 
 
 
 def _problem(value: Any, expected: str) -> str:
-    if isinstance(value, _Failure):
-        return value.message
-    return f"returned {type(value).__name__} {value!r}, not {expected}"
+    return (
+        value if isinstance(value, Failure) else f"returned {type(value).__name__} {value!r}, not {expected}"
+    )
 
 
 def _apply_default(policy: CompiledPolicy, tool: str, verdict: _Verdict) -> None:
@@ -207,17 +213,8 @@ def _merge(requirements: list[ApprovalRequirement]) -> tuple[ApprovalRequirement
     return tuple(merged.values())
 
 
-class _Failure:
-    """Stands in for the value of an expression CEL could not evaluate."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-
 class _Inputs:
-    """The CEL input of one decision, built with only what the surviving expressions read."""
+    """The CEL input of one decision, built with only what the selected expressions read."""
 
     __slots__ = ("_totals", "actor", "call", "context", "plan", "usage")
 
@@ -227,33 +224,49 @@ class _Inputs:
         self.plan, self.call, self.actor, self.context, self.usage = plan, call, actor, context, usage
         self._totals: dict[str, float] = {}
 
-    def values(self) -> list[Any]:
-        """Every expression's value by slot: ``False`` when a guard rules it out without CEL, a
-        :class:`_Failure` when CEL could not evaluate it."""
-        plan = self.plan
-        if not plan.expressions:
-            return []
-        if any(name == "usage" for name, _ in plan.reads):
+    def values(self, selection: Selection) -> list[Any]:
+        """Each selected expression's value (or :class:`Failure`) by slot; ``False`` for the others."""
+        if self.plan.reads_usage:
             # Read the ledger outside the CEL error handling: a failing reader is not a failing condition.
             _usage(self)
-        selection = plan.select(self.call.args, self.call.facts)
-        values: list[Any] = [False] * len(plan.expressions)
+        values: list[Any] = [False] * len(self.plan.expressions)
+        if selection.shared_slots:
+            self._evaluate(values, selection.shared_slots, self._shared(selection))
         if selection.slots:
-            try:
-                activation: cel.Context | None = self._build(selection.reads)
-            except Exception:  # a value CEL cannot take: each expression finds out whether it reads it
-                activation = None
-            for slot in selection.slots:
-                values[slot] = self._evaluate(plan.expressions[slot], activation)
+            self._evaluate(values, selection.slots, self._activation(selection.reads))
         return values
 
-    def _evaluate(self, expression: Expression, activation: cel.Context | None) -> Any:
-        if activation is not None:
-            try:
-                return expression.execute(activation)
-            except Exception:  # any CEL failure (missing key, wrong type, ...) fails closed
-                pass
-        return self._whole(expression)
+    def _evaluate(self, values: list[Any], slots: tuple[int, ...], activation: cel.Context | None) -> None:
+        for slot in slots:
+            expression = self.plan.expressions[slot]
+            if activation is not None:
+                try:
+                    values[slot] = expression.program.execute(activation)
+                    continue
+                except Exception:  # any CEL failure (missing key, wrong type, ...) fails closed
+                    pass
+            values[slot] = self._whole(expression)
+
+    def _shared(self, selection: Selection) -> cel.Context | None:
+        """The input of expressions reading only ``actor`` / ``context``: converting values into CEL
+        dominates the cost of a decision, so it is kept for later calls with the same values."""
+        key = tuple(
+            [getattr(self.actor if var == "actor" else self.context, f) for var, f in selection.shared_key]
+        )
+        if not all(map(_plain, key)):
+            return self._activation(selection.shared_reads)
+        activation = selection.activations.get(key)
+        if activation is None and (activation := self._activation(selection.shared_reads)) is not None:
+            if len(selection.activations) >= _MAX_SHARED:
+                selection.activations.clear()
+            selection.activations[key] = activation
+        return activation
+
+    def _activation(self, reads: Reads) -> cel.Context | None:
+        try:
+            return self._build(reads)
+        except Exception:  # a value CEL cannot take: each expression finds out whether it reads it
+            return None
 
     def _whole(self, expression: Expression) -> Any:
         # The narrowed input may lack a key that a reference we could not analyse reads (e.g. `.args.x`);
@@ -261,7 +274,7 @@ class _Inputs:
         try:
             return expression.execute(self._build(tuple((name, None) for name in expression.fields)))
         except Exception as exc:
-            return _Failure(_explain(exc))
+            return Failure.of(exc)
 
     def used(self, limit: CompiledLimit) -> float:
         if limit.id not in self._totals:
@@ -271,6 +284,13 @@ class _Inputs:
 
     def _build(self, reads: Reads) -> cel.Context:
         return cel.Context({name: _narrow(_SOURCES[name](self), keys) for name, keys in reads})
+
+
+def _plain(value: Any) -> bool:
+    """Whether values equal to this one always become the same CEL value (unlike ``1 == True``)."""
+    if type(value) is frozenset:
+        return all(type(item) is str for item in value)
+    return value is None or type(value) is str
 
 
 def _narrow(value: Any, keys: tuple[str, ...] | None) -> Any:
@@ -291,10 +311,3 @@ _SOURCES: dict[str, Callable[[_Inputs], Any]] = {
     "context": lambda inputs: {"channel": inputs.context.channel, "thread_id": inputs.context.thread_id},
     "usage": _usage,
 }
-
-
-def _explain(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"missing field {exc.args[0]!r}" if exc.args else "missing field"
-    first_sentence = str(exc).split(". ")[0].strip()
-    return f"{type(exc).__name__}: {first_sentence}"

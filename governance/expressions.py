@@ -52,12 +52,22 @@ class ExpressionError(ValueError):
     """A CEL source that does not compile or reads an unknown variable; the message says which."""
 
 
+class Failure(str):
+    """Why an expression could not be evaluated: a message that stands in for its value."""
+
+    @classmethod
+    def of(cls, exc: Exception) -> Failure:
+        if isinstance(exc, KeyError):
+            return cls(f"missing field {exc.args[0]!r}" if exc.args else "missing field")
+        return cls(f"{type(exc).__name__}: {str(exc).split('. ')[0].strip()}")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Expression:
     """A compiled CEL expression and the variables it reads.
 
     ``fields`` maps each variable read to the keys it uses, or ``None`` when it needs the whole value.
-    ``guards`` lists ``(variable, key)`` pairs the expression is false without (see :func:`guards`).
+    ``guards`` lists ``(variable, key)`` pairs of ``args`` / ``facts`` the expression is false without.
     """
 
     source: str
@@ -81,7 +91,7 @@ def compile_expression(source: str) -> Expression:
     if unknown:
         raise ExpressionError(f"unknown variable {unknown[0]!r} (known: {', '.join(VARIABLES)})")
     fields = {name: _fields(name, tokens) if name in _MAPS else None for name in names}
-    return Expression(source=source, program=program, fields=fields, guards=guards(tokens))
+    return Expression(source=source, program=program, fields=fields, guards=_guards(tokens))
 
 
 def merge_fields(expressions: list[Expression]) -> dict[str, frozenset[str] | None]:
@@ -138,7 +148,7 @@ def _field_access(following: list[tuple[str, str]]) -> str | None:
     return None
 
 
-def guards(tokens: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+def _guards(tokens: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """``(variable, key)`` of every top-level conjunct ``has(args.key)`` or ``has(facts.key)``.
 
     When such a key is absent the expression is ``false``, whatever the rest says: CEL's ``&&`` is

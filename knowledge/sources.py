@@ -62,7 +62,7 @@ def incident_document(incident: Incident) -> Document:
     """A resolved or closed incident as a "past incident": what happened and how it was resolved."""
     parts = [
         f"Service: {incident.service or 'unknown'}; CI: {incident.ci or 'unknown'}; "
-        f"priority P{incident.priority}; state {incident.state.value}.",
+        f"priority P{incident.priority}.",
         incident.description,
         f"Resolution ({incident.resolution_code or 'no code'}): {incident.resolution_notes or 'no notes'}",
     ]

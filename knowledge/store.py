@@ -25,7 +25,7 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Where
 from chromadb.config import Settings as ChromaSettings
 
-from knowledge.documents import KINDS, Chunk, Document, Kind, Metadata
+from knowledge.documents import KINDS, Chunk, Document, Kind, Metadata, indexed_text
 from knowledge.embeddings import Embedder, MiniLMEmbedder, Vectors
 from knowledge.errors import StoreMismatch
 from tools.errors import BackendUnavailable
@@ -85,8 +85,7 @@ class StoredChunk:
     metadata: Metadata
 
     def indexed_text(self) -> str:
-        heading = f"{self.title} — {self.section}" if self.section else self.title
-        return f"{heading}\n\n{self.text}"
+        return indexed_text(self.title, self.section, self.text)
 
 
 class KnowledgeStore:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -32,7 +34,9 @@ def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def explain(cli: CliRunner, tool: str, args: dict[str, object], person: str, *extra: str) -> tuple[int, dict]:
+def explain(
+    cli: CliRunner, tool: str, args: Mapping[str, object], person: str, *extra: str
+) -> tuple[int, Any]:
     code, out = invoke(
         cli, "policy", "explain", "--tool", tool, "--args", json.dumps(args), "--as", person, "--json", *extra
     )

@@ -28,7 +28,7 @@ def test_bearer_token_reaches_servicenow_and_local_systems_keep_inventory(tmp_pa
         home=tmp_path,
         itsm_backend="servicenow",
         servicenow_url="https://acme.service-now.com",
-        servicenow_token="tok-123",  # type: ignore[arg-type]
+        servicenow_token="tok-123",
     )
     systems = open_systems(settings)
     assert isinstance(systems.itsm, ServiceNowITSM)

@@ -103,9 +103,9 @@ class RecordingBackend:
 
 def recording_systems(systems: Systems, log: list[Write]) -> Systems:
     return Systems(
-        itsm=RecordingBackend("itsm", systems.itsm, log),  # type: ignore[arg-type]
-        inventory=RecordingBackend("inventory", systems.inventory, log),  # type: ignore[arg-type]
-        procurement=RecordingBackend("procurement", systems.procurement, log),  # type: ignore[arg-type]
+        itsm=RecordingBackend("itsm", systems.itsm, log),
+        inventory=RecordingBackend("inventory", systems.inventory, log),
+        procurement=RecordingBackend("procurement", systems.procurement, log),
         knowledge=systems.knowledge,  # search only: nothing to record
     )
 
@@ -161,7 +161,7 @@ class ScriptedChatModel(BaseChatModel):
         return self._calls
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
-        return self  # type: ignore[return-value]
+        return self
 
     def _generate(
         self,
@@ -424,7 +424,7 @@ def ai_message(calls: Sequence[ScriptedCall]) -> AIMessage:
         for c in calls
         if c.raw is not None
     ]
-    return AIMessage(content="", tool_calls=tool_calls, invalid_tool_calls=invalid)  # type: ignore[arg-type]
+    return AIMessage(content="", tool_calls=tool_calls, invalid_tool_calls=invalid)
 
 
 START_TIMES = [

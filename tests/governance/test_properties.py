@@ -36,6 +36,24 @@ CONDITIONS = [
     "context.channel == 'slack'",
     "now >= timestamp('2026-12-01T00:00:00Z')",
     "size(args) > 1",
+    # Guards (`has` as a top-level conjunct) let decide skip CEL when the key is absent; the oracle
+    # evaluates them in CEL, so these pin that skipping never changes a match, present or absent,
+    # of the right type or not, wherever the guard stands in the conjunction.
+    "has(args.q) && args.q > 5",
+    "has(facts.v) && facts.v == 'x'",
+    "args.q > 5.0 && has(args.r)",
+    "(has(args.r) && (has(facts.v) && args.r <= facts.v))",
+    "has(args.q) && args.q",
+    "has(args.r) && args.missing.deeper > 1",
+    # Not guards: `has` under `||`, `?:` or `!`, or not at the top level, must still reach CEL.
+    "has(args.q) && args.q > 1 || actor.id == 'alice.requester'",
+    "has(args.q) ? args.q > 2 : context.channel == 'cli'",
+    "!has(args.q) && 'requester' in actor.roles",
+    "(has(args.q) && args.q > 1) == false",
+    "!(has(args.r) && has(args.q) && args.q > 1)",
+    # Only `actor` / `context`: the CEL input is kept between calls with the same values.
+    "'requester' in actor.roles && context.channel == 'slack'",
+    "actor.id == 'grace.procure' || context.thread_id == 't'",
 ]
 ROLES = ["procurement_manager", "finance_controller", "warehouse_manager"]
 WINDOW = (datetime(2026, 12, 18, tzinfo=UTC), datetime(2027, 1, 4, tzinfo=UTC))
@@ -74,7 +92,12 @@ def limits(draw: st.DrawFn, index: int) -> dict[str, Any]:
         "max": draw(st.integers(0, 20)),
         "exceeded_tier": tier.value,
     }
-    limit |= {"count": True} if draw(st.booleans()) else {"sum": draw(st.sampled_from(["args.q", "1.5"]))}
+    sums = ["args.q", "1.5", "has(args.q) ? args.q : 1.0", "has(args.r) && true"]
+    limit |= {"count": True} if draw(st.booleans()) else {"sum": draw(st.sampled_from(sums))}
+    if (
+        when := draw(st.sampled_from([None, "has(args.q) && args.q > 2", "has(facts.v)", "args.r"]))
+    ) is not None:
+        limit["when"] = when
     if tier is Tier.APPROVE:
         limit["approvers"] = {"roles": [draw(st.sampled_from(ROLES))]}
     if tier is Tier.NOTIFY:

@@ -1,0 +1,117 @@
+"""`opslayer ingest` and `opslayer search` through typer's runner on a temporary OPSLAYER_HOME."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from agent.cli_knowledge import ingest, search
+from knowledge import MiniLMEmbedder, open_store
+from tests.knowledge.conftest import copy_runbooks
+
+app = typer.Typer()
+app.command()(ingest)
+app.command()(search)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OPSLAYER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OPSLAYER_CHROMA_URL", raising=False)
+    monkeypatch.delenv("OPSLAYER_EMBEDDING_BACKEND", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return copy_runbooks(
+        tmp_path / "runbooks",
+        ["cluster-monitoring-operator/KubeletDown.md", "cluster-etcd-operator/etcdMembersDown.md"],
+    )
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_ingest_then_search(home: Path, corpus: Path, tmp_path: Path) -> None:
+    code, out, _ = run("ingest", str(corpus))
+    assert code == 0, out
+    assert "added" in out and "chunks/s" in out
+
+    code, out, _ = run("ingest", str(corpus), "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert (summary["added"], summary["unchanged"], summary["chunks"]) == (0, 2, 0)
+
+    code, out, _ = run("search", "etcd members are down", "--k", "1", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["query"] == "etcd members are down"
+    [hit] = result["hits"]
+    assert hit["doc_id"] == "runbook:cluster-etcd-operator/etcdMembersDown.md"
+    assert hit["source"] == "cluster-etcd-operator/etcdMembersDown.md"
+    assert set(hit["citation"]) == {"id", "source", "section", "snippet"}
+    assert hit["citation"]["id"].startswith("rb:cluster-etcd-operator/etcdMembersDown.md#")
+    assert {"text", "score", "citation", "chunk_id"} <= set(hit["passages"][0])
+
+    code, out, _ = run("search", "etcd members are down")
+    assert code == 0
+    assert "rb:cluster-etcd-operator/etcdMembersDown.md" in out
+
+    queries = tmp_path / "queries.txt"
+    queries.write_text("Kubelet has disappeared from Prometheus target discovery\n\netcd quorum lost\n")
+    code, out, _ = run("search", "--batch", str(queries), "--k", "2")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["query"] for line in lines] == [
+        "Kubelet has disappeared from Prometheus target discovery",
+        "etcd quorum lost",
+    ]
+    assert lines[0]["hits"][0]["doc_id"] == "runbook:cluster-monitoring-operator/KubeletDown.md"
+    assert all(len(line["hits"]) == 2 for line in lines)
+
+
+def test_ingest_from_itsm_and_search_incidents(home: Path) -> None:
+    code, out, _ = run("ingest", "--from-itsm", "--json")
+    assert code == 0, out
+    assert json.loads(out)["added"] == 36
+
+    code, out, _ = run(
+        "search", "card payments failing at checkout", "--kind", "incident", "--k", "3", "--json"
+    )
+    assert code == 0
+    hits = json.loads(out)["hits"]
+    assert all(hit["kind"] == "incident" and hit["citation"]["id"].startswith("inc:INC") for hit in hits)
+    assert "incident:INC0010003" in [hit["doc_id"] for hit in hits]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ingest",), "give PATH... or --from-itsm"),
+        (("ingest", "{missing}"), "{missing}: no such file or directory"),
+        (("ingest", "{corpus}", "{missing}"), "{missing}: no such file or directory"),
+        (("search",), "give a QUERY or --batch FILE"),
+        (("search", "anything"), "no knowledge store at"),
+    ],
+)
+def test_errors_exit_2_naming_the_problem_and_write_nothing(
+    home: Path, corpus: Path, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    paths = {"missing": str(tmp_path / "nowhere"), "corpus": str(corpus)}
+    code, _, err = run(*(arg.format(**paths) for arg in args))
+
+    assert code == 2
+    assert message.format(**paths) in " ".join(err.split())
+    assert not (home / "knowledge").exists() or _manifest_is_empty(home)
+
+
+def _manifest_is_empty(home: Path) -> bool:
+    store = open_store(home / "knowledge", embedder=MiniLMEmbedder())
+    return store.manifest() == {} and store.count() == 0
