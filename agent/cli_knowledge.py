@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agent.settings import Settings
@@ -81,8 +81,9 @@ def _knowledge_errors() -> Iterator[None]:
         yield
     except (KnowledgeError, BackendUnavailable) as exc:
         _fail(str(exc))
-    except httpx.HTTPError as exc:
-        _fail(f"embedding endpoint failed: {exc}")
+    except httpx.HTTPError as exc:  # the embedding endpoint or the Chroma server, after connecting
+        url = exc.request.url if isinstance(exc, httpx.RequestError | httpx.HTTPStatusError) else "?"
+        _fail(f"request to {url} failed: {exc}")
     except OpsError as exc:
         _fail(f"ITSM backend failed: {exc}")
 

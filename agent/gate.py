@@ -92,7 +92,10 @@ def refuse_duplicates(deps: AgentDeps, calls: list[Proposed], actor: Actor, cont
 
     None of them runs: one answer per id could not say which of the calls it is for.
     """
-    reason = f"duplicate tool_call id {calls[0].id!r}: none of the {len(calls)} calls with this id ran"
+    if len(calls) == 1:
+        reason = f"tool_call id {calls[0].id!r} was already used earlier in this thread; the call did not run"
+    else:
+        reason = f"duplicate tool_call id {calls[0].id!r}: none of the {len(calls)} calls with this id ran"
     for call in calls:
         _audit_refusal(deps, call, actor, context, reason)
     tools = sorted({call.tool for call in calls})

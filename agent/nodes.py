@@ -71,7 +71,8 @@ def govern(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     refusals: list[BaseMessage] = []
     cleared: list[ClearedCall] = []
     pending: list[PendingApproval] = []
-    proposed, duplicates = _proposed_calls(_last_ai(state))
+    answered = {m.tool_call_id for m in state.get("messages", []) if isinstance(m, ToolMessage)}
+    proposed, duplicates = _proposed_calls(_last_ai(state), answered)
     for call_id, calls in duplicates.items():
         text = refuse_duplicates(deps, calls, actor, context)
         refusals.append(ToolMessage(content=text, tool_call_id=call_id, status="error"))
@@ -275,10 +276,14 @@ def _cleared(tool_call_id: str, tool: str, args: dict[str, Any], approval_id: st
     }
 
 
-def _proposed_calls(message: AIMessage | None) -> tuple[list[Proposed], dict[str, list[Proposed]]]:
+def _proposed_calls(
+    message: AIMessage | None, answered: set[str]
+) -> tuple[list[Proposed], dict[str, list[Proposed]]]:
     """The message's tool calls, unparsable ones included; calls sharing an id are set apart, by id.
 
-    Calls that share an id are refused, not run: one answer per id could not say which it is for.
+    Calls that share an id — with each other or with a call answered earlier in the thread — are
+    refused, not run: approvals and executions are keyed by id, so a reused id would find the
+    earlier call's approval or recorded result.
     """
     if message is None:
         return [], {}
@@ -292,7 +297,9 @@ def _proposed_calls(message: AIMessage | None) -> tuple[list[Proposed], dict[str
     by_id: dict[str, list[Proposed]] = {}
     for call in every:
         by_id.setdefault(call.id, []).append(call)
-    duplicates = {call_id: calls for call_id, calls in sorted(by_id.items()) if len(calls) > 1}
+    duplicates = {
+        call_id: calls for call_id, calls in sorted(by_id.items()) if len(calls) > 1 or call_id in answered
+    }
     return [call for call in every if call.id not in duplicates], duplicates
 
 

@@ -49,8 +49,16 @@ class TurnResult:
 
 
 def open_checkpointer(path: Path) -> SqliteSaver:
+    """LangGraph checkpoints in a SQLite file, in WAL mode.
+
+    ``synchronous=NORMAL`` (as for governance.db): a commit survives a process crash; only a power
+    loss can drop the newest commits, and the executions ledger keeps even that from running a call twice.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    saver = SqliteSaver(sqlite3.connect(path, check_same_thread=False))
+    connection = sqlite3.connect(path, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    saver = SqliteSaver(connection)
     saver.setup()
     return saver
 
@@ -67,13 +75,10 @@ class AgentSession:
     ) -> TurnResult:
         """Run one user turn (a new thread unless ``thread_id`` names an existing one)."""
         self.deps.governance.directory.get(actor_id)  # unknown people are refused before anything runs
-        thread_id = thread_id or f"t-{uuid.uuid4().hex[:12]}"
-        if self._waiting(thread_id):
-            raise ThreadError(f"thread {thread_id!r} is waiting for approval; approve or reject it first")
-        if self._stopped_in_tool_calls(thread_id):
-            raise ThreadError(
-                f"thread {thread_id!r} stopped before its tool calls were answered; resume it first"
-            )
+        if thread_id is None:
+            thread_id = f"t-{uuid.uuid4().hex[:12]}"
+        else:
+            self._check_can_continue(thread_id)
         start = self._audit_head()
         self.deps.audit.append(
             EventKind.REQUEST,
@@ -130,8 +135,9 @@ class AgentSession:
                 actor=actor_id,
             )
             raise
-        values = self.graph.get_state(config).values
-        if self._waiting(thread_id):
+        snapshot = self.graph.get_state(config)
+        values = snapshot.values
+        if _interrupted(snapshot):
             pending = [self.deps.approvals.get(item["approval_id"]) for item in values.get("pending", [])]
             return TurnResult(
                 thread_id=thread_id,
@@ -144,14 +150,17 @@ class AgentSession:
         self.deps.audit.append(EventKind.RESPONSE, payload, thread_id=thread_id, actor=actor_id)
         return TurnResult(thread_id=thread_id, answer=answer, events=self._events(thread_id, start))
 
-    def _waiting(self, thread_id: str) -> bool:
+    def _check_can_continue(self, thread_id: str) -> None:
         snapshot = self.graph.get_state(self._config(thread_id))
-        return any(task.interrupts for task in snapshot.tasks)
+        if _interrupted(snapshot):
+            raise ThreadError(f"thread {thread_id!r} is waiting for approval; approve or reject it first")
+        if not _TOOL_NODES.isdisjoint(snapshot.next):  # a run crashed between tool calls and answers
+            raise ThreadError(
+                f"thread {thread_id!r} stopped before its tool calls were answered; resume it first"
+            )
 
-    def _stopped_in_tool_calls(self, thread_id: str) -> bool:
-        """A run stopped (crashed) between the model's tool calls and their answers."""
-        snapshot = self.graph.get_state(self._config(thread_id))
-        return not _TOOL_NODES.isdisjoint(snapshot.next)
+    def _waiting(self, thread_id: str) -> bool:
+        return _interrupted(self.graph.get_state(self._config(thread_id)))
 
     def _events(self, thread_id: str, since: int) -> list[AuditEvent]:
         return list(self.deps.audit.events(thread_id=thread_id, since_seq=since))
@@ -170,3 +179,7 @@ def _final_answer(messages: list[Any]) -> str:
         if isinstance(message, AIMessage) and not message.tool_calls:
             return str(message.content)
     return ""
+
+
+def _interrupted(snapshot: Any) -> bool:
+    return any(task.interrupts for task in snapshot.tasks)

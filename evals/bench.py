@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from evals.bench_agent import bench_agent
 from evals.bench_audit import bench_audit
 from evals.bench_backends import bench_backends
 from evals.bench_governance import bench_governance
@@ -18,6 +19,7 @@ def run_all() -> dict[str, Any]:
         report: dict[str, Any] = {**bench_governance()}
         report["audit"] = {**bench_audit(tmp_dir), "targets": {"append_per_s": 2000, "verify_per_s": 50000}}
         report["backends"] = bench_backends(tmp_dir)
+        report["agent"] = bench_agent(tmp_dir)
     return report
 
 

@@ -12,8 +12,8 @@ turns interleaved so drift hits both alike; each turn starts a new thread.
 from __future__ import annotations
 
 import gc
+import itertools
 import json
-import sqlite3
 import statistics
 import tempfile
 import time
@@ -27,7 +27,6 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
-from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.notifier import LogNotifier
 from agent.services import build_agent_deps, build_registry
@@ -90,7 +89,7 @@ def bench_agent(tmp_dir: Path, turns: int = 200) -> dict[str, Any]:
 
 class _GovernedTurn:
     def __init__(self, home: Path) -> None:
-        settings = Settings(home=home, _env_file=None)
+        settings = Settings(home=home, grounding=False, _env_file=None)
         self.session = AgentSession(
             build_agent_deps(settings, model=_InstantModel(), notifier=LogNotifier()),
             open_checkpointer(settings.checkpoints_db),
@@ -110,15 +109,15 @@ def _react_turn(home: Path, systems: Systems) -> Callable[[], None]:
         return result_to_json(run(spec, raw_args, CallContext(systems=systems, actor_id=ACTOR)))
 
     registry = build_registry()
-    saver = SqliteSaver(sqlite3.connect(home / "react-checkpoints.db", check_same_thread=False))
-    saver.setup()
+    # The checkpointer opslayer itself uses (same file format and pragmas), so only the graphs differ.
+    saver = open_checkpointer(home / "react-checkpoints.db")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # create_react_agent is deprecated in favour of langchain's agents
         graph = create_react_agent(_InstantModel(), registry.langchain_tools(invoke), checkpointer=saver)
-    count = iter(range(1_000_000_000))
+    threads = itertools.count()
 
     def turn() -> None:
-        config: RunnableConfig = {"configurable": {"thread_id": f"react-{next(count)}"}}
+        config: RunnableConfig = {"configurable": {"thread_id": f"react-{next(threads)}"}}
         state = graph.invoke({"messages": [HumanMessage(content=REQUEST)]}, config)
         if not str(state["messages"][-1].content).startswith("Stock: ["):
             raise RuntimeError("the ReAct turn did not run the read")

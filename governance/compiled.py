@@ -158,7 +158,9 @@ class Fallback:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CompiledPolicy:
-    """A checked policy ready for :func:`governance.decide.decide`. Immutable; share it between threads."""
+    """A checked policy ready for :func:`governance.decide.decide`. Share it between threads: it is
+    immutable but for caches that ``decide`` fills as it goes (plain dict reads and writes, atomic
+    under the GIL; a shared CEL input is only ever read)."""
 
     policy: Policy
     version: str

@@ -48,11 +48,7 @@ def chunk_document(document: Document, config: ChunkingConfig | None = None) -> 
     if document.format == "markdown":
         units = _merge(list(_markdown_units(document.text, config)), config)
     else:
-        units = list(
-            _split_unit(
-                _Unit(path=(), section="", anchor="", heading="", text=document.text, whole=True), config
-            )
-        )
+        units = list(_split_unit(_section((), "", "", document.text), config))
     return [
         Chunk(document=document, ordinal=i, section=unit.section, anchor=unit.anchor, text=unit.text)
         for i, unit in enumerate(units)
@@ -123,10 +119,11 @@ def _section_units(
 ) -> Iterator[_Unit]:
     text = "\n".join(body).strip("\n")
     if text.strip():
-        yield from _split_unit(
-            _Unit(path=path, section=" > ".join(path), anchor=anchor, heading=heading, text=text, whole=True),
-            config,
-        )
+        yield from _split_unit(_section(path, anchor, heading, text), config)
+
+
+def _section(path: tuple[str, ...], anchor: str, heading: str, text: str) -> _Unit:
+    return _Unit(path=path, section=" > ".join(path), anchor=anchor, heading=heading, text=text, whole=True)
 
 
 def _split_unit(unit: _Unit, config: ChunkingConfig) -> Iterator[_Unit]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 Kind: TypeAlias = Literal["runbook", "incident"]
+Format: TypeAlias = Literal["markdown", "text", "itsm"]
 KINDS: tuple[Kind, ...] = ("runbook", "incident")
 MetadataValue: TypeAlias = str | int | float | bool
 Metadata: TypeAlias = Mapping[str, MetadataValue]
@@ -34,7 +35,7 @@ class Document:
     file: str
     title: str
     text: str
-    format: Literal["markdown", "text", "itsm"]
+    format: Format
     metadata: Metadata = field(default_factory=dict)
 
     @property

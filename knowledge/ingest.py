@@ -19,14 +19,15 @@ import numpy as np
 
 from knowledge.chunking import ChunkingConfig, chunk_document
 from knowledge.documents import Document, Kind
+from knowledge.embeddings import Vectors
 from knowledge.errors import CorpusError
-from knowledge.sources import discover, incident_document, read_documents
+from knowledge.sources import ITSM_ROOT, discover, incident_document, read_documents
 from knowledge.store import DocumentChunks, KnowledgeStore, ManifestEntry
 from tools.models import IncidentState
 from tools.protocols import ITSMBackend
 
 EMBED_BATCH = 128
-ITSM_ROOT = "itsm"
+_PAST_STATES = (IncidentState.RESOLVED, IncidentState.CLOSED)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,21 +105,16 @@ def ingest_incidents(
     """
     started = time.perf_counter()
     manifest = store.manifest()
-    found = {
-        state: itsm.search_incidents(state=state, limit=limit)
-        for state in (IncidentState.RESOLVED, IncidentState.CLOSED)
-    }
-    documents = {doc.doc_id: doc for doc in map(incident_document, (i for s in found.values() for i in s))}
-    complete = all(len(incidents) < limit for incidents in found.values())
+    scan = _scan_incidents(itsm, limit, manifest)
+    return _apply(store, scan, manifest, chunking or ChunkingConfig(), progress, started)
+
+
+def _scan_incidents(itsm: ITSMBackend, limit: int, manifest: dict[str, ManifestEntry]) -> _Scan:
+    found = [itsm.search_incidents(state=state, limit=limit) for state in _PAST_STATES]
+    documents = [incident_document(incident) for incidents in found for incident in incidents]
+    complete = all(len(incidents) < limit for incidents in found)
     stale = {doc_id for doc_id, entry in manifest.items() if entry.root == ITSM_ROOT} if complete else set()
-    return _apply(
-        store,
-        _Scan(documents=documents, stale=stale),
-        manifest,
-        chunking or ChunkingConfig(),
-        progress,
-        started,
-    )
+    return _Scan(documents={doc.doc_id: doc for doc in documents}, stale=stale)
 
 
 def _scan_paths(
@@ -193,7 +189,9 @@ def _apply(
     )
 
 
-def _embed(store: KnowledgeStore, prepared: list[DocumentChunks], progress: ProgressCallback | None) -> Any:
+def _embed(
+    store: KnowledgeStore, prepared: list[DocumentChunks], progress: ProgressCallback | None
+) -> Vectors:
     texts = [chunk.indexed_text() for item in prepared for chunk in item.chunks]
     batches = []
     for start in range(0, len(texts), EMBED_BATCH):

@@ -164,7 +164,7 @@ class Retriever:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if k < 1:
             raise ValueError("k must be at least 1")
-        snapshot = self.refresh()
+        snapshot = self._current()
         if not snapshot.chunks:
             return [[] for _ in queries]
         depth = max(self.fusion.candidates, 5 * k)
@@ -175,8 +175,11 @@ class Retriever:
             for i, query in enumerate(queries)
         ]
 
-    def refresh(self) -> _Snapshot:
-        """The current snapshot, rebuilt first if the store's revision moved on."""
+    def refresh(self) -> None:
+        """Rebuild the lexical index now if the store changed (searches do this when needed)."""
+        self._current()
+
+    def _current(self) -> _Snapshot:
         revision = self.store.revision()
         with self._lock:
             if self._snapshot is None or self._snapshot.revision != revision:
@@ -208,42 +211,23 @@ class Retriever:
         self, snapshot: _Snapshot, query: str, k: int, dense: _Ranked | None, lexical: _Ranked | None
     ) -> list[Hit]:
         rankings = {name: ranked for name, ranked in (("dense", dense), ("bm25", lexical)) if ranked}
-        weights = {"dense": self.fusion.dense_weight, "bm25": self.fusion.bm25_weight}
-        chunk_of = snapshot.chunks
-        doc_rankings = {
-            name: first_occurrences([chunk_of[row].doc_id for row in ranked.rows])
-            for name, ranked in rankings.items()
-        }
-        doc_scores = weighted_rrf(doc_rankings, weights, k=self.fusion.rrf_k)
-        chunk_scores = weighted_rrf(
-            {name: ranked.rows for name, ranked in rankings.items()}, weights, k=self.fusion.rrf_k
-        )
-        by_doc: dict[str, list[int]] = {}
-        for row in chunk_scores:
-            by_doc.setdefault(chunk_of[row].doc_id, []).append(row)
+        fused = _Fused.of(snapshot, rankings, self.fusion)
         query_words = set(self.tokenizer(query))
         return [
-            self._hit(snapshot, doc_id, score, by_doc[doc_id], chunk_scores, doc_rankings, dense, query_words)
-            for doc_id, score in list(doc_scores.items())[:k]
+            self._hit(snapshot, fused, doc_id, score, query_words)
+            for doc_id, score in list(fused.doc_scores.items())[:k]
         ]
 
     def _hit(
-        self,
-        snapshot: _Snapshot,
-        doc_id: str,
-        score: float,
-        rows: list[int],
-        chunk_scores: Mapping[int, float],
-        doc_rankings: Mapping[str, list[str]],
-        dense: _Ranked | None,
-        query_words: set[str],
+        self, snapshot: _Snapshot, fused: _Fused, doc_id: str, score: float, query_words: set[str]
     ) -> Hit:
+        rows = fused.rows_of[doc_id]
         best = snapshot.chunks[rows[0]]
         passages = tuple(
-            _passage(snapshot.chunks[row], chunk_scores[row], query_words, self.tokenizer)
+            _passage(snapshot.chunks[row], fused.chunk_scores[row], query_words, self.tokenizer)
             for row in rows[: self.fusion.passages]
         )
-        similarities = [dense.scores[row] for row in rows if dense and row in dense.scores]
+        similarities = [fused.similarities[row] for row in rows if row in fused.similarities]
         return Hit(
             doc_id=doc_id,
             kind=best.kind,
@@ -252,9 +236,39 @@ class Retriever:
             score=score,
             passages=passages,
             metadata={key: value for key, value in best.metadata.items() if key not in RESERVED_KEYS},
-            dense_rank=_rank_of(doc_id, doc_rankings.get("dense")),
-            bm25_rank=_rank_of(doc_id, doc_rankings.get("bm25")),
+            dense_rank=_rank_of(doc_id, fused.doc_rankings.get("dense")),
+            bm25_rank=_rank_of(doc_id, fused.doc_rankings.get("bm25")),
             similarity=max(similarities) if similarities else None,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Fused:
+    """One query's rankings fused: documents (a document ranks where its best chunk ranks) and chunks."""
+
+    doc_rankings: dict[str, list[str]]
+    doc_scores: dict[str, float]
+    chunk_scores: dict[int, float]
+    rows_of: dict[str, list[int]]  # each document's candidate chunks, best first
+    similarities: dict[int, float]
+
+    @classmethod
+    def of(cls, snapshot: _Snapshot, rankings: Mapping[str, _Ranked], config: FusionConfig) -> _Fused:
+        weights = {"dense": config.dense_weight, "bm25": config.bm25_weight}
+        doc_of = [chunk.doc_id for chunk in snapshot.chunks]
+        doc_rankings = {
+            name: first_occurrences([doc_of[row] for row in ranked.rows]) for name, ranked in rankings.items()
+        }
+        chunk_scores = weighted_rrf({name: r.rows for name, r in rankings.items()}, weights, k=config.rrf_k)
+        rows_of: dict[str, list[int]] = {}
+        for row in chunk_scores:
+            rows_of.setdefault(doc_of[row], []).append(row)
+        return cls(
+            doc_rankings=doc_rankings,
+            doc_scores=weighted_rrf(doc_rankings, weights, k=config.rrf_k),
+            chunk_scores=chunk_scores,
+            rows_of=rows_of,
+            similarities=rankings["dense"].scores if "dense" in rankings else {},
         )
 
 

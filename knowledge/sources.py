@@ -13,12 +13,13 @@ from typing import Any
 import yaml
 
 from knowledge.chunking import markdown_title
-from knowledge.documents import Document, Kind, Metadata, MetadataValue
+from knowledge.documents import Document, Format, Kind, Metadata, MetadataValue
 from knowledge.errors import CorpusError
 from tools.models import Incident
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 SUFFIXES = MARKDOWN_SUFFIXES | {".txt", ".jsonl"}
+ITSM_ROOT = "itsm"  # the "root" recorded for incidents read from the ITSM backend
 
 
 def discover(path: Path) -> tuple[Path, list[Path]]:
@@ -55,7 +56,7 @@ def read_documents(file: Path, root: Path, kind: Kind) -> list[Document]:
     if suffix in MARKDOWN_SUFFIXES:
         return [_markdown_document(file, text, root, relative, kind)]
     title = next((line.strip() for line in text.splitlines() if line.strip()), file.stem)[:200]
-    return [_document(kind, relative, root, relative, title=title, text=text, format="text")]
+    return [_document(kind, relative, root, relative, title=title, text=text, format="text", metadata={})]
 
 
 def incident_document(incident: Incident) -> Document:
@@ -82,7 +83,7 @@ def incident_document(incident: Incident) -> Document:
     return Document(
         kind="incident",
         key=incident.number,
-        root="itsm",
+        root=ITSM_ROOT,
         file="",
         title=f"{incident.number}: {incident.short_description}",
         text="\n\n".join(part.strip() for part in parts if part.strip()),
@@ -176,15 +177,7 @@ def _jsonl_record(file: Path, number: int, line: str) -> dict[str, Any]:
 
 
 def _document(
-    kind: Kind,
-    key: str,
-    root: Path,
-    file: str,
-    *,
-    title: str,
-    text: str,
-    format: Any,
-    metadata: Metadata | None = None,
+    kind: Kind, key: str, root: Path, file: str, *, title: str, text: str, format: Format, metadata: Metadata
 ) -> Document:
     return Document(
         kind=kind,
@@ -194,5 +187,5 @@ def _document(
         title=title,
         text=text,
         format=format,
-        metadata=dict(metadata or {}),
+        metadata=metadata,
     )

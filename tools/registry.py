@@ -32,6 +32,7 @@ class ToolRegistry:
             if spec.name in self._specs:
                 raise ValueError(f"duplicate tool name {spec.name!r}")
             self._specs[spec.name] = spec
+        self._openai_tools: list[dict[str, Any]] | None = None
 
     def get(self, name: str) -> ToolSpec:
         try:
@@ -67,7 +68,16 @@ class ToolRegistry:
         ]
 
     def openai_tools(self) -> list[dict[str, Any]]:
-        """The tools in OpenAI's function-tool format; parameters have no ``$ref`` and no titles."""
+        """The tools in OpenAI's function-tool format; parameters have no ``$ref`` and no titles.
+
+        Built once per registry (schemas are costly to generate and the registry never changes), so
+        the same list is returned every time: treat it as read-only.
+        """
+        if self._openai_tools is None:
+            self._openai_tools = self._build_openai_tools()
+        return self._openai_tools
+
+    def _build_openai_tools(self) -> list[dict[str, Any]]:
         return [
             {
                 "type": "function",

@@ -309,3 +309,30 @@ def test_dry_run_executes_no_write(make_world: Any, llm: ScriptedLLM) -> None:
         "note": "notify",
         "po": "approve",
     }
+
+
+def test_an_id_reused_in_a_later_round_is_refused_not_matched_to_the_earlier_call(
+    world: World, llm: ScriptedLLM
+) -> None:
+    llm.queue(
+        calls(po_call(30, id="x")),  # 30 monitors: approve tier
+        calls(po_call(40, id="x")),  # a different call under the same id, next round
+        answer("Done."),
+    )
+    world.send("Order monitors")
+    [request] = world.deps.approvals.list(status="pending")
+    world.deps.approvals.vote(
+        request.id,
+        approver=world.deps.governance.directory.actor("grace.procure"),
+        approve=True,
+        channel="cli",
+    )
+
+    turn = world.session.resume(request.thread_id)
+
+    refusal = llm.tool_results(2)["x"]
+    assert refusal["status"] == "refused" and "already used earlier" in refusal["reason"]
+    assert len(world.new_purchase_orders()) == 1  # only the approved 30-monitor order
+    assert [d["stage"] for d in decisions(world, turn.thread_id) if d["tool_call_id"] == "x"][
+        -1
+    ] == "validation"

@@ -84,7 +84,7 @@ class Run:
     """One example's world: a copy of the seeded systems, fresh governance stores and checkpoints."""
 
     def __init__(self, home: Path, seeded: Path, *, start: datetime, dry_run: bool) -> None:
-        settings = Settings(home=home, _env_file=None)
+        settings = Settings(home=home, grounding=False, _env_file=None)
         shutil.copyfile(seeded, settings.systems_db)
         self.clock = Clock(start)
         self.writes: list[Write] = []

@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-from chromadb.api.client import SharedSystemClient
+from chromadb.api.shared_system_client import SharedSystemClient
 
-from knowledge import FusionConfig, KnowledgeStore, MiniLMEmbedder, Retriever, ingest_paths, open_store
+from knowledge import FusionConfig, Hit, KnowledgeStore, MiniLMEmbedder, Retriever, ingest_paths, open_store
+from knowledge.store import StoredChunk
 from tests.knowledge.conftest import OPENSHIFT_SAMPLE, copy_runbooks
 
 ALERTMANAGER = "runbook:cluster-monitoring-operator/AlertmanagerFailedReload.md"
@@ -22,7 +23,7 @@ def retriever(searched: Path, model: MiniLMEmbedder) -> Retriever:
     return Retriever(open_store(searched, embedder=model))
 
 
-def doc_ids(hits: list) -> list[str]:
+def doc_ids(hits: list[Hit]) -> list[str]:
     return [hit.doc_id for hit in hits]
 
 
@@ -97,7 +98,7 @@ def test_citation_ids_are_stable_across_reingests(
     }
 
 
-def _all_chunks(store: KnowledgeStore) -> list:
+def _all_chunks(store: KnowledgeStore) -> list[StoredChunk]:
     return store.chunks()
 
 
