@@ -30,7 +30,7 @@ def build_graph(checkpointer: BaseCheckpointSaver[str]) -> CompiledStateGraph[Ag
     graph.add_node("govern", nodes.govern)
     graph.add_node("act", nodes.act)
     graph.add_node("await_approval", nodes.await_approval)
-    graph.add_edge(START, "ground")
+    graph.add_conditional_edges(START, nodes.at_start, ["ground", "plan"])
     graph.add_edge("ground", "plan")
     graph.add_conditional_edges("plan", nodes.after_plan, ["govern", END])
     graph.add_conditional_edges("govern", nodes.after_govern, ["act", "await_approval", "plan"])

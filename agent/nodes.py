@@ -128,6 +128,11 @@ def act(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
 # --- routing ------------------------------------------------------------------------------------
 
 
+def at_start(state: AgentState) -> str:
+    """Skip the ground step (one checkpoint less per turn) when the run has no grounder."""
+    return "ground" if state.get("grounded", True) else "plan"
+
+
 def after_plan(state: AgentState) -> str:
     last = _last_ai(state)
     return "govern" if last is not None and (last.tool_calls or last.invalid_tool_calls) else "__end__"

@@ -79,18 +79,19 @@ class AgentSession:
             thread_id = f"t-{uuid.uuid4().hex[:12]}"
         else:
             self._check_can_continue(thread_id)
-        start = self._audit_head()
-        self.deps.audit.append(
+        request = self.deps.audit.append(
             EventKind.REQUEST,
             {"text": message, "channel": channel, "dry_run": self.deps.dry_run},
             thread_id=thread_id,
             actor=actor_id,
         )
+        start = request.seq - 1  # the turn's events start with its request
         state = {
             "messages": [HumanMessage(content=message)],
             "actor_id": actor_id,
             "channel": channel,
             "rounds": 0,
+            "grounded": self.deps.grounder is not None,
         }
         return self._run(state, thread_id, start, actor_id)
 

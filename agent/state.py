@@ -39,6 +39,7 @@ class AgentState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     actor_id: str
     channel: str
+    grounded: bool
     rounds: int
     cleared: list[ClearedCall]
     pending: list[PendingApproval]

@@ -217,28 +217,28 @@ _TITLE_WORDS = [
     "storage", "latency", "quota", "replica", "certificate", "scheduler", "gateway", "backlog", "node",
     "queue", "memory", "disk", "network", "operator", "pod", "sync", "timeout", "reload", "budget",
 ]  # fmt: skip
-_FENCED = re.compile(r"^(```|~~~).*?^(```|~~~)", re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(r"^\s*(```|~~~)", re.MULTILINE)
 
 
 def _prose(sources: Sequence[Path]) -> list[str]:
-    paragraphs: list[str] = []
-    for root in sources:
-        for file in sorted(root.rglob("*.md")):
-            text = _FENCED.sub("", file.read_text(encoding="utf-8"))
-            paragraphs += [
-                " ".join(p.split())
-                for p in text.split("\n\n")
-                if len(p) > 80 and not p.lstrip().startswith(("#", "---", "|"))
-            ]
+    """Paragraphs of prose (no headings, tables, front matter or code) from the Markdown under ``sources``."""
+    paragraphs = [
+        " ".join(block.split())
+        for root in sources
+        for file in sorted(root.rglob("*.md"))
+        for block in file.read_text(encoding="utf-8").split("\n\n")
+        if len(block) > 80 and not _FENCE.search(block) and not block.lstrip().startswith(("#", "---", "|"))
+    ]
     if not paragraphs:
         raise ValueError("no prose paragraphs to build filler runbooks from")
     return paragraphs
 
 
 def _section_text(rng: random.Random, paragraphs: Sequence[str], chars: int) -> str:
+    """Paragraphs drawn at random until the section is 70-100% of ``chars`` long (one chunk)."""
     parts: list[str] = []
-    while sum(len(p) + 2 for p in parts) < chars // 2:
-        parts.append(rng.choice(paragraphs)[: chars // 2])
+    while sum(len(p) + 2 for p in parts) < chars * 0.7:
+        parts.append(rng.choice(paragraphs))
     return "\n\n".join(parts)[:chars].rsplit(" ", 1)[0]
 
 

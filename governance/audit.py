@@ -211,6 +211,8 @@ class AuditLog:
         drafts = [(new, canonical_json(new.kind, new.payload)) for new in events]
         if not drafts:
             return []
+        if self._engine.dialect.name == "sqlite":
+            return self._append_sqlite(drafts)
         with self._write_transaction() as conn:
             head = conn.execute(_HEAD).first()
             seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
@@ -262,6 +264,29 @@ class AuditLog:
                 return
             after = rows[-1].seq
 
+    def _append_sqlite(self, drafts: list[tuple[NewEvent, str]]) -> list[AuditEvent]:
+        """The SQLite hot path: the same transaction as :meth:`_write_transaction`, on the driver cursor.
+
+        Every agent step appends; SQLAlchemy's statement machinery cost more than the write itself.
+        """
+        with self._autocommit.connect() as conn:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                head = cursor.execute(_HEAD_SQL).fetchone()
+                seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
+                sealed = []
+                for new, text in drafts:
+                    seq += 1
+                    sealed.append(self._seal(new, text, seq=seq, prev_hash=prev_hash))
+                    prev_hash = sealed[-1]["hash"]
+                cursor.executemany(_INSERT_SQL, [tuple(row[c] for c in _COLUMN_NAMES) for row in sealed])
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+        return [_event_from_mapping(row) for row in sealed]
+
     def _seal(self, new: NewEvent, payload: str, *, seq: int, prev_hash: str) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "seq": seq,
@@ -311,6 +336,13 @@ def _sqlite_immediate(autocommit: Engine) -> Iterator[Connection]:
                 conn.exec_driver_sql("ROLLBACK")
             raise
         conn.exec_driver_sql("COMMIT")
+
+
+_COLUMN_NAMES = ("seq", "event_id", "at", "thread_id", "kind", "actor", "payload", "prev_hash", "hash")
+_HEAD_SQL = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+_INSERT_SQL = (
+    f"INSERT INTO audit_events ({', '.join(_COLUMN_NAMES)}) VALUES ({', '.join('?' * len(_COLUMN_NAMES))})"
+)
 
 
 def _create_schema(engine: Engine) -> None:
