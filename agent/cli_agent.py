@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from agent import services
 from agent.nodes import PlannerUnavailable
@@ -81,7 +82,8 @@ def print_turn(out: Console, result: TurnResult) -> None:
     for request in result.pending:
         out.print(f"  [yellow]waiting for approval[/] {request.id}: {request.tool} — needs {_needs(request)}")
     if result.answer is not None:
-        out.print(Panel(result.answer or "(no answer)", title="opslayer", border_style="blue", expand=False))
+        answer = Text(result.answer or "(no answer)")  # plain text: [citation ids] are not markup
+        out.print(Panel(answer, title="opslayer", border_style="blue", expand=False))
     else:
         out.print(f"[yellow]Thread {result.thread_id} is paused until the approvals above are decided.[/]")
     out.print(f"[dim]thread {result.thread_id}[/]")

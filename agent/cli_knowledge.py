@@ -23,7 +23,7 @@ from rich.table import Table
 from agent.settings import Settings
 
 if TYPE_CHECKING:
-    from knowledge import Embedder, Hit, IngestProgress, IngestSummary, KnowledgeStore, ProgressCallback
+    from knowledge import Hit, IngestProgress, IngestSummary, KnowledgeStore, ProgressCallback
 
 console = Console()
 errors = Console(stderr=True)
@@ -45,28 +45,14 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_knowledge_store(settings: Settings) -> KnowledgeStore:
-    """The knowledge store and embedder the settings describe (Chroma server if ``chroma_url`` is set)."""
-    from knowledge import open_store
+def _open_store(settings: Settings) -> KnowledgeStore:
+    from agent.services import open_knowledge_store
 
-    return open_store(settings.knowledge_dir, settings.chroma_url, embedder=_embedder(settings))
-
-
-def _embedder(settings: Settings) -> Embedder:
-    from knowledge import MiniLMEmbedder, OpenAIEmbedder
-
-    if settings.embedding_backend == "minilm":
-        return MiniLMEmbedder()
-    if settings.openai_api_key is None:
-        _fail("OPSLAYER_EMBEDDING_BACKEND=openai needs OPENAI_API_KEY (or OPSLAYER_OPENAI_API_KEY)")
-    import httpx
-
-    return OpenAIEmbedder(
-        model=settings.embedding_model,
-        api_key=settings.openai_api_key,
-        base_url=settings.openai_base_url or "https://api.openai.com/v1",
-        client=httpx.Client(timeout=settings.llm_timeout_s),
-    )
+    try:
+        store: KnowledgeStore = open_knowledge_store(settings)
+    except ValueError as exc:  # a missing setting, e.g. the API key of the OpenAI embedding backend
+        _fail(str(exc))
+    return store
 
 
 @contextmanager
@@ -108,7 +94,7 @@ def ingest(
     with _knowledge_errors(), _progress_bar() as report:
         from knowledge import ingest_incidents, ingest_paths
 
-        store = open_knowledge_store(settings)
+        store = _open_store(settings)
         if from_itsm:
             from agent.services import open_systems
 
@@ -174,7 +160,7 @@ def search(
     with _knowledge_errors():
         from knowledge import Retriever
 
-        retriever = Retriever(open_knowledge_store(settings))
+        retriever = Retriever(_open_store(settings))
         results = retriever.search_batch(queries, k=k, kind=kind.value if kind else None, mode=mode.value)
     if batch is not None:
         for text, hits in zip(queries, results, strict=True):

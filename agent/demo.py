@@ -1,16 +1,16 @@
 """`make demo`: a scripted, offline walk-through on the embedded defaults.
 
-It runs in its own folder (``$OPSLAYER_HOME/demo``), wiped at the start, so it can be re-run and
-never touches other local state.
+It runs in its own folder (``$OPSLAYER_HOME/demo``): the systems, governance and checkpoint files are
+re-created on every run; the knowledge store is kept, so re-ingesting the unchanged corpus is quick.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -24,6 +24,7 @@ from agent.settings import Settings
 from governance.approvals import ApprovalError
 from tools.local import reset_local_systems
 
+CORPUS = Path(__file__).resolve().parent.parent / "knowledge" / "corpus" / "runbooks"
 FREEZE_TIME = datetime(2026, 12, 22, 10, 0, tzinfo=UTC)
 PO_30K = {
     "supplier_id": "SUP-001",
@@ -35,7 +36,7 @@ PO_30K = {
 
 def run_demo(base: Settings, console: Console) -> None:
     settings = base.model_copy(update={"home": base.home / "demo"})
-    shutil.rmtree(settings.home, ignore_errors=True)
+    _fresh_state(settings)
     console.print(Rule("[bold]opslayer[/] — governed operations, offline walk-through"))
     summary = reset_local_systems(settings.systems_db)
     console.print(
@@ -43,7 +44,15 @@ def run_demo(base: Settings, console: Console) -> None:
         f"{summary.skus} SKUs, {summary.suppliers} suppliers, {summary.purchase_orders} purchase orders.\n"
         "The planner is the offline one (no OPENAI_API_KEY needed); it takes the same graph and policy."
     )
+    _ingest(console, settings)
     session: AgentSession = services.open_session(settings)
+    _step(
+        console,
+        "0. A question answered from the runbooks and past incidents, with citations",
+        session,
+        "checkout is returning 502s since the last deploy, what do we do?",
+        "carol.desk",
+    )
     _step(console, "1. A read runs alone (auto)", session, "summarise INC0010032", "carol.desk")
     _step(
         console,
@@ -68,9 +77,29 @@ def run_demo(base: Settings, console: Console) -> None:
     result = session.deps.audit.verify()
     console.print(Rule("8. The audit trail"))
     status = "[green]audit chain intact[/]" if result.ok else f"[red]audit chain broken[/]: {result}"
-    console.print(
-        f"{status}: {result.checked} events. Try `opslayer audit tail` with OPSLAYER_HOME={settings.home}"
-    )
+    console.print(f"{status}: {result.checked} events verified.")
+    console.print(f"Explore them: OPSLAYER_HOME={settings.home} opslayer audit tail -n 40")
+
+
+def _fresh_state(settings: Settings) -> None:
+    for name in ("systems.db", "governance.db", "checkpoints.db"):
+        for suffix in ("", "-wal", "-shm"):
+            (settings.home / f"{name}{suffix}").unlink(missing_ok=True)
+
+
+def _ingest(console: Console, settings: Settings) -> None:
+    from knowledge import ingest_incidents, ingest_paths
+
+    console.print(Rule("Grounding: runbooks and resolved incidents go into the knowledge store"))
+    store = services.open_knowledge_store(settings)
+    for label, summary in (
+        ("runbooks", ingest_paths(store, [CORPUS], kind="runbook", prune=True)),
+        ("past incidents", ingest_incidents(store, services.open_systems(settings).itsm)),
+    ):
+        console.print(
+            f"{label}: {summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged, "
+            f"{summary.removed} removed ({summary.chunks} chunks embedded in {summary.seconds:.1f}s)"
+        )
 
 
 def _step(console: Console, title: str, session: AgentSession, message: str, person: str) -> Any:

@@ -115,3 +115,16 @@ def test_errors_exit_2_naming_the_problem_and_write_nothing(
 def _manifest_is_empty(home: Path) -> bool:
     store = open_store(home / "knowledge", embedder=MiniLMEmbedder())
     return store.manifest() == {} and store.count() == 0
+
+
+def test_openai_embeddings_without_a_key_exit_2(
+    home: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSLAYER_EMBEDDING_BACKEND", "openai")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPSLAYER_OPENAI_API_KEY", raising=False)
+
+    code, _, err = run("ingest", str(corpus))
+
+    assert code == 2
+    assert "needs OPENAI_API_KEY" in err
