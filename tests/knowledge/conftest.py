@@ -52,13 +52,6 @@ def copy_runbooks(target: Path, names: Sequence[str] = OPENSHIFT_SAMPLE) -> Path
     return target
 
 
-@pytest.fixture(scope="session")
-def model() -> MiniLMEmbedder:
-    embedder = MiniLMEmbedder()
-    embedder.embed_queries(["warm up"])
-    return embedder
-
-
 @pytest.fixture
 def embedder(model: MiniLMEmbedder) -> CountingEmbedder:
     return CountingEmbedder(model)
