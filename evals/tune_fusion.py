@@ -22,10 +22,10 @@ from evals.bench_retrieval import DEFAULT_DEMO, DEFAULT_OPENSHIFT, ingest_corpus
 from evals.retrieval_metrics import LabelledQuery, RetrievalMetrics, load_demo_queries, load_openshift_queries
 from knowledge import ChunkingConfig, Embedder, FusionConfig, KnowledgeStore, MiniLMEmbedder, Mode, Retriever
 
-CHUNKINGS = ((600, 150), (600, 0), (800, 150), (1000, 200))
-RRF_KS = (10.0, 30.0, 60.0)
+CHUNKINGS = ((600, 150), (800, 200), (1000, 200))
+RRF_KS = (5.0, 10.0, 30.0, 60.0)
 DENSE_WEIGHTS = (0.7, 1.0, 1.4)
-CANDIDATES = (50, 100)
+CANDIDATES = (50,)
 
 
 @dataclass(frozen=True, kw_only=True)

