@@ -44,7 +44,8 @@ def guidance(sources: list[Source]) -> str:
         excerpt = " ".join(source.text.split())
         if len(excerpt) > _EXCERPT_CHARS:
             excerpt = excerpt[:_EXCERPT_CHARS].rsplit(" ", 1)[0] + " …"
-        lines.append(f"- {source.title} — {source.section} [{source.id}]: {excerpt}")
+        where = f" — {source.section}" if source.section.strip() else ""
+        lines.append(f"- {source.title}{where} [{source.id}]: {excerpt}")
     lines.append("Set OPENAI_API_KEY for a plan that acts on this.")
     return "\n".join(lines)
 
