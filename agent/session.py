@@ -20,7 +20,7 @@ from agent.graph import build_graph
 from agent.grounding import cited_ids
 from agent.state import AgentDeps
 from governance.approvals import ApprovalRequest
-from governance.audit import AuditEvent, EventKind
+from governance.audit import AuditEvent, EventKind, recording
 
 # Nodes between a model message with tool calls and the tool messages answering them.
 _TOOL_NODES = frozenset({"govern", "act", "await_approval"})
@@ -79,21 +79,21 @@ class AgentSession:
             thread_id = f"t-{uuid.uuid4().hex[:12]}"
         else:
             self._check_can_continue(thread_id)
-        request = self.deps.audit.append(
-            EventKind.REQUEST,
-            {"text": message, "channel": channel, "dry_run": self.deps.dry_run},
-            thread_id=thread_id,
-            actor=actor_id,
-        )
-        start = request.seq - 1  # the turn's events start with its request
-        state = {
-            "messages": [HumanMessage(content=message)],
-            "actor_id": actor_id,
-            "channel": channel,
-            "rounds": 0,
-            "grounded": self.deps.grounder is not None,
-        }
-        return self._run(state, thread_id, start, actor_id)
+        with recording() as events:
+            self.deps.audit.append(
+                EventKind.REQUEST,
+                {"text": message, "channel": channel, "dry_run": self.deps.dry_run},
+                thread_id=thread_id,
+                actor=actor_id,
+            )
+            state = {
+                "messages": [HumanMessage(content=message)],
+                "actor_id": actor_id,
+                "channel": channel,
+                "rounds": 0,
+                "grounded": self.deps.grounder is not None,
+            }
+            return self._run(state, thread_id, actor_id, events)
 
     def resume(self, thread_id: str) -> TurnResult:
         """Continue a thread paused for approval (call when its approvals are final).
@@ -106,13 +106,13 @@ class AgentSession:
             raise UnknownThread(thread_id)
         if not snapshot.next:
             raise ThreadNotWaiting(thread_id)
-        start = self._audit_head()
         actor_id = snapshot.values["actor_id"]
-        if not self._waiting(thread_id):
-            return self._run(None, thread_id, start, actor_id)
-        ids = [item["approval_id"] for item in snapshot.values.get("pending", [])]
-        outcomes = {i: self.deps.approvals.outcome(i).status.value for i in ids}
-        return self._run(Command(resume={"approvals": outcomes}), thread_id, start, actor_id)
+        with recording() as events:
+            if not self._waiting(thread_id):
+                return self._run(None, thread_id, actor_id, events)
+            ids = [item["approval_id"] for item in snapshot.values.get("pending", [])]
+            outcomes = {i: self.deps.approvals.outcome(i).status.value for i in ids}
+            return self._run(Command(resume={"approvals": outcomes}), thread_id, actor_id, events)
 
     def pending_approvals(self, thread_id: str) -> list[str]:
         """Approval ids the thread waits for (empty when it is not paused)."""
@@ -124,7 +124,8 @@ class AgentSession:
     def exists(self, thread_id: str) -> bool:
         return bool(self.graph.get_state(self._config(thread_id)).values)
 
-    def _run(self, graph_input: Any, thread_id: str, start: int, actor_id: str) -> TurnResult:
+    def _run(self, graph_input: Any, thread_id: str, actor_id: str, recorded: list[AuditEvent]) -> TurnResult:
+        """Run the graph; ``recorded`` collects the audit events of the turn as they are appended."""
         config = self._config(thread_id)
         try:
             self.graph.invoke(graph_input, config, context=self.deps)
@@ -143,13 +144,13 @@ class AgentSession:
             return TurnResult(
                 thread_id=thread_id,
                 answer=None,
-                events=self._events(thread_id, start),
+                events=_of_thread(recorded, thread_id),
                 pending=[p for p in pending if p is not None],
             )
         answer = _final_answer(values.get("messages", []))
         payload = {"text": answer, "citations": cited_ids(answer)}
         self.deps.audit.append(EventKind.RESPONSE, payload, thread_id=thread_id, actor=actor_id)
-        return TurnResult(thread_id=thread_id, answer=answer, events=self._events(thread_id, start))
+        return TurnResult(thread_id=thread_id, answer=answer, events=_of_thread(recorded, thread_id))
 
     def _check_can_continue(self, thread_id: str) -> None:
         snapshot = self.graph.get_state(self._config(thread_id))
@@ -163,16 +164,13 @@ class AgentSession:
     def _waiting(self, thread_id: str) -> bool:
         return _interrupted(self.graph.get_state(self._config(thread_id)))
 
-    def _events(self, thread_id: str, since: int) -> list[AuditEvent]:
-        return list(self.deps.audit.events(thread_id=thread_id, since_seq=since))
-
-    def _audit_head(self) -> int:
-        last = self.deps.audit.tail(1)
-        return last[0].seq if last else 0
-
     @staticmethod
     def _config(thread_id: str) -> Any:
         return {"configurable": {"thread_id": thread_id}}
+
+
+def _of_thread(events: list[AuditEvent], thread_id: str) -> list[AuditEvent]:
+    return sorted((event for event in events if event.thread_id == thread_id), key=lambda event: event.seq)
 
 
 def _final_answer(messages: list[Any]) -> str:

@@ -25,6 +25,7 @@ import json
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -184,6 +185,31 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_RECORDING: ContextVar[list[AuditEvent] | None] = ContextVar("opslayer_audit_recording", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[list[AuditEvent]]:
+    """Collect every event appended in this context (by any :class:`AuditLog`), e.g. during one turn.
+
+    Context variables follow LangGraph's nodes into its worker threads, so a turn sees what its
+    nodes appended without reading the trail back. The list is in commit order once sorted by ``seq``.
+    """
+    events: list[AuditEvent] = []
+    token = _RECORDING.set(events)
+    try:
+        yield events
+    finally:
+        _RECORDING.reset(token)
+
+
+def _record(events: list[AuditEvent]) -> list[AuditEvent]:
+    sink = _RECORDING.get()
+    if sink is not None:
+        sink.extend(events)
+    return events
+
+
 class AuditLog:
     """The audit trail stored in ``engine`` (table ``audit_events``, created if missing)."""
 
@@ -222,7 +248,7 @@ class AuditLog:
                 sealed.append(self._seal(new, text, seq=seq, prev_hash=prev_hash))
                 prev_hash = sealed[-1]["hash"]
             conn.execute(insert(audit_events), sealed)
-        return [_event_from_mapping(row) for row in sealed]
+        return _record([_event_from_mapping(row) for row in sealed])
 
     def verify(self) -> VerifyResult:
         """Walk the whole chain in seq order; name the first broken event, if any."""
@@ -285,7 +311,7 @@ class AuditLog:
                 cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
-        return [_event_from_mapping(row) for row in sealed]
+        return _record([_event_from_mapping(row) for row in sealed])
 
     def _seal(self, new: NewEvent, payload: str, *, seq: int, prev_hash: str) -> dict[str, Any]:
         fields: dict[str, Any] = {

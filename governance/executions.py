@@ -28,9 +28,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Engine, Integer, MetaData, Row, String, Table, Text, insert, select, update
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateIndex, CreateTable
+
+from governance.store import autocommit, driver_cursor
 
 _metadata = MetaData()
 
@@ -111,11 +113,16 @@ def idempotency_key(thread_id: str, tool_call_id: str, args_digest: str) -> str:
 
 
 class ExecutionLedger:
-    """Execution records in ``engine`` (table ``executions``, created if missing)."""
+    """Execution records in ``engine`` (table ``executions``, created if missing).
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime]) -> None:
+    On SQLite each read and write is one statement on the driver's cursor (``driver=False`` forces
+    SQLAlchemy Core, the path every other database takes): the ledger is on every tool call's path.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime], driver: bool = True) -> None:
         self._engine = engine
         self._clock = clock
+        self._driver = autocommit(engine) if driver and engine.dialect.name == "sqlite" else None
         _create_schema(engine)
 
     def run_once(
@@ -150,9 +157,13 @@ class ExecutionLedger:
         return self._finish(claimed, ExecutionStatus.COMPLETED, result=result)
 
     def get(self, key: str) -> ExecutionRecord | None:
+        if self._driver is not None:
+            with driver_cursor(self._driver) as cursor:
+                row = cursor.execute(_SELECT_SQL, (key,)).fetchone()
+            return None if row is None else _record_from_row(dict(zip(_COLUMNS, row, strict=True)))
         with self._engine.connect() as conn:
-            row = conn.execute(select(executions).where(executions.c.key == key)).first()
-        return None if row is None else _record_from_row(row)
+            found = conn.execute(select(executions).where(executions.c.key == key)).first()
+        return None if found is None else _record_from_row(found._asdict())
 
     def _claim(
         self, key: str, *, tool: str, args_digest: str, thread_id: str | None
@@ -171,16 +182,25 @@ class ExecutionLedger:
             started_at=self._now(),
             finished_at=None,
         )
+        if self._insert(_row(record)):
+            return record, True
+        existing = self.get(key)
+        if existing is None:  # rows are never deleted, so the conflict was on this key
+            raise RuntimeError(f"execution row {key} could not be inserted, yet does not exist")
+        _check_same_call(existing, tool=tool, args_digest=args_digest)
+        return existing, False
+
+    def _insert(self, row: dict[str, Any]) -> bool:
+        """Insert ``row``; False if its key exists (the key is the primary key: one process wins)."""
+        if self._driver is not None:
+            with driver_cursor(self._driver) as cursor:
+                return bool(cursor.execute(_INSERT_SQL, row).rowcount == 1)
         try:
             with self._engine.begin() as conn:
-                conn.execute(insert(executions).values(_row(record)))
+                conn.execute(insert(executions).values(row))
         except IntegrityError:
-            existing = self.get(key)
-            if existing is None:  # rows are never deleted, so the conflict was on this key
-                raise
-            _check_same_call(existing, tool=tool, args_digest=args_digest)
-            return existing, False
-        return record, True
+            return False
+        return True
 
     def _reclaim(self, failed: ExecutionRecord) -> tuple[ExecutionRecord, bool]:
         """Move a failed row back to ``started`` for one more attempt, unless someone else did first."""
@@ -216,6 +236,10 @@ class ExecutionLedger:
 
     def _update(self, before: ExecutionRecord, after: ExecutionRecord) -> bool:
         """Write ``after`` only if the row is still exactly ``before`` (status and attempt)."""
+        if self._driver is not None:
+            params = {**_row(after), "before_status": before.status.value, "before_attempts": before.attempts}
+            with driver_cursor(self._driver) as cursor:
+                return bool(cursor.execute(_UPDATE_SQL, params).rowcount == 1)
         guard = update(executions).where(
             executions.c.key == before.key,
             executions.c.status == before.status.value,
@@ -242,20 +266,26 @@ def _row(record: ExecutionRecord) -> dict[str, Any]:
     return row
 
 
-def _record_from_row(row: Row[Any]) -> ExecutionRecord:
+def _record_from_row(row: dict[str, Any]) -> ExecutionRecord:
+    finished_at = row["finished_at"]
     return ExecutionRecord(
-        key=row.key,
-        tool=row.tool,
-        args_digest=row.args_digest,
-        thread_id=row.thread_id,
-        status=ExecutionStatus(row.status),
-        result=row.result,
-        error=row.error,
-        error_type=row.error_type,
-        attempts=row.attempts,
-        started_at=datetime.fromisoformat(row.started_at),
-        finished_at=None if row.finished_at is None else datetime.fromisoformat(row.finished_at),
+        **{name: row[name] for name in _COLUMNS if name not in ("status", "started_at", "finished_at")},
+        status=ExecutionStatus(row["status"]),
+        started_at=datetime.fromisoformat(row["started_at"]),
+        finished_at=None if finished_at is None else datetime.fromisoformat(finished_at),
     )
+
+
+_COLUMNS = tuple(column.name for column in executions.columns)
+_SELECT_SQL = f"SELECT {', '.join(_COLUMNS)} FROM executions WHERE key = ?"
+_INSERT_SQL = (
+    f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)}) "
+    "ON CONFLICT (key) DO NOTHING"
+)
+_UPDATE_SQL = (
+    f"UPDATE executions SET {', '.join(f'{c} = :{c}' for c in _COLUMNS if c != 'key')} "
+    "WHERE key = :key AND status = :before_status AND attempts = :before_attempts"
+)
 
 
 def _name(exc: Exception) -> str:

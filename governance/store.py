@@ -5,6 +5,8 @@ SQLAlchemy Core keeps one code path for the embedded SQLite default and PostgreS
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,26 @@ def engine_from_url(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def autocommit(engine: Engine) -> Engine:
+    """``engine`` with the driver in autocommit mode; build it once (deriving it costs a write)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
+def driver_cursor(autocommit_engine: Engine) -> Iterator[Any]:
+    """A DB-API cursor on a pooled autocommit connection, for the SQLite hot paths.
+
+    Each statement is its own transaction unless the caller issues ``BEGIN``. Used where
+    SQLAlchemy's statement machinery costs more than the statement itself (every agent step writes).
+    """
+    with autocommit_engine.connect() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            yield cursor
+        finally:
+            cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

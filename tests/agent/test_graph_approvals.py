@@ -56,6 +56,9 @@ def test_large_po_waits_then_runs_once_after_the_right_role_approves(world: Worl
     assert (execution["approval_id"], execution["args_digest"]) == (request.id, request.args_digest)
     kinds = world.kinds(turn.thread_id)
     assert kinds.index("approval_requested") < kinds.index("approval_final") < kinds.index("execution")
+    # Each turn reports its own events: the pause up to the approval request, the resume from there.
+    assert [e.kind for e in turn.events] == ["request", "decision", "approval_requested"]
+    assert [e.kind for e in done.events] == ["decision", "execution", "response"]
     [vote] = world.events(turn.thread_id, "approval_vote")
     assert (vote.actor, vote.payload["channel"], vote.payload["comment"]) == (
         "grace.procure",

@@ -65,6 +65,7 @@ def test_a_read_runs_alone_and_its_result_reaches_the_model(world: World, llm: S
         "available": 60,
     }
     assert world.kinds(turn.thread_id) == ["request", "decision", "decision", "execution", "response"]
+    assert turn.events == world.events(turn.thread_id)  # what the turn reports is what the trail holds
     assert [(d["stage"], d["tier"], d["rule_ids"]) for d in decisions(world, turn.thread_id)] == [
         ("plan", "auto", ["reads-run-alone"]),
         ("recheck", "auto", ["reads-run-alone"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import multiprocessing
@@ -24,6 +25,7 @@ from governance.audit import (
     NewEvent,
     Problem,
     event_hash,
+    recording,
 )
 from governance.store import sqlite_engine
 
@@ -352,6 +354,23 @@ def test_events_reads_past_batch_boundaries(log: AuditLog) -> None:
 
 
 # --- concurrency ------------------------------------------------------------------------------------
+
+
+def test_recording_collects_what_any_log_appends_in_the_context(db_path: Path) -> None:
+    first, second = AuditLog(sqlite_engine(db_path)), AuditLog(sqlite_engine(db_path))
+    first.append(EventKind.REQUEST, {"text": "before"})
+    with recording() as recorded:
+        first.append(EventKind.REQUEST, {"text": "one"}, thread_id="t")
+        second.append_many([NewEvent(kind=EventKind.DECISION, payload={"n": 2}, thread_id="t")])
+        context = contextvars.copy_context()  # how LangGraph hands a node to a worker thread
+        worker = threading.Thread(
+            target=context.run, args=(first.append, EventKind.RESPONSE, {"text": "three"})
+        )
+        worker.start()
+        worker.join()
+    first.append(EventKind.REQUEST, {"text": "after"})
+    assert [(e.seq, e.kind) for e in recorded] == [(2, "request"), (3, "decision"), (4, "response")]
+    assert recorded == list(first.events(since_seq=1))[:3]
 
 
 def test_two_logs_on_one_file_interleave_into_one_chain(db_path: Path) -> None:

@@ -29,8 +29,7 @@ def _clock() -> Callable[[], datetime]:
     return lambda: START + timedelta(seconds=next(ticks))
 
 
-def _ledger(db: Path) -> ExecutionLedger:
-    return ExecutionLedger(sqlite_engine(db), clock=_clock())
+LedgerFactory = Callable[[Path], ExecutionLedger]
 
 
 class _Handler:
@@ -53,6 +52,12 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "governance.db"
 
 
+@pytest.fixture(params=[True, False], ids=["sqlite-driver", "sqlalchemy-core"])
+def make_ledger(request: pytest.FixtureRequest) -> LedgerFactory:
+    """Both ledger paths: SQLite's driver fast path, and the Core path other databases take."""
+    return lambda db: ExecutionLedger(sqlite_engine(db), clock=_clock(), driver=request.param)
+
+
 def _run(ledger: ExecutionLedger, handler: Callable[[], str], key: str = "k1", **kw: bool) -> ExecutionRecord:
     return ledger.run_once(key, tool=TOOL, args_digest=DIGEST, thread_id="t-1", handler=handler, **kw)
 
@@ -68,8 +73,8 @@ def test_idempotency_key_is_stable_and_separates_its_parts() -> None:
     assert idempotency_key("a", "bc", DIGEST) != idempotency_key("ab", "c", DIGEST)
 
 
-def test_first_run_calls_the_handler_and_records_the_result(db: Path) -> None:
-    ledger, handler = _ledger(db), _Handler()
+def test_first_run_calls_the_handler_and_records_the_result(db: Path, make_ledger: LedgerFactory) -> None:
+    ledger, handler = make_ledger(db), _Handler()
 
     record = _run(ledger, handler)
 
@@ -82,13 +87,15 @@ def test_first_run_calls_the_handler_and_records_the_result(db: Path) -> None:
     assert ledger.get("unknown") is None
 
 
-def test_second_run_replays_the_result_without_calling_the_handler(db: Path) -> None:
-    ledger, handler = _ledger(db), _Handler()
+def test_second_run_replays_the_result_without_calling_the_handler(
+    db: Path, make_ledger: LedgerFactory
+) -> None:
+    ledger, handler = make_ledger(db), _Handler()
     first = _run(ledger, handler)
     again = _Handler(result="must not run")
 
     replay = _run(ledger, again)
-    from_another_ledger = _run(_ledger(db), again)
+    from_another_ledger = _run(make_ledger(db), again)
 
     assert again.calls == 0 and handler.calls == 1
     assert replay.replayed and from_another_ledger.replayed
@@ -96,8 +103,8 @@ def test_second_run_replays_the_result_without_calling_the_handler(db: Path) -> 
     assert replay.to_dict() == {**first.to_dict(), "replayed": True}
 
 
-def test_a_failed_handler_is_recorded_and_not_re_run_by_default(db: Path) -> None:
-    ledger = _ledger(db)
+def test_a_failed_handler_is_recorded_and_not_re_run_by_default(db: Path, make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger(db)
     failing = _Handler(error=LookupError("warehouse BER-9 does not exist"))
 
     record = _run(ledger, failing)
@@ -111,8 +118,8 @@ def test_a_failed_handler_is_recorded_and_not_re_run_by_default(db: Path) -> Non
     assert failing.calls == 1
 
 
-def test_retry_failed_runs_a_failed_key_again_once(db: Path) -> None:
-    ledger = _ledger(db)
+def test_retry_failed_runs_a_failed_key_again_once(db: Path, make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger(db)
     _run(ledger, _Handler(error=ConnectionError("backend down")))
     retry = _Handler()
 
@@ -125,9 +132,9 @@ def test_retry_failed_runs_a_failed_key_again_once(db: Path) -> None:
     assert after.replayed and after.attempts == 2
 
 
-def test_a_key_started_elsewhere_is_not_run_again(db: Path) -> None:
+def test_a_key_started_elsewhere_is_not_run_again(db: Path, make_ledger: LedgerFactory) -> None:
     """While one ledger's handler runs, another ledger on the same file sees the claim and backs off."""
-    first, second = _ledger(db), _ledger(db)
+    first, second = make_ledger(db), make_ledger(db)
     inner = _Handler()
     seen: list[ExecutionInProgress] = []
 
@@ -146,12 +153,12 @@ def test_a_key_started_elsewhere_is_not_run_again(db: Path) -> None:
     assert "has not finished" in str(error)
 
 
-def test_a_crash_inside_the_handler_leaves_the_key_claimed(db: Path) -> None:
+def test_a_crash_inside_the_handler_leaves_the_key_claimed(db: Path, make_ledger: LedgerFactory) -> None:
     """A process killed mid-call (here: KeyboardInterrupt) may have written: later attempts must not run."""
-    ledger = _ledger(db)
+    ledger = make_ledger(db)
     with pytest.raises(KeyboardInterrupt):
         _run(ledger, _Handler(error=KeyboardInterrupt()))
-    after_restart = _ledger(db)
+    after_restart = make_ledger(db)
     retry = _Handler()
 
     with pytest.raises(ExecutionInProgress):
@@ -163,8 +170,8 @@ def test_a_crash_inside_the_handler_leaves_the_key_claimed(db: Path) -> None:
     assert after_restart.get("k1").status is ExecutionStatus.STARTED  # type: ignore[union-attr]
 
 
-def test_a_key_reused_for_another_call_is_refused(db: Path) -> None:
-    ledger = _ledger(db)
+def test_a_key_reused_for_another_call_is_refused(db: Path, make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger(db)
     _run(ledger, _Handler())
 
     with pytest.raises(ValueError, match="belongs to inventory_transfer_stock"):
@@ -173,8 +180,8 @@ def test_a_key_reused_for_another_call_is_refused(db: Path) -> None:
         )
 
 
-def test_two_ledgers_racing_on_one_key_run_the_handler_once(db: Path) -> None:
-    ledgers = [_ledger(db), _ledger(db)]
+def test_two_ledgers_racing_on_one_key_run_the_handler_once(db: Path, make_ledger: LedgerFactory) -> None:
+    ledgers = [make_ledger(db), make_ledger(db)]
     barrier = threading.Barrier(2)
     calls: list[str] = []
     outcomes: list[str] = []
