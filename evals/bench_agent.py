@@ -18,20 +18,18 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import RunnableConfig
 
 from agent.notifier import LogNotifier
 from agent.services import build_agent_deps, build_registry
 from agent.session import AgentSession, open_checkpointer
 from agent.settings import Settings
+from evals.scripted import ScriptedChatModel
 from tools.registry import result_to_json, run
 from tools.spec import CallContext, Systems, ToolSpec
 
@@ -42,29 +40,12 @@ TARGETS = {"ratio_max": 1.5, "p50_ms_max": 15}
 _WARMUP = 20
 
 
-class _InstantModel(BaseChatModel):
-    """Zero-latency scripted model: a read tool call after the user's message, then an answer."""
-
-    @property
-    def _llm_type(self) -> str:
-        return "bench-instant"
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
-        return self
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if isinstance(messages[-1], ToolMessage):
-            reply = AIMessage(content=f"Stock: {messages[-1].content[:80]}")
-        else:
-            call = {**READ_CALL, "id": f"call_{len(messages)}", "type": "tool_call"}
-            reply = AIMessage(content="", tool_calls=[call])
-        return ChatResult(generations=[ChatGeneration(message=reply)])
+def _instant_reply(messages: list[BaseMessage]) -> AIMessage:
+    """A read tool call after the user's message, then an answer quoting the tool's result."""
+    if isinstance(messages[-1], ToolMessage):
+        return AIMessage(content=f"Stock: {messages[-1].content[:80]}")
+    call = {**READ_CALL, "id": f"call_{len(messages)}", "type": "tool_call"}
+    return AIMessage(content="", tool_calls=[call])
 
 
 def bench_agent(tmp_dir: Path, turns: int = 200) -> dict[str, Any]:
@@ -91,7 +72,7 @@ class _GovernedTurn:
     def __init__(self, home: Path) -> None:
         settings = Settings(home=home, grounding=False, _env_file=None)
         self.session = AgentSession(
-            build_agent_deps(settings, model=_InstantModel(), notifier=LogNotifier()),
+            build_agent_deps(settings, model=ScriptedChatModel(reply=_instant_reply), notifier=LogNotifier()),
             open_checkpointer(settings.checkpoints_db),
         )
         self.systems: Systems = self.session.deps.systems
@@ -113,7 +94,8 @@ def _react_turn(home: Path, systems: Systems) -> Callable[[], None]:
     saver = open_checkpointer(home / "react-checkpoints.db")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # create_react_agent is deprecated in favour of langchain's agents
-        graph = create_react_agent(_InstantModel(), registry.langchain_tools(invoke), checkpointer=saver)
+        model = ScriptedChatModel(reply=_instant_reply)
+        graph = create_react_agent(model, registry.langchain_tools(invoke), checkpointer=saver)
     threads = itertools.count()
 
     def turn() -> None:

@@ -26,8 +26,8 @@ from typing import Any, Self
 
 import httpx
 
+from tools.checks import require_text, require_transition
 from tools.errors import Conflict, NotFound
-from tools.local.queries import require_text, require_transition
 from tools.models import (
     CHANGE_TRANSITIONS,
     INCIDENT_TRANSITIONS,

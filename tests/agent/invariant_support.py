@@ -1,9 +1,8 @@
-"""Support for the governance invariant test: recording backends, a scripted model, call strategies.
+"""Support for the governance invariant test: recording backends and call strategies.
 
 :func:`recording_systems` wraps the ITSM, inventory and procurement backends so every write method
 call (every public method that is not a ``get_``/``search_``/``list_`` read) is logged with its
-arguments and whether it raised. :class:`ScriptedChatModel` is a zero-latency chat model that answers
-each planning step with the next scripted :class:`AIMessage`. The strategies draw tool calls as a
+arguments and whether it raised. The strategies draw tool calls as a
 hostile or confused model would: catalogue tools and unknown ones, valid arguments built from the
 seeded records, broken and foreign arguments, unparsable JSON, reused ids.
 """
@@ -17,12 +16,8 @@ from enum import Enum
 from typing import Any
 
 from hypothesis import strategies as st
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable
-from pydantic import BaseModel, PrivateAttr
+from langchain_core.messages import AIMessage
+from pydantic import BaseModel
 
 from governance.directory import load_directory
 from tools.catalogue import build_catalogue
@@ -138,41 +133,6 @@ def _scalars(value: Any) -> Iterator[Any]:
         yield value.isoformat()
     else:
         yield value
-
-
-# --- the scripted model ---------------------------------------------------------------------------
-
-
-class ScriptedChatModel(BaseChatModel):
-    """Answers each call with the next scripted message; a plain answer once the script is used up."""
-
-    _script: list[AIMessage] = PrivateAttr(default_factory=list)
-    _calls: int = PrivateAttr(default=0)
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def load(self, messages: Sequence[AIMessage]) -> None:
-        self._script.extend(messages)
-
-    @property
-    def calls(self) -> int:
-        return self._calls
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
-        return self
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self._calls += 1
-        reply = self._script.pop(0) if self._script else AIMessage(content="Done.")
-        return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
 # --- seeded values --------------------------------------------------------------------------------

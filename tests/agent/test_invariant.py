@@ -37,6 +37,7 @@ from agent.services import build_agent_deps
 from agent.session import AgentSession, open_checkpointer
 from agent.settings import Settings
 from agent.state import AgentDeps
+from evals.scripted import ScriptedChatModel
 from governance.approvals import ApprovalError, ApprovalRequest
 from governance.audit import AuditEvent
 from governance.decision import ApprovalRequirement, approval_satisfied, args_digest
@@ -48,7 +49,6 @@ from tests.agent.invariant_support import (
     TOOL_METHOD,
     VALID_ARGS,
     ScriptedCall,
-    ScriptedChatModel,
     Write,
     ai_message,
     leaves,

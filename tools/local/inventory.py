@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Table, Update, func, insert, select, update
 
+from tools.checks import require_positive, require_text
 from tools.errors import Conflict, InsufficientStock, InvalidArguments, NotFound, UnknownSku
 from tools.local.engine import reading, writing
 from tools.local.numbering import movement_id
-from tools.local.queries import find_by_key, require_positive, require_text, text_filter
+from tools.local.queries import find_by_key, text_filter
 from tools.local.schema import adjustments, items, reservations, stock, transfers, warehouses
 from tools.models import (
     Adjustment,

@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Update, func, insert, select, update
 
+from tools.checks import require_text, require_transition
 from tools.errors import Conflict, NotFound
 from tools.local.engine import reading, writing
 from tools.local.numbering import change_number, incident_number
-from tools.local.queries import find_by_key, require_text, require_transition, require_user, text_filter
+from tools.local.queries import find_by_key, require_user, text_filter
 from tools.local.schema import changes, ci_dependencies, configuration_items, incidents, work_notes
 from tools.models import (
     CHANGE_TRANSITIONS,

@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Table, Update, insert, select, update
 
+from tools.checks import require_text, require_transition
 from tools.errors import BudgetExceeded, Conflict, NotFound, UnknownSku, UnknownSupplier
 from tools.local.engine import reading, writing
 from tools.local.numbering import yearly_number
-from tools.local.queries import find_by_key, require_text, require_transition, require_user, text_filter
+from tools.local.queries import find_by_key, require_user, text_filter
 from tools.local.schema import (
     catalogue,
     cents,

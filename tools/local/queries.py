@@ -1,17 +1,14 @@
-"""Query pieces the three local systems share: text search, idempotency look-up, state machines."""
+"""Query pieces the three local systems share: text search, idempotency look-up, known users."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from enum import StrEnum
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, Table, and_, or_, select, true
 
-from tools.errors import InvalidArguments, InvalidTransition, NotFound
+from tools.errors import NotFound
 from tools.local.schema import users
-
-State = TypeVar("State", bound=StrEnum)
 
 
 def text_filter(text: str | None, columns: Iterable[ColumnElement[Any]]) -> ColumnElement[bool]:
@@ -33,24 +30,3 @@ def find_by_key(conn: Connection, table: Table, key: str | None) -> Row[Any] | N
 def require_user(conn: Connection, user_id: str) -> None:
     if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
         raise NotFound("user", user_id)
-
-
-def require_text(operation: str, **fields: str) -> None:
-    """Refuse blank free-text fields a real system makes mandatory (notes, reasons, codes)."""
-    blank = [f"{name} must not be empty" for name, value in fields.items() if not value.strip()]
-    if blank:
-        raise InvalidArguments(operation, blank)
-
-
-def require_positive(operation: str, **fields: int) -> None:
-    problems = [f"{name} must be greater than 0" for name, value in fields.items() if value <= 0]
-    if problems:
-        raise InvalidArguments(operation, problems)
-
-
-def require_transition(
-    kind: str, key: str, current: State, target: State, machine: Mapping[State, tuple[State, ...]]
-) -> None:
-    allowed = machine[current]
-    if target not in allowed:
-        raise InvalidTransition(kind, key, current.value, target.value, [state.value for state in allowed])
