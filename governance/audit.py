@@ -48,6 +48,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from governance.store import autocommit, driver_cursor
+
 GENESIS_HASH = "0" * 64
 _BATCH = 2000
 
@@ -211,13 +213,20 @@ def _record(events: list[AuditEvent]) -> list[AuditEvent]:
 
 
 class AuditLog:
-    """The audit trail stored in ``engine`` (table ``audit_events``, created if missing)."""
+    """The audit trail stored in ``engine`` (table ``audit_events``, created if missing).
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    On SQLite, appends run on the driver's cursor (``driver=False`` forces SQLAlchemy Core, the
+    path every other database takes): every agent step appends.
+    """
+
+    def __init__(
+        self, engine: Engine, *, clock: Callable[[], datetime] = _utc_now, driver: bool = True
+    ) -> None:
         self._engine = engine
         self._clock = clock
         # Built once: deriving an option engine costs more than the append itself.
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit = autocommit(engine)
+        self._driver = driver and engine.dialect.name == "sqlite"
         _create_schema(engine)
 
     def append(
@@ -237,16 +246,11 @@ class AuditLog:
         drafts = [(new, canonical_json(new.kind, new.payload)) for new in events]
         if not drafts:
             return []
-        if self._engine.dialect.name == "sqlite":
+        if self._driver:
             return self._append_sqlite(drafts)
         with self._write_transaction() as conn:
             head = conn.execute(_HEAD).first()
-            seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
-            sealed = []
-            for new, text in drafts:
-                seq += 1
-                sealed.append(self._seal(new, text, seq=seq, prev_hash=prev_hash))
-                prev_hash = sealed[-1]["hash"]
+            sealed = self._seal_all(drafts, head=None if head is None else (head.seq, head.hash))
             conn.execute(insert(audit_events), sealed)
         return _record([_event_from_mapping(row) for row in sealed])
 
@@ -295,23 +299,28 @@ class AuditLog:
 
         Every agent step appends; SQLAlchemy's statement machinery cost more than the write itself.
         """
-        with self._autocommit.connect() as conn:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with driver_cursor(self._autocommit) as cursor:
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                head = cursor.execute(_HEAD_SQL).fetchone()
-                seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
-                sealed = []
-                for new, text in drafts:
-                    seq += 1
-                    sealed.append(self._seal(new, text, seq=seq, prev_hash=prev_hash))
-                    prev_hash = sealed[-1]["hash"]
+                sealed = self._seal_all(drafts, head=cursor.execute(_HEAD_SQL).fetchone())
                 cursor.executemany(_INSERT_SQL, [tuple(row[c] for c in _COLUMN_NAMES) for row in sealed])
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
         return _record([_event_from_mapping(row) for row in sealed])
+
+    def _seal_all(
+        self, drafts: list[tuple[NewEvent, str]], *, head: tuple[int, str] | None
+    ) -> list[dict[str, Any]]:
+        """The rows for ``drafts``, chained onto ``head`` (seq, hash of the newest event; None: empty)."""
+        seq, prev_hash = head if head is not None else (0, GENESIS_HASH)
+        sealed = []
+        for new, text in drafts:
+            seq += 1
+            sealed.append(self._seal(new, text, seq=seq, prev_hash=prev_hash))
+            prev_hash = sealed[-1]["hash"]
+        return sealed
 
     def _seal(self, new: NewEvent, payload: str, *, seq: int, prev_hash: str) -> dict[str, Any]:
         fields: dict[str, Any] = {

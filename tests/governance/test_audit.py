@@ -42,9 +42,10 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "audit.db"
 
 
-@pytest.fixture
-def log(db_path: Path) -> AuditLog:
-    return AuditLog(sqlite_engine(db_path), clock=_ticking_clock())
+@pytest.fixture(params=[True, False], ids=["sqlite-driver", "sqlalchemy-core"])
+def log(db_path: Path, request: pytest.FixtureRequest) -> AuditLog:
+    """Both append paths: SQLite's driver fast path, and the Core path other databases take."""
+    return AuditLog(sqlite_engine(db_path), clock=_ticking_clock(), driver=request.param)
 
 
 def _fill(log: AuditLog, n: int = 10) -> list[AuditEvent]:
