@@ -13,6 +13,7 @@ from rich.table import Table
 
 from agent import services
 from agent.cli_agent import approvals_app, chat
+from agent.cli_executions import executions_app
 from agent.cli_knowledge import ingest, search
 from agent.render import print_decision, tier_label
 from agent.settings import Settings
@@ -30,6 +31,7 @@ audit_app = typer.Typer(help="Inspect and verify the audit trail.", no_args_is_h
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(approvals_app, name="approvals")
+app.add_typer(executions_app, name="executions")
 app.command()(chat)
 app.command()(ingest)
 app.command()(search)

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent import services
+from agent.cli_executions import stuck_hint
 from agent.nodes import PlannerUnavailable
 from agent.render import TIER_STYLE, tier_label
 from agent.session import AgentSession, ThreadError, TurnResult
@@ -21,6 +22,7 @@ from governance.approvals import ApprovalError, ApprovalRequest
 from governance.decide import decide
 from governance.decision import Decision, DecisionContext, Tier, ToolCall
 from governance.directory import UnknownPerson
+from governance.executions import ExecutionInProgress
 from tools.errors import InvalidArguments
 from tools.spec import canonical_args
 
@@ -232,6 +234,8 @@ def _resume(session: AgentSession, thread_id: str) -> TurnResult:
         return session.resume(thread_id)
     except (ThreadError, PlannerUnavailable) as exc:
         _fail(str(exc))
+    except ExecutionInProgress as exc:
+        _fail(stuck_hint(exc))
 
 
 def _send(session: AgentSession, message: str, as_user: str, thread: str | None) -> TurnResult:
@@ -239,6 +243,8 @@ def _send(session: AgentSession, message: str, as_user: str, thread: str | None)
         return session.send(message, actor_id=as_user, thread_id=thread)
     except (ThreadError, PlannerUnavailable) as exc:
         _fail(f"{exc}. The thread is kept; send another message to continue.")
+    except ExecutionInProgress as exc:
+        _fail(stuck_hint(exc))
 
 
 def _session(settings: Settings, *, dry_run: bool = False) -> AgentSession:

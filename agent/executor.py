@@ -16,7 +16,7 @@ from agent.state import AgentDeps, ClearedCall
 from governance.approvals import ApprovalOutcome
 from governance.audit import EventKind
 from governance.decision import Decision, Tier, args_digest
-from governance.executions import ExecutionRecord, ExecutionStatus, idempotency_key
+from governance.executions import ExecutionRecord, ExecutionStatus, idempotency_key, usage_charge_key
 from tools.registry import result_to_json, run
 from tools.spec import CallContext, SideEffect
 
@@ -96,7 +96,10 @@ def _demand_allowed(call: ClearedCall, decision: Decision, approval: ApprovalOut
 def _notify_once(
     deps: AgentDeps, call: ClearedCall, decision: Decision, *, key: str, thread_id: str, actor_id: str
 ) -> None:
-    """Notify before executing; keyed in the ledger so a re-run after a crash does not notify twice."""
+    """Notify before executing; keyed in the ledger so a re-run after a crash does not notify twice.
+
+    Raises if the notifier fails: the call does not run unannounced, and a resume tries again.
+    """
     notification = Notification(
         thread_id=thread_id,
         tool=call["tool"],
@@ -123,8 +126,15 @@ def _notify_once(
         )
         return "sent"
 
+    # A notification that failed is sent again when the thread is resumed: telling people twice is
+    # better than a call that can never run. One that went out is never repeated.
     record = deps.executions.run_once(
-        "notify:" + key, tool=call["tool"], args_digest=call["args_digest"], thread_id=thread_id, handler=send
+        "notify:" + key,
+        tool=call["tool"],
+        args_digest=call["args_digest"],
+        thread_id=thread_id,
+        handler=send,
+        retry_failed=True,
     )
     if record.status.value != "completed":
         raise RuntimeError(f"notification before {call['tool']} failed: {record.error}")
@@ -133,7 +143,7 @@ def _notify_once(
 def _charge_usage(deps: AgentDeps, decision: Decision, key: str) -> None:
     now = deps.clock()
     for charge in decision.usage_charges:
-        deps.usage.record(charge, now, f"{key}:{charge.limit_id}")
+        deps.usage.record(charge, now, usage_charge_key(key, charge.limit_id))
 
 
 def _audit_execution(

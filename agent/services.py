@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from governance.decide import decide
 from governance.decision import Actor, Decision, DecisionContext, ToolCall
 from governance.directory import Directory
 from governance.directory import load_directory as _load_directory
+from governance.executions import ExecutionLedger
 from governance.loader import load_policy
 from governance.policy import DEFAULT_POLICY_PATH
 from governance.store import sqlite_engine
@@ -77,6 +78,10 @@ def open_usage(settings: Settings) -> SqlUsageLedger:
     return SqlUsageLedger(sqlite_engine(settings.governance_db))
 
 
+def open_executions(settings: Settings) -> ExecutionLedger:
+    return ExecutionLedger(sqlite_engine(settings.governance_db), clock=lambda: datetime.now(UTC))
+
+
 def lookup_facts(spec: ToolSpec, args: Any, systems: Systems) -> tuple[Mapping[str, Any], str | None]:
     """The read-only facts policy needs for this call, or an explanation of why they are missing.
 
@@ -130,13 +135,10 @@ def build_agent_deps(
     clock: Any | None = None,
 ) -> Any:
     """Run dependencies for the agent (``AgentDeps``), built from settings."""
-    from datetime import UTC
-
     from agent.llm import build_chat_model
     from agent.notifier import LogNotifier
     from agent.state import AgentDeps
     from governance.approvals import ApprovalStore
-    from governance.executions import ExecutionLedger
 
     now = clock or (lambda: datetime.now(UTC))
     engine = sqlite_engine(settings.governance_db)

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from governance.settlement import DEFAULT_SETTLER_ROLES
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPSLAYER_", env_file=".env", extra="ignore")
@@ -39,6 +41,10 @@ class Settings(BaseSettings):
     embedding_backend: Literal["minilm", "openai"] = "minilm"
     embedding_model: str = "text-embedding-3-small"
     approval_ttl_hours: float = 24.0
+    settle_roles: tuple[str, ...] = Field(
+        default=DEFAULT_SETTLER_ROLES,
+        description="Roles whose holders may settle executions a crash left started (`opslayer executions`)",
+    )
 
     @property
     def systems_db(self) -> Path:

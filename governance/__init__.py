@@ -1,4 +1,4 @@
-"""Deterministic governance: policy, decide(), approvals, usage ledger, people directory, audit chain.
+"""Deterministic governance: policy, decide(), approvals, executions ledger, usage ledger, people, audit.
 
 Imports nothing from langchain/langgraph and makes no network call.
 """

@@ -64,6 +64,7 @@ class EventKind(StrEnum):
     APPROVAL_VOTE = "approval_vote"
     APPROVAL_FINAL = "approval_final"
     EXECUTION = "execution"
+    EXECUTION_SETTLED = "execution_settled"
     NOTIFICATION = "notification"
     RESPONSE = "response"
     POLICY_LOADED = "policy_loaded"

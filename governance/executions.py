@@ -14,25 +14,61 @@ backend's commit and the ledger's, leaves the row ``started``; later attempts th
 as its idempotency key, even an operator who re-runs the call cannot create a second record.
 
 A ``started`` row is indistinguishable from a call still running elsewhere, so it is never taken over
-automatically. A ``failed`` row is replayed too: the write may have half-happened, so re-running it is
-the caller's decision (``retry_failed=True``).
+automatically: a person checks the backend for the key and records what they found with
+:meth:`ExecutionLedger.settle` (through :func:`governance.settlement.settle_execution`, which checks
+who they are and audits it). A ``failed`` row is replayed too: the write may have half-happened, so
+re-running it is the caller's decision (``retry_failed=True``).
+
+The record, its status, keys and errors are in :mod:`governance.execution_values`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import builtins
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from enum import StrEnum
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from governance.execution_values import (
+    MIN_KEY_PREFIX,
+    SETTLED_BY_OPERATOR,
+    AmbiguousKey,
+    ExecutionChanged,
+    ExecutionError,
+    ExecutionInProgress,
+    ExecutionRecord,
+    ExecutionStatus,
+    NotStarted,
+    OutcomeRequired,
+    UnknownExecution,
+    _utc,
+    idempotency_key,
+    usage_charge_key,
+)
 from governance.store import autocommit, driver_cursor
+
+__all__ = [
+    "MIN_KEY_PREFIX",
+    "SETTLED_BY_OPERATOR",
+    "AmbiguousKey",
+    "ExecutionChanged",
+    "ExecutionError",
+    "ExecutionInProgress",
+    "ExecutionLedger",
+    "ExecutionRecord",
+    "ExecutionStatus",
+    "NotStarted",
+    "OutcomeRequired",
+    "UnknownExecution",
+    "executions",
+    "idempotency_key",
+    "usage_charge_key",
+]
 
 _metadata = MetaData()
 
@@ -51,65 +87,6 @@ executions = Table(
     Column("started_at", String(40), nullable=False),
     Column("finished_at", String(40), nullable=True),
 )
-
-
-class ExecutionStatus(StrEnum):
-    STARTED = "started"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ExecutionRecord:
-    """One key's execution. ``replayed`` is True when this call returned a stored outcome."""
-
-    key: str
-    tool: str
-    args_digest: str
-    thread_id: str | None
-    status: ExecutionStatus
-    result: str | None
-    error: str | None
-    error_type: str | None
-    """Qualified class name of the handler's exception, e.g. ``tools.errors.NotFound``."""
-    attempts: int
-    started_at: datetime
-    finished_at: datetime | None
-    replayed: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "tool": self.tool,
-            "args_digest": self.args_digest,
-            "thread_id": self.thread_id,
-            "status": self.status.value,
-            "result": self.result,
-            "error": self.error,
-            "error_type": self.error_type,
-            "attempts": self.attempts,
-            "started_at": _iso(self.started_at),
-            "finished_at": None if self.finished_at is None else _iso(self.finished_at),
-            "replayed": self.replayed,
-        }
-
-
-class ExecutionInProgress(Exception):
-    """The key is claimed but has no outcome: running elsewhere, or its runner crashed mid-call."""
-
-    def __init__(self, record: ExecutionRecord) -> None:
-        super().__init__(
-            f"execution of {record.tool} (key {record.key[:12]}…) started at {_iso(record.started_at)} "
-            "and has not finished: another worker is running it, or it stopped mid-call; check the "
-            "backend for this idempotency key before doing anything else"
-        )
-        self.record = record
-
-
-def idempotency_key(thread_id: str, tool_call_id: str, args_digest: str) -> str:
-    """sha256 hex of the call's identity; also sent to the backend as its idempotency key."""
-    identity = json.dumps([thread_id, tool_call_id, args_digest], ensure_ascii=False)
-    return hashlib.sha256(identity.encode()).hexdigest()
 
 
 class ExecutionLedger:
@@ -164,6 +141,83 @@ class ExecutionLedger:
         with self._engine.connect() as conn:
             found = conn.execute(select(executions).where(executions.c.key == key)).first()
         return None if found is None else _record_from_row(found._asdict())
+
+    # The reads below serve operators, off the tool-call path: SQLAlchemy Core on every database.
+
+    def list(
+        self, *, status: ExecutionStatus | None = None, thread_id: str | None = None, limit: int = 50
+    ) -> builtins.list[ExecutionRecord]:
+        """Records with this status and/or thread, the most recently claimed first."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        query = select(executions).order_by(executions.c.started_at.desc(), executions.c.key).limit(limit)
+        if status is not None:
+            query = query.where(executions.c.status == status.value)
+        if thread_id is not None:
+            query = query.where(executions.c.thread_id == thread_id)
+        with self._engine.connect() as conn:
+            return [_record_from_row(row._asdict()) for row in conn.execute(query)]
+
+    def resolve(self, key_or_prefix: str) -> ExecutionRecord:
+        """The record with this key, else the one record whose key starts with it.
+
+        Raises :class:`UnknownExecution` (also for a prefix shorter than :data:`MIN_KEY_PREFIX`) or
+        :class:`AmbiguousKey`: operators type keys by hand, and settling the wrong one cannot be undone.
+        """
+        exact = self.get(key_or_prefix)
+        if exact is not None:
+            return exact
+        if len(key_or_prefix) < MIN_KEY_PREFIX:
+            raise UnknownExecution(key_or_prefix)
+        matches = self._with_prefix(key_or_prefix, limit=5)
+        if not matches:
+            raise UnknownExecution(key_or_prefix)
+        if len(matches) > 1:
+            raise AmbiguousKey(key_or_prefix, [record.key for record in matches])
+        return matches[0]
+
+    def settle(self, key: str, status: ExecutionStatus, *, text: str) -> ExecutionRecord:
+        """Give a ``started`` row the outcome a person found in the backend; return the settled row.
+
+        For the row a crash left between the backend's commit and the ledger's, which otherwise
+        blocks its thread for good. ``text`` is the result (``completed``: later attempts replay it
+        to the model as the tool's result) or the reason (``failed``). Like every write here, the
+        update only applies if the row is still ``started`` with the attempt read, so it cannot
+        overwrite an outcome the handler's own runner recorded meanwhile (that runner then fails
+        loudly instead: see :meth:`run_once`). Call it through
+        :func:`governance.settlement.settle_execution`, which checks the person and audits it.
+        """
+        if status is ExecutionStatus.STARTED:
+            raise ValueError("a row can be settled as completed or failed, not started")
+        if not text.strip():
+            raise OutcomeRequired(key, status)
+        current = self._require(key)
+        if current.status is not ExecutionStatus.STARTED:
+            raise NotStarted(current)
+        settled = _settled(current, status, text, self._now())
+        if self._update(current, settled):
+            return settled
+        meanwhile = self._require(key)  # the runner finished it, or it was claimed again
+        if meanwhile.status is ExecutionStatus.STARTED:
+            raise ExecutionChanged(meanwhile)
+        raise NotStarted(meanwhile)
+
+    def _require(self, key: str) -> ExecutionRecord:
+        record = self.get(key)
+        if record is None:
+            raise UnknownExecution(key)
+        return record
+
+    def _with_prefix(self, prefix: str, *, limit: int) -> builtins.list[ExecutionRecord]:
+        # substr, not LIKE: exact and case-sensitive on every database, with no wildcards to escape.
+        query = (
+            select(executions)
+            .where(func.substr(executions.c.key, 1, len(prefix)) == prefix)
+            .order_by(executions.c.key)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [_record_from_row(row._asdict()) for row in conn.execute(query)]
 
     def _claim(
         self, key: str, *, tool: str, args_digest: str, thread_id: str | None
@@ -231,7 +285,13 @@ class ExecutionLedger:
             started, status=status, result=result, error=error, error_type=error_type, finished_at=self._now()
         )
         if not self._update(started, done):
-            raise RuntimeError(f"execution row {started.key} changed while its handler ran; it is owned here")
+            # Only a settlement can change an owned row: someone took this call for crashed. Their
+            # outcome stands; this one must not be lost, so it goes into the error.
+            outcome = result if status is ExecutionStatus.COMPLETED else f"{error_type}: {error}"
+            raise RuntimeError(
+                f"execution row {started.key} was settled by someone else while its handler ran; "
+                f"the handler's own outcome was {status.value}: {str(outcome)[:500]}"
+            )
         return done
 
     def _update(self, before: ExecutionRecord, after: ExecutionRecord) -> bool:
@@ -250,6 +310,12 @@ class ExecutionLedger:
 
     def _now(self) -> datetime:
         return _utc(self._clock())
+
+
+def _settled(started: ExecutionRecord, status: ExecutionStatus, text: str, now: datetime) -> ExecutionRecord:
+    if status is ExecutionStatus.COMPLETED:
+        return replace(started, status=status, result=text, finished_at=now)
+    return replace(started, status=status, error=text, error_type=SETTLED_BY_OPERATOR, finished_at=now)
 
 
 def _check_same_call(record: ExecutionRecord, *, tool: str, args_digest: str) -> None:
@@ -299,13 +365,3 @@ def _create_schema(engine: Engine) -> None:
         conn.execute(CreateTable(executions, if_not_exists=True))
         for index in executions.indexes:
             conn.execute(CreateIndex(index, if_not_exists=True))
-
-
-def _iso(moment: datetime) -> str:
-    return _utc(moment).isoformat(timespec="microseconds")
-
-
-def _utc(moment: datetime) -> datetime:
-    if moment.utcoffset() is None:
-        raise ValueError(f"execution times must be timezone-aware, got {moment.isoformat()}")
-    return moment.astimezone(UTC)

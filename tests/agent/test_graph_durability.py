@@ -4,28 +4,36 @@ Pins: a thread paused for approval survives a restart (a new session on the same
 runs once; a second resume is refused and runs nothing; a crash after the handler ran but before
 the checkpoint is recovered by resuming, which returns the recorded result (backend: one record) and
 does not re-decide the call against its own usage; the re-check before executing sends a call back
-to approval when usage rose since it was cleared (audited); unknown threads cannot be resumed.
+to approval when usage rose since it was cleared (audited); unknown threads cannot be resumed; a crash
+inside the handler blocks the thread until an operator settles the call (`opslayer executions
+settle`), after which it goes on without running the handler again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from agent.cli import app
 from agent.nodes import PlannerUnavailable
 from agent.session import AgentSession, ThreadError, ThreadNotWaiting, UnknownThread
 from governance.approvals import ApprovalStatus
 from governance.audit import AuditEvent, AuditLog
-from governance.executions import ExecutionStatus, idempotency_key
+from governance.executions import ExecutionInProgress, ExecutionStatus, idempotency_key
 from governance.policy import DEFAULT_POLICY_PATH
 from governance.store import sqlite_engine
-from tests.agent.graph_support import ScriptedLLM, World, answer, calls, po_args, po_call
+from tests.agent.graph_support import NOW, ScriptedLLM, World, answer, calls, po_args, po_call
+from tools.local.engine import local_engine
+from tools.local.procurement import LocalProcurement
+from tools.models import NewPurchaseOrder, PurchaseOrder
 
 # 16 monitors = 1,904 (notify tier, ≤ 2,000); four of them use 7,616 of the 10,000 daily budget.
 SMALL = 16
@@ -52,6 +60,29 @@ class CrashOnFirstExecutionEvent(AuditLog):
 def crashing_session(world: World) -> AgentSession:
     audit = CrashOnFirstExecutionEvent(sqlite_engine(world.settings.governance_db))
     return world.open(wrap=lambda deps: dataclasses.replace(deps, audit=audit))
+
+
+class DiesAfterOrdering(LocalProcurement):
+    """The local procurement system in a process that dies right after an order is committed.
+
+    The crash comes inside the handler, between the backend's commit and the ledger's: the one window
+    the executions ledger cannot close by itself.
+    """
+
+    def create_purchase_order(
+        self, new: NewPurchaseOrder, *, idempotency_key: str | None = None
+    ) -> PurchaseOrder:
+        super().create_purchase_order(new, idempotency_key=idempotency_key)
+        raise Crash
+
+
+def dying_in_the_handler(world: World) -> AgentSession:
+    procurement = DiesAfterOrdering(local_engine(world.settings.systems_db))
+    return world.open(
+        wrap=lambda deps: dataclasses.replace(
+            deps, systems=dataclasses.replace(deps.systems, procurement=procurement)
+        )
+    )
 
 
 def spend_small_orders(world: World, llm: ScriptedLLM, count: int = 4) -> None:
@@ -255,3 +286,41 @@ def budget_needs_finance(path: Path) -> Path:
 def test_po_args_fit_the_budget_arithmetic() -> None:
     assert po_args(SMALL)["total_amount"] == 1904.0
     assert 4 * 1904.0 + 1428.0 <= 10_000 < 4 * 1904.0 + 2 * 1428.0
+
+
+def test_a_call_a_crash_left_started_is_settled_by_an_operator_and_the_thread_goes_on(
+    world: World, llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doomed = dying_in_the_handler(world)
+    llm.queue(calls(po_call(40, id="po")))
+    turn = doomed.send("Order 40 monitors", actor_id="alice.requester")
+    world.approve(turn.pending[0].id, "grace.procure")
+    with pytest.raises(Crash):
+        doomed.resume(turn.thread_id)
+    [po] = world.new_purchase_orders()  # committed in the backend; the ledger never heard back
+
+    restarted = world.restart()
+    with pytest.raises(ExecutionInProgress) as stuck:
+        restarted.resume(turn.thread_id)
+    key = stuck.value.record.key
+    monkeypatch.setenv("OPSLAYER_HOME", str(world.settings.home))
+    monkeypatch.delenv("OPSLAYER_SETTLE_ROLES", raising=False)
+    settle = ["settle", key[:12], "--as", "dave.incident", "--completed", "--result", po.model_dump_json()]
+    settled = CliRunner().invoke(app, ["executions", *settle])
+    assert settled.exit_code == 0, settled.output
+    llm.queue(answer("Ordered."))
+    done = restarted.resume(turn.thread_id)
+
+    assert done.answer == "Ordered."
+    assert world.new_purchase_orders() == [po]
+    assert llm.tool_results()["po"]["number"] == po.number
+    [execution] = world.executions(turn.thread_id)
+    assert (execution["status"], execution["replayed"]) == ("completed", True)
+    [settlement] = world.events(turn.thread_id, "execution_settled")
+    assert settlement.actor == "dave.incident"
+    assert (settlement.payload["key"], settlement.payload["previous_status"]) == (key, "started")
+    assert world.kinds(turn.thread_id)[-4:] == ["error", "execution_settled", "execution", "response"]
+    # The crash came before the executor charged the order; the settlement charged it, once.
+    used = world.deps.usage.total("po-daily-budget", "alice.requester", NOW - timedelta(days=1))
+    assert used == po_args(40)["total_amount"]
+    assert world.deps.audit.verify().ok

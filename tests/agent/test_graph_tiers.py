@@ -110,6 +110,35 @@ def test_notify_tier_notifies_before_executing(world: World, llm: ScriptedLLM) -
     assert llm.tool_results(1)["note"]["number"] == "INC0010047"
 
 
+def test_a_failed_notification_stops_the_call_until_a_resume_sends_it(
+    world: World, llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm.queue(calls(tool_call("itsm_add_work_note", NOTE, id="note")), answer("Noted on INC0010047."))
+    notes_before = work_notes(world, "INC0010047")
+    with monkeypatch.context() as outage:
+        outage.setattr(world.notifier, "send", _chat_service_down)
+        with pytest.raises(RuntimeError, match="notification before itsm_add_work_note failed"):
+            world.send("Add my finding to the VPN incident", actor="carol.desk")
+
+    assert work_notes(world, "INC0010047") == notes_before  # not run unannounced
+    [thread_id] = {event.thread_id or "" for event in world.events(None, "request")}
+    assert world.executions(thread_id) == []
+
+    done = world.session.resume(thread_id)
+
+    assert done.answer == "Noted on INC0010047."
+    assert work_notes(world, "INC0010047") == [*notes_before, NOTE["text"]]
+    [sent] = world.notifier.sent
+    assert sent.recipients == ("dave.incident",)
+    kinds = world.kinds(thread_id)
+    assert kinds.index("notification") < kinds.index("execution")
+    assert world.deps.audit.verify().ok
+
+
+def _chat_service_down(notification: object) -> None:
+    raise ConnectionError("chat service unavailable")
+
+
 def test_a_denied_call_never_runs_and_the_model_is_told_why(world: World, llm: ScriptedLLM) -> None:
     world.clock.now = IN_FREEZE
     before = change_count(world)

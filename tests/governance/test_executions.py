@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from governance.executions import (
+    SETTLED_BY_OPERATOR,
+    AmbiguousKey,
+    ExecutionChanged,
     ExecutionInProgress,
     ExecutionLedger,
     ExecutionRecord,
     ExecutionStatus,
+    NotStarted,
+    OutcomeRequired,
+    UnknownExecution,
     idempotency_key,
 )
 from governance.store import sqlite_engine
@@ -29,7 +37,8 @@ def _clock() -> Callable[[], datetime]:
     return lambda: START + timedelta(seconds=next(ticks))
 
 
-LedgerFactory = Callable[[Path], ExecutionLedger]
+class LedgerFactory(Protocol):
+    def __call__(self, db: Path, clock: Callable[[], datetime] | None = None) -> ExecutionLedger: ...
 
 
 class _Handler:
@@ -55,7 +64,9 @@ def db(tmp_path: Path) -> Path:
 @pytest.fixture(params=[True, False], ids=["sqlite-driver", "sqlalchemy-core"])
 def make_ledger(request: pytest.FixtureRequest) -> LedgerFactory:
     """Both ledger paths: SQLite's driver fast path, and the Core path other databases take."""
-    return lambda db: ExecutionLedger(sqlite_engine(db), clock=_clock(), driver=request.param)
+    return lambda db, clock=None: ExecutionLedger(
+        sqlite_engine(db), clock=clock or _clock(), driver=request.param
+    )
 
 
 def _run(ledger: ExecutionLedger, handler: Callable[[], str], key: str = "k1", **kw: bool) -> ExecutionRecord:
@@ -209,3 +220,184 @@ def test_two_ledgers_racing_on_one_key_run_the_handler_once(db: Path, make_ledge
     ran, other = sorted(outcomes, key=lambda outcome: outcome != "ran")
     assert ran == "ran" and other in {"in progress", "replayed"}
     assert ledgers[0].get("k1").result == "ok"  # type: ignore[union-attr]
+
+
+# --- listing and settling: what operators do with a row a crash left started ----------------------
+
+
+def _crash(ledger: ExecutionLedger, key: str = "k1", thread_id: str = "t-1") -> ExecutionRecord:
+    """Claim ``key`` and die inside the handler, as a process killed mid-call would; return the row."""
+    with pytest.raises(KeyboardInterrupt):
+        ledger.run_once(
+            key,
+            tool=TOOL,
+            args_digest=DIGEST,
+            thread_id=thread_id,
+            handler=_Handler(error=KeyboardInterrupt()),
+        )
+    record = ledger.get(key)
+    assert record is not None and record.status is ExecutionStatus.STARTED
+    return record
+
+
+def _clock_with(meanwhile: Callable[[], object]) -> Callable[[], datetime]:
+    """A clock that lets ``meanwhile`` run the first time it is read: another process acting in between.
+
+    ``settle`` reads the clock once, after it read the row and before its guarded update.
+    """
+    ticks = _clock()
+    pending = [meanwhile]
+
+    def read() -> datetime:
+        if pending:
+            pending.pop()()
+        return ticks()
+
+    return read
+
+
+def _raw(db: Path, sql: str) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute(sql)
+    conn.close()
+
+
+def test_list_filters_by_status_and_thread_newest_first(db: Path, make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger(db)
+    _run(ledger, _Handler(), key="a")
+    _run(ledger, _Handler(error=LookupError("no such SKU")), key="b")
+    _crash(ledger, key="c", thread_id="t-2")
+    _crash(ledger, key="d", thread_id="t-1")
+
+    assert [r.key for r in ledger.list()] == ["d", "c", "b", "a"]
+    assert [r.key for r in ledger.list(status=ExecutionStatus.STARTED)] == ["d", "c"]
+    assert [r.key for r in ledger.list(thread_id="t-1")] == ["d", "b", "a"]
+    assert [r.key for r in ledger.list(status=ExecutionStatus.STARTED, thread_id="t-2")] == ["c"]
+    assert [r.key for r in ledger.list(limit=2)] == ["d", "c"]
+    assert ledger.list(status=ExecutionStatus.COMPLETED) == [ledger.get("a")]
+    with pytest.raises(ValueError, match="limit"):
+        ledger.list(limit=0)
+
+
+def test_resolve_takes_a_key_or_a_unique_prefix_of_eight_characters(
+    db: Path, make_ledger: LedgerFactory
+) -> None:
+    ledger = make_ledger(db)
+    key = idempotency_key("t-1", "call-1", DIGEST)
+    _run(ledger, _Handler(), key=key)
+    _run(ledger, _Handler(), key="abcdef12-one")
+    _run(ledger, _Handler(), key="abcdef12-two")
+
+    assert ledger.resolve(key).key == key
+    assert ledger.resolve(key[:8]).key == key
+    assert ledger.resolve("abcdef12-t").key == "abcdef12-two"
+    with pytest.raises(AmbiguousKey, match="'abcdef12' matches more than one") as ambiguous:
+        ledger.resolve("abcdef12")
+    assert ambiguous.value.keys == ("abcdef12-one", "abcdef12-two")
+    with pytest.raises(UnknownExecution, match="at least 8 characters"):
+        ledger.resolve(key[:7])
+    with pytest.raises(UnknownExecution, match="'ffffffffffff'"):
+        ledger.resolve("ffffffffffff")
+    with pytest.raises(UnknownExecution):
+        ledger.resolve("ABCDEF12-t")  # matched exactly, case included
+
+
+def test_a_row_settled_completed_is_replayed_and_the_handler_never_runs(
+    db: Path, make_ledger: LedgerFactory
+) -> None:
+    started = _crash(make_ledger(db))
+    operator_side = make_ledger(db)
+
+    settled = operator_side.settle("k1", ExecutionStatus.COMPLETED, text='{"transfer": "TRF-0042"}')
+    handler = _Handler()
+    replay = _run(make_ledger(db), handler)
+
+    assert handler.calls == 0
+    assert settled.status is ExecutionStatus.COMPLETED and settled.result == '{"transfer": "TRF-0042"}'
+    assert (settled.attempts, settled.started_at) == (started.attempts, started.started_at)
+    assert settled.finished_at is not None and settled.error is None
+    assert operator_side.get("k1") == settled
+    assert replay.replayed and replay.result == '{"transfer": "TRF-0042"}'
+
+
+def test_a_row_settled_failed_carries_the_reason_and_may_be_retried_on_request(
+    db: Path, make_ledger: LedgerFactory
+) -> None:
+    ledger = make_ledger(db)
+    _crash(ledger)
+
+    settled = ledger.settle("k1", ExecutionStatus.FAILED, text="no transfer TRF-… in the WMS for this key")
+    replay = _run(ledger, _Handler())
+    retry = _Handler()
+    rerun = _run(ledger, retry, retry_failed=True)
+
+    assert (settled.status, settled.error_type) == (ExecutionStatus.FAILED, SETTLED_BY_OPERATOR)
+    assert settled.error == "no transfer TRF-… in the WMS for this key" and settled.result is None
+    assert replay.replayed and replay.status is ExecutionStatus.FAILED
+    assert retry.calls == 1 and (rerun.status, rerun.attempts) == (ExecutionStatus.COMPLETED, 2)
+
+
+def test_settling_refuses_unknown_keys_rows_with_an_outcome_and_empty_text(
+    db: Path, make_ledger: LedgerFactory
+) -> None:
+    ledger = make_ledger(db)
+    _run(ledger, _Handler(), key="done")
+    _crash(ledger)
+
+    with pytest.raises(UnknownExecution, match="'nope'"):
+        ledger.settle("nope", ExecutionStatus.COMPLETED, text="x")
+    with pytest.raises(NotStarted, match="is completed, not started") as not_started:
+        ledger.settle("done", ExecutionStatus.FAILED, text="never happened")
+    assert not_started.value.record.result == '{"transfer": "TRF-0001"}'
+    with pytest.raises(OutcomeRequired, match="needs a reason"):
+        ledger.settle("k1", ExecutionStatus.FAILED, text="  ")
+    with pytest.raises(OutcomeRequired, match="needs the result found in the backend"):
+        ledger.settle("k1", ExecutionStatus.COMPLETED, text="")
+    with pytest.raises(ValueError, match="not started"):
+        ledger.settle("k1", ExecutionStatus.STARTED, text="x")
+
+    assert ledger.get("done").status is ExecutionStatus.COMPLETED  # type: ignore[union-attr]
+    assert ledger.get("k1").status is ExecutionStatus.STARTED  # type: ignore[union-attr]
+
+
+def test_of_two_operators_settling_at_once_the_first_wins(db: Path, make_ledger: LedgerFactory) -> None:
+    _crash(make_ledger(db))
+    other = make_ledger(db)
+    slow = make_ledger(
+        db, _clock_with(lambda: other.settle("k1", ExecutionStatus.FAILED, text="not in the WMS"))
+    )
+
+    with pytest.raises(NotStarted, match="is failed, not started"):
+        slow.settle("k1", ExecutionStatus.COMPLETED, text='{"transfer": "TRF-0042"}')
+
+    assert other.get("k1").error == "not in the WMS"  # type: ignore[union-attr]
+
+
+def test_a_row_claimed_again_while_it_is_settled_is_not_overwritten(
+    db: Path, make_ledger: LedgerFactory
+) -> None:
+    """The guard compares the attempt too: a row retried meanwhile is a different execution."""
+    _crash(make_ledger(db))
+    retried = "UPDATE executions SET attempts = attempts + 1 WHERE key = 'k1'"
+    slow = make_ledger(db, _clock_with(lambda: _raw(db, retried)))
+
+    with pytest.raises(ExecutionChanged, match="now started, attempt 2"):
+        slow.settle("k1", ExecutionStatus.COMPLETED, text="{}")
+
+    assert slow.get("k1").status is ExecutionStatus.STARTED  # type: ignore[union-attr]
+
+
+def test_a_runner_that_finishes_after_a_settlement_fails_loudly_and_the_settlement_stands(
+    db: Path, make_ledger: LedgerFactory
+) -> None:
+    """Settling a call that was still running is the operator's mistake; it must not pass silently."""
+    runner, operator_side = make_ledger(db), make_ledger(db)
+
+    def handler_outlived_by_a_settlement() -> str:
+        operator_side.settle("k1", ExecutionStatus.FAILED, text="looked stuck")
+        return '{"transfer": "TRF-0007"}'
+
+    with pytest.raises(RuntimeError, match=r"settled by someone else.*TRF-0007"):
+        _run(runner, handler_outlived_by_a_settlement)
+
+    assert operator_side.get("k1").error == "looked stuck"  # type: ignore[union-attr]

@@ -1,0 +1,185 @@
+"""Settling a call a crash left started: only entitled people, always audited, usage charged once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from governance.audit import AuditLog, EventKind
+from governance.directory import load_directory
+from governance.executions import (
+    ExecutionLedger,
+    ExecutionRecord,
+    ExecutionStatus,
+    NotStarted,
+    idempotency_key,
+    usage_charge_key,
+)
+from governance.settlement import (
+    DEFAULT_SETTLER_ROLES,
+    NotEntitled,
+    call_decision,
+    settle_execution,
+    settlement_of,
+)
+from governance.store import sqlite_engine
+from governance.usage import SqlUsageLedger, UsageCharge
+
+START = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+TOOL = "procurement_create_purchase_order"
+DIGEST = "d" * 64
+THREAD = "t-1"
+KEY = idempotency_key(THREAD, "call-1", DIGEST)
+BUDGET = UsageCharge(limit_id="po-daily-budget", key="alice.requester", amount=4760.0)
+PO_JSON = '{"number": "PO-2026-0025", "total_amount": 4760.0}'
+PEOPLE = load_directory()
+
+
+def _clock() -> Callable[[], datetime]:
+    ticks = iter(range(10**9))
+    return lambda: START + timedelta(seconds=next(ticks))
+
+
+@dataclass
+class Stores:
+    ledger: ExecutionLedger
+    audit: AuditLog
+    usage: SqlUsageLedger
+
+    def settle(self, status: ExecutionStatus, text: str, person: str, **kw: Any) -> ExecutionRecord:
+        operator = PEOPLE.actor(person)
+        return settle_execution(
+            self.ledger, self.audit, self.usage, KEY, status, text=text, operator=operator, **kw
+        )
+
+    def used(self) -> float:
+        return self.usage.total(BUDGET.limit_id, BUDGET.key, START - timedelta(days=1))
+
+    def settled_events(self) -> list[Any]:
+        return list(self.audit.events(kinds=[EventKind.EXECUTION_SETTLED]))
+
+
+def _decision(stage: str, charges: list[UsageCharge]) -> dict[str, Any]:
+    """A ``decision`` event payload as the agent's gate writes it (the parts settlement reads)."""
+    return {
+        "stage": stage,
+        "tool_call_id": "call-1",
+        "args": {"supplier_id": "SUP-003", "total_amount": 4760.0},
+        "tool": TOOL,
+        "tier": "approve",
+        "args_digest": DIGEST,
+        "usage_charges": [{"limit_id": c.limit_id, "key": c.key, "amount": c.amount} for c in charges],
+    }
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Stores:
+    """A purchase order decided twice (plan, re-check) whose execution died inside the handler."""
+    engine = sqlite_engine(tmp_path / "governance.db")
+    found = Stores(ExecutionLedger(engine, clock=_clock()), AuditLog(engine), SqlUsageLedger(engine))
+    found.audit.append(EventKind.DECISION, _decision("plan", []), thread_id=THREAD, actor="alice.requester")
+    found.audit.append(
+        EventKind.DECISION, _decision("recheck", [BUDGET]), thread_id=THREAD, actor="alice.requester"
+    )
+
+    def killed() -> str:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        found.ledger.run_once(KEY, tool=TOOL, args_digest=DIGEST, thread_id=THREAD, handler=killed)
+    return found
+
+
+def test_an_incident_manager_settles_a_call_as_completed_audited_and_charged(stores: Stores) -> None:
+    settled = stores.settle(ExecutionStatus.COMPLETED, PO_JSON, "dave.incident")
+
+    assert stores.ledger.get(KEY) == settled and settled.result == PO_JSON
+    [event] = stores.settled_events()
+    assert (event.kind, event.actor, event.thread_id) == ("execution_settled", "dave.incident", THREAD)
+    assert event.payload == {
+        "key": KEY,
+        "tool": TOOL,
+        "thread_id": THREAD,
+        "args_digest": DIGEST,
+        "attempts": 1,
+        "previous_status": "started",
+        "status": "completed",
+        "result": PO_JSON,
+        "reason": None,
+        "operator": "dave.incident",
+        "operator_roles": ["incident_manager"],
+        "usage_charged": [{"limit_id": "po-daily-budget", "key": "alice.requester", "amount": 4760.0}],
+    }
+    assert stores.used() == 4760.0
+    assert settlement_of(stores.audit, settled) == event
+    assert stores.audit.verify().ok
+
+
+def test_a_charge_the_executor_made_before_the_crash_is_not_made_again(stores: Stores) -> None:
+    stores.usage.record(BUDGET, START, usage_charge_key(KEY, BUDGET.limit_id))
+
+    stores.settle(ExecutionStatus.COMPLETED, PO_JSON, "carol.desk")
+
+    assert stores.used() == 4760.0
+
+
+def test_a_failed_settlement_records_the_reason_and_charges_nothing(stores: Stores) -> None:
+    settled = stores.settle(ExecutionStatus.FAILED, "no PO for this key in the ERP", "carol.desk")
+
+    assert settled.error == "no PO for this key in the ERP"
+    [event] = stores.settled_events()
+    assert (event.payload["status"], event.payload["reason"], event.payload["result"]) == (
+        "failed",
+        "no PO for this key in the ERP",
+        None,
+    )
+    assert event.payload["usage_charged"] == []
+    assert stores.used() == 0.0
+
+
+def test_only_holders_of_a_settler_role_may_settle_and_a_refusal_writes_nothing(stores: Stores) -> None:
+    assert DEFAULT_SETTLER_ROLES == ("service_desk", "incident_manager")
+    for person in ("alice.requester", "grace.procure", "heidi.finance"):
+        with pytest.raises(NotEntitled, match=f"{person} may not settle executions"):
+            stores.settle(ExecutionStatus.COMPLETED, PO_JSON, person)
+
+    assert stores.ledger.get(KEY).status is ExecutionStatus.STARTED  # type: ignore[union-attr]
+    assert stores.settled_events() == [] and stores.used() == 0.0
+    settled = stores.settle(
+        ExecutionStatus.COMPLETED, PO_JSON, "grace.procure", entitled_roles=["procurement_manager"]
+    )
+    assert settled.status is ExecutionStatus.COMPLETED
+
+
+def test_a_row_settled_once_cannot_be_settled_again(stores: Stores) -> None:
+    stores.settle(ExecutionStatus.COMPLETED, PO_JSON, "dave.incident")
+
+    with pytest.raises(NotStarted, match="is completed, not started"):
+        stores.settle(ExecutionStatus.FAILED, "changed my mind", "carol.desk")
+
+    assert len(stores.settled_events()) == 1 and stores.used() == 4760.0
+
+
+def test_call_decision_is_the_latest_decision_of_exactly_this_call(stores: Stores) -> None:
+    record = stores.ledger.get(KEY)
+    assert record is not None
+    stores.audit.append(
+        EventKind.DECISION,
+        {**_decision("plan", []), "tool_call_id": "call-2"},
+        thread_id=THREAD,
+        actor="alice.requester",
+    )
+
+    decision = call_decision(stores.audit, record)
+
+    assert decision is not None and decision.payload["stage"] == "recheck"
+    notify_row = stores.ledger.run_once(
+        "notify:" + KEY, tool=TOOL, args_digest=DIGEST, thread_id=THREAD, handler=lambda: "sent"
+    )
+    assert call_decision(stores.audit, notify_row) is None
+    assert settlement_of(stores.audit, record) is None
