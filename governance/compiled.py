@@ -2,9 +2,11 @@
 
 Tool patterns are resolved against the catalogue at compile time, so for each tool the compiled
 policy already knows its candidate rules and limits (in policy order) and which variables (and keys
-of ``args``, ``facts``, ...) their conditions read. Per call, :meth:`ToolPlan.select` drops the
-expressions whose guards (``has(args.key) && ...``) fail, and ``decide`` builds one minimal CEL input
-for the rest — or none at all when nothing is left.
+of ``args``, ``facts``, ...) their conditions read. Per call, :meth:`ToolPlan.select` drops the rules
+whose ``during`` windows are all closed and the expressions whose guards (``has(args.key) && ...``)
+fail, and ``decide`` builds one minimal CEL input for the rest — or none at all when nothing is
+left. When every one of them has a flat variant (see :mod:`governance.expressions`), the selection
+also says how to build the cheaper flat input.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from typing import Any
 import cel
 
 from governance.decision import ApprovalRequirement, Tier
-from governance.expressions import Expression, compile_expression, merge_fields
+from governance.expressions import Expression, compile_expression, flat_name, merge_fields
 from governance.loader import check_policy
 from governance.policy import ApproverSpec, Limit, Policy, PolicyError, Rule
 from tools.spec import SideEffect
 
 Reads = tuple[tuple[str, tuple[str, ...] | None], ...]
 """Variables to hand CEL, each with the keys needed, sorted (None: the whole value)."""
+Programs = tuple[tuple[int, cel.Program], ...]
+"""Programs to run, each with the slot of its expression in the tool plan."""
 
 # The fields decide gives the variables that depend only on who calls, where (not when).
 _SHARED = {"actor": ("id", "roles"), "context": ("channel", "thread_id")}
@@ -44,6 +48,8 @@ class CompiledRule:
     slot: int | None = None
     """Position of ``condition`` in its tool plan's expressions."""
     windows: tuple[tuple[datetime, datetime], ...] | None
+    window_slots: tuple[int, ...] | None = None
+    """Positions of ``windows`` in its tool plan's windows."""
     approvals: tuple[ApprovalRequirement, ...]
     notify: tuple[str, ...]
     reason: str
@@ -70,20 +76,37 @@ class CompiledLimit:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Selection:
-    """What of a plan can still apply to a call once failed guards are known.
+class FlatInput:
+    """How to build the flat CEL input of a selection's per-call expressions and what runs on it.
 
-    ``rules`` and ``limits`` drop those whose condition is guarded out (false without CEL). The
-    expressions they still need are split: ``shared_slots`` read only ``actor`` / ``context``, so
-    their CEL input depends on nothing but the ``shared_key`` fields (``(variable, field)``) and can
-    be reused between calls (``decide`` keeps them in ``activations``); ``slots`` read the call itself.
+    ``keys`` are ``(variable, ((name, key), ...))``: each key of the variable must be present, and is
+    handed to CEL as ``name``. ``wholes`` are the variables read whole, ``programs`` the flat programs
+    of ``Selection.slots``.
+    """
+
+    keys: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    wholes: tuple[str, ...]
+    programs: Programs
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Selection:
+    """What of a plan can still apply to a call once failed guards and open windows are known.
+
+    ``rules`` drop those outside their windows; ``rules`` and ``limits`` drop those whose condition is
+    guarded out (false without CEL). The expressions they still need are split (each as its slot and
+    program): ``shared_slots`` read only ``actor`` / ``context``, so their CEL input depends on
+    nothing but the ``shared_key`` fields (``(variable, field)``) and can be reused between calls
+    (``decide`` keeps them in ``activations``); ``slots`` read the call itself. ``flat`` is set when
+    every one of ``slots`` has a flat variant.
     """
 
     rules: tuple[CompiledRule, ...]
     limits: tuple[CompiledLimit, ...]
-    slots: tuple[int, ...]
+    slots: Programs
     reads: Reads
-    shared_slots: tuple[int, ...]
+    flat: FlatInput | None = None
+    shared_slots: Programs
     shared_reads: Reads
     shared_key: tuple[tuple[str, str], ...]
     activations: dict[tuple[Any, ...], cel.Context] = field(default_factory=dict, compare=False, repr=False)
@@ -94,8 +117,8 @@ class ToolPlan:
     """What applies to one tool: candidate rules and limits, in policy order, and what their CEL reads.
 
     ``guards`` are the distinct ``(variable, key)`` guards of the ``expressions``, and
-    ``guarded[slot]`` indexes those of ``expressions[slot]``; ``reads_usage`` says whether any
-    expression reads ``usage``.
+    ``guarded[slot]`` indexes those of ``expressions[slot]``; ``windows`` are the distinct ``during``
+    windows of the rules; ``reads_usage`` says whether any expression reads ``usage``.
     """
 
     rules: tuple[CompiledRule, ...]
@@ -105,12 +128,17 @@ class ToolPlan:
     reads_usage: bool = False
     guards: tuple[tuple[str, str], ...] = ()
     guarded: tuple[tuple[int, ...], ...] = ()
+    windows: tuple[tuple[datetime, datetime], ...] = ()
     selections: dict[tuple[bool, ...], Selection] = field(default_factory=dict, compare=False, repr=False)
-    """Cache of :meth:`select` by which guarded keys are present; a dict write is atomic under the GIL."""
+    """Cache of :meth:`select` by which guarded keys are present and which windows open; a dict write
+    is atomic under the GIL."""
 
-    def select(self, args: Mapping[str, Any], facts: Mapping[str, Any]) -> Selection:
-        """What is not ruled out by a guarded key missing from ``args`` / ``facts``."""
-        present = tuple([key in (args if var == "args" else facts) for var, key in self.guards])
+    def select(self, args: Mapping[str, Any], facts: Mapping[str, Any], now: datetime) -> Selection:
+        """What is not ruled out by a guarded key missing from ``args`` / ``facts`` or a closed window."""
+        checks = [key in (args if var == "args" else facts) for var, key in self.guards]
+        for start, end in self.windows:
+            checks.append(start <= now < end)
+        present = tuple(checks)
         selection = self.selections.get(present)
         if selection is None:
             selection = self._selection(present)
@@ -120,7 +148,13 @@ class ToolPlan:
 
     def _selection(self, present: tuple[bool, ...]) -> Selection:
         alive = {slot for slot, indexes in enumerate(self.guarded) if all(present[i] for i in indexes)}
-        rules = tuple(rule for rule in self.rules if rule.slot is None or rule.slot in alive)
+        opened = present[len(self.guards) :]
+        rules = tuple(
+            rule
+            for rule in self.rules
+            if (rule.slot is None or rule.slot in alive)
+            and (rule.window_slots is None or any(opened[i] for i in rule.window_slots))
+        )
         limits = tuple(
             limit for limit in self.limits if limit.condition_slot is None or limit.condition_slot in alive
         )
@@ -134,9 +168,10 @@ class ToolPlan:
         return Selection(
             rules=rules,
             limits=limits,
-            slots=tuple(fresh),
+            slots=tuple((slot, self.expressions[slot].program) for slot in fresh),
             reads=_reads([self.expressions[slot] for slot in fresh]),
-            shared_slots=tuple(shared),
+            flat=_flat_input({slot: self.expressions[slot] for slot in fresh}),
+            shared_slots=tuple((slot, self.expressions[slot].program) for slot in shared),
             shared_reads=shared_reads,
             shared_key=tuple(
                 (name, key)
@@ -255,8 +290,15 @@ def _plan(
             expressions.append(expression)
         return slots[expression.source]
 
+    windows: dict[tuple[datetime, datetime], int] = {}
     chosen_rules = tuple(
-        replace(compiled, slot=slot(compiled.condition))
+        replace(
+            compiled,
+            slot=slot(compiled.condition),
+            window_slots=None
+            if compiled.windows is None
+            else tuple(windows.setdefault(window, len(windows)) for window in compiled.windows),
+        )
         for rule, compiled in rules
         if _applies(rule, name, catalogue)
     )
@@ -275,9 +317,25 @@ def _plan(
         reads_usage=any(name == "usage" for name, _ in reads),
         guards=guards,
         guarded=tuple(tuple(guards.index(guard) for guard in e.guards) for e in expressions),
+        windows=tuple(windows),
     )
 
 
 def _reads(expressions: list[Expression]) -> Reads:
     merged = merge_fields(expressions)
     return tuple((var, None if keys is None else tuple(sorted(keys))) for var, keys in sorted(merged.items()))
+
+
+def _flat_input(expressions: Mapping[int, Expression]) -> FlatInput | None:
+    """The flat input of the expressions by slot, if there are some and all have a flat variant."""
+    flats = {slot: e.flat for slot, e in expressions.items() if e.flat is not None}
+    if not flats or len(flats) < len(expressions):
+        return None
+    keys: dict[str, list[tuple[str, str]]] = {}
+    for variable, key in sorted({pair for flat in flats.values() for pair in flat.keys}):
+        keys.setdefault(variable, []).append((flat_name(variable, key), key))
+    return FlatInput(
+        keys=tuple((variable, tuple(pairs)) for variable, pairs in keys.items()),
+        wholes=tuple(sorted({name for flat in flats.values() for name in flat.wholes})),
+        programs=tuple((slot, flat.program) for slot, flat in flats.items()),
+    )

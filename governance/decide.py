@@ -22,12 +22,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from functools import cache
 from typing import Any
 
 import cel
 
-from governance.compiled import CompiledLimit, CompiledPolicy, CompiledRule, Reads, Selection, ToolPlan
+from governance.compiled import (
+    CompiledLimit,
+    CompiledPolicy,
+    CompiledRule,
+    FlatInput,
+    Programs,
+    Reads,
+    Selection,
+    ToolPlan,
+)
 from governance.decision import (
     Actor,
     ApprovalRequirement,
@@ -56,11 +65,12 @@ def decide(
     if plan is None:
         verdict.add(Tier.DENY.rank, f"tool {call.tool!r} is not in the catalogue; unknown tools are denied")
         return verdict.decision(call, policy.version)
-    # Rules and limits guarded out by a missing `args` / `facts` key are false: no CEL for them.
-    selection = plan.select(call.args, call.facts)
+    # Rules outside their windows, and rules and limits guarded out by a missing `args` / `facts`
+    # key (false whatever the rest says) need no CEL.
+    selection = plan.select(call.args, call.facts, context.now)
     inputs = _Inputs(plan, call, actor, context, usage)
     values = inputs.values(selection)
-    clean = _apply_rules(selection.rules, values, context.now, verdict)
+    clean = _apply_rules(selection.rules, values, verdict)
     for limit in selection.limits:
         _apply_limit(limit, values, inputs, verdict)
     if not clean:
@@ -68,14 +78,10 @@ def decide(
     return verdict.decision(call, policy.version)
 
 
-def _apply_rules(
-    rules: tuple[CompiledRule, ...], values: list[Any], now: datetime, verdict: _Verdict
-) -> bool:
-    """Apply matching rules; True if at least one matched without a condition error."""
+def _apply_rules(rules: tuple[CompiledRule, ...], values: list[Any], verdict: _Verdict) -> bool:
+    """Apply matching rules (all within their windows); True if one matched without a condition error."""
     clean = False
     for rule in rules:
-        if rule.windows is not None and not any(start <= now < end for start, end in rule.windows):
-            continue
         value = True if rule.slot is None else values[rule.slot]
         if value is True:
             verdict.match(rule)
@@ -126,12 +132,15 @@ def _problem(value: Any, expected: str) -> str:
 
 def _apply_default(policy: CompiledPolicy, tool: str, verdict: _Verdict) -> None:
     fallback = policy.unmatched
-    if verdict.rule_ids:
-        reason = f"no rule matched {tool!r} cleanly; the unmatched-tool default ({fallback.tier}) applies too"
-    else:
-        reason = f"no rule matches {tool!r}; the default for unmatched tools is {fallback.tier}"
-    verdict.add(fallback.tier.rank, reason)
+    verdict.add(fallback.tier.rank, _default_reason(tool, fallback.tier, bool(verdict.rule_ids)))
     verdict.collect(fallback.tier, fallback.approvals, fallback.notify)
+
+
+@cache  # a catalogue's tools times four tiers, twice
+def _default_reason(tool: str, tier: Tier, matched: bool) -> str:
+    if matched:
+        return f"no rule matched {tool!r} cleanly; the unmatched-tool default ({tier}) applies too"
+    return f"no rule matches {tool!r}; the default for unmatched tools is {tier}"
 
 
 def _number(value: float) -> str:
@@ -194,7 +203,7 @@ class _Verdict:
             rule_ids=tuple(self.rule_ids),
             reasons=tuple(self.reasons),
             approvals=_merge(self.approvals) if tier is Tier.APPROVE else (),
-            notify=tuple(sorted(set(self.notify))) if tier is Tier.APPROVE or tier is Tier.NOTIFY else (),
+            notify=_targets(self.notify) if tier is Tier.APPROVE or tier is Tier.NOTIFY else (),
             policy_version=version,
             args_digest=args_digest(call.args),
             condition_errors=tuple(self.errors),
@@ -203,8 +212,14 @@ class _Verdict:
         )
 
 
+def _targets(notify: list[str]) -> tuple[str, ...]:
+    return tuple(notify) if len(notify) < 2 else tuple(sorted(set(notify)))
+
+
 def _merge(requirements: list[ApprovalRequirement]) -> tuple[ApprovalRequirement, ...]:
     """One requirement per role set, with the largest count asked for it."""
+    if len(requirements) < 2:
+        return tuple(requirements)
     merged: dict[tuple[str, ...], ApprovalRequirement] = {}
     for requirement in requirements:
         current = merged.get(requirement.roles)
@@ -232,20 +247,39 @@ class _Inputs:
         values: list[Any] = [False] * len(self.plan.expressions)
         if selection.shared_slots:
             self._evaluate(values, selection.shared_slots, self._shared(selection))
-        if selection.slots:
+        # The per-call slots run flat where they can (`flat` is None when there are none).
+        flat = selection.flat
+        if flat is not None and (activation := self._flat(flat)) is not None:
+            self._evaluate(values, flat.programs, activation)
+        elif selection.slots:
             self._evaluate(values, selection.slots, self._activation(selection.reads))
         return values
 
-    def _evaluate(self, values: list[Any], slots: tuple[int, ...], activation: cel.Context | None) -> None:
-        for slot in slots:
-            expression = self.plan.expressions[slot]
-            if activation is not None:
-                try:
-                    values[slot] = expression.program.execute(activation)
-                    continue
-                except Exception:  # any CEL failure (missing key, wrong type, ...) fails closed
-                    pass
-            values[slot] = self._whole(expression)
+    def _evaluate(self, values: list[Any], programs: Programs, activation: cel.Context | None) -> None:
+        if activation is None:
+            for slot, _ in programs:
+                values[slot] = self._whole(self.plan.expressions[slot])
+            return
+        for slot, program in programs:
+            try:
+                values[slot] = program.execute(activation)
+            except Exception:  # any CEL failure (missing key, wrong type, ...) fails closed
+                values[slot] = self._whole(self.plan.expressions[slot])
+
+    def _flat(self, flat: FlatInput) -> cel.Context | None:
+        """The flat input of ``flat``, or None if a key is missing or a value is one CEL cannot take
+        (then the nested input, which finds the same problem, decides what happens)."""
+        variables = {name: _narrow(_SOURCES[name](self), None) for name in flat.wholes}
+        for variable, keys in flat.keys:
+            source = _SOURCES[variable](self)
+            for name, key in keys:
+                if key not in source:
+                    return None
+                variables[name] = source[key]
+        try:
+            return cel.Context(variables)
+        except Exception:
+            return None
 
     def _shared(self, selection: Selection) -> cel.Context | None:
         """The input of expressions reading only ``actor`` / ``context``: converting values into CEL

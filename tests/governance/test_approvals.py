@@ -571,7 +571,7 @@ def _race(votes: list[tuple[ApprovalStore, Actor]], request_id: str) -> list[str
     outcomes: list[str] = []
 
     def cast(store: ApprovalStore, approver: Actor) -> None:
-        barrier.wait()
+        barrier.wait(timeout=60)
         try:
             store.vote(request_id, approver=approver, approve=True, channel="slack")
             outcomes.append("accepted")

@@ -431,7 +431,7 @@ def test_threads_appending_through_separate_engines_keep_one_chain(db_path: Path
 
     def worker(name: str) -> None:
         log = AuditLog(sqlite_engine(db_path))
-        start.wait()
+        start.wait(timeout=60)
         for i in range(200):
             log.append(EventKind.NOTIFICATION, {"i": i}, actor=name)
 
@@ -446,7 +446,7 @@ def test_threads_appending_through_separate_engines_keep_one_chain(db_path: Path
 
 def _append_in_process(db_path: str, name: str, start: Any) -> None:
     log = AuditLog(sqlite_engine(Path(db_path)))
-    start.wait()
+    start.wait(timeout=60)  # a sibling that died at start-up must not leave this one waiting for ever
     for i in range(200):
         log.append(EventKind.EXECUTION, {"i": i, "process": name}, thread_id=name, actor=name)
 
@@ -459,6 +459,10 @@ def test_processes_appending_to_one_file_keep_one_chain(db_path: Path) -> None:
         proc.start()
     for proc in procs:
         proc.join(timeout=120)
+    for proc in procs:
+        if proc.is_alive():  # fail the test, do not hang the run
+            proc.kill()
+            proc.join()
 
     assert [proc.exitcode for proc in procs] == [0, 0]
     _assert_one_chain_of(AuditLog(sqlite_engine(db_path)), {"p1": 200, "p2": 200})

@@ -1,5 +1,6 @@
-"""decide's shortcuts change no decision: guards skip CEL only where CEL would say false, and a CEL
-input kept between calls is only reused for the very same actor / context values.
+"""decide's shortcuts change no decision: guards skip CEL only where CEL would say false, a CEL
+input kept between calls is only reused for the very same actor / context values, and a flat input
+(each key read handed to CEL as a variable of its own) decides exactly as the nested one.
 
 Guard: a top-level conjunct ``has(args.key)`` / ``has(facts.key)``. Without the key the condition is
 false whatever the rest says (CEL's ``&&`` is false as soon as one side is, even beside an error).
@@ -244,11 +245,25 @@ def test_concurrent_decisions_match_sequential_ones() -> None:
     assert all(decisions == expected * 50 for decisions in results.values())
 
 
-def _without_guards(policy: CompiledPolicy) -> CompiledPolicy:
-    """The same policy with guard pruning switched off: every expression goes to CEL."""
+def _without_flat(policy: CompiledPolicy) -> CompiledPolicy:
+    """The same policy with flat inputs switched off: expressions go to CEL as written, with their
+    maps narrowed to the keys they read."""
+    plans = {
+        name: replace(
+            plan,
+            expressions=tuple(replace(expression, flat=None) for expression in plan.expressions),
+            selections={},
+        )
+        for name, plan in policy.plans.items()
+    }
+    return replace(policy, plans=plans)
+
+
+def _without_shortcuts(policy: CompiledPolicy) -> CompiledPolicy:
+    """The same policy with flat inputs and guard pruning switched off: every expression goes to CEL."""
     plans = {
         name: replace(plan, guards=(), guarded=((),) * len(plan.expressions), selections={})
-        for name, plan in policy.plans.items()
+        for name, plan in _without_flat(policy).plans.items()
     }
     return replace(policy, plans=plans)
 
@@ -257,7 +272,8 @@ def _without_guards(policy: CompiledPolicy) -> CompiledPolicy:
 @given(policy=policies(), data=st.data(), seed=st.integers(0, 100))
 def test_shortcuts_never_change_a_decision(policy: Policy, data: st.DataObject, seed: int) -> None:
     # One compiled policy serves a sequence of calls, so selections and kept CEL inputs are reused
-    # across them; each decision must equal a cold one with every expression evaluated in CEL, and
+    # across them; each decision must equal a cold one with every expression evaluated in CEL as
+    # written, and
     # match the rules the oracle (each rule alone, whole input) says match.
     warm = compile_or_none(policy)
     if warm is None:
@@ -266,12 +282,50 @@ def test_shortcuts_never_change_a_decision(policy: Policy, data: st.DataObject, 
     for _ in range(data.draw(st.integers(1, 6))):
         call, actor, context = data.draw(calls())
         call = replace(call, tool=data.draw(st.sampled_from(tools)))
-        cold = _without_guards(compile_policy(policy, CATALOGUE))
+        cold = _without_shortcuts(compile_policy(policy, CATALOGUE))
         fast = decide(warm, call, actor, context, usage_for(seed, context))
         assert fast == decide(cold, call, actor, context, usage_for(seed, context))
         assert fast.rule_ids == tuple(
             rule_id for rule_id, _, _ in oracle_matches(policy, call, actor, context)
         )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"quantity": 60},
+        {"quantity": "lots"},
+        {"quantity": 2**70},  # beyond 64 bits: a double in CEL
+        {"quantity": {1, 2}},  # a set: CEL cannot take it, so the condition fails closed
+        {"quantity": None, "sku": "X"},
+        {"reason": "r" * 101, "sku": 1},
+        {"reason": 7, "quantity": 11.5},
+        {},
+    ],
+)
+@pytest.mark.parametrize("facts", [{}, {"value": 1.0}, {"value": "high"}])
+def test_flat_inputs_decide_as_nested_ones(args: dict[str, Any], facts: dict[str, Any]) -> None:
+    decision = run(POLICY, TOOL, args, facts=facts)
+    assert decision == run(_without_flat(POLICY), TOOL, args, facts=facts)
+
+
+def test_a_value_cel_cannot_take_fails_closed_even_if_only_tested_with_has() -> None:
+    policy = compiled(
+        """
+label: has-only
+defaults: {unmatched_tool: deny}
+rules:
+  - id: has-only
+    tools: [inventory_transfer_stock]
+    when: "has(args.quantity) && context.channel == 'slack'"
+    tier: auto
+"""
+    )
+    decision = run(policy, TOOL, {"quantity": {1}})
+    assert decision.rule_ids == ("has-only",)
+    assert "could not be evaluated" in decision.condition_errors[0]
+    assert decision == run(_without_flat(policy), TOOL, {"quantity": {1}})
+    assert run(policy, TOOL, {"quantity": 1}).rule_ids == ()
 
 
 def test_window_and_limits_are_untouched_by_pruning() -> None:
@@ -282,4 +336,4 @@ def test_window_and_limits_are_untouched_by_pruning() -> None:
     decision = run(POLICY, TOOL, {"quantity": 20}, usage=usage)
     assert decision.exceeded_limits == ("big-moves",)
     assert decision.tier is Tier.APPROVE
-    assert run(_without_guards(POLICY), TOOL, {"quantity": 20}, usage=usage) == decision
+    assert run(_without_shortcuts(POLICY), TOOL, {"quantity": 20}, usage=usage) == decision

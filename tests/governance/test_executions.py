@@ -203,7 +203,7 @@ def test_two_ledgers_racing_on_one_key_run_the_handler_once(db: Path, make_ledge
         return "ok"
 
     def attempt(ledger: ExecutionLedger) -> None:
-        barrier.wait()
+        barrier.wait(timeout=60)
         try:
             record = _run(ledger, slow_handler)
             outcomes.append("replayed" if record.replayed else "ran")
