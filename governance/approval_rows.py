@@ -26,7 +26,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from governance.approval_values import ApprovalRequest, ApprovalStatus, Vote, _canonical, _iso
 from governance.decision import ApprovalRequirement
@@ -184,15 +183,6 @@ def _vote_from_row(row: Row[Any]) -> Vote:
         args_digest=row.vote_args_digest,
         edited=bool(row.vote_edited),
     )
-
-
-def _create_schema(engine: Engine) -> None:
-    # IF NOT EXISTS: processes starting together must not race on a check-then-create.
-    with engine.begin() as conn:
-        for table in (approval_requests, approval_votes):
-            conn.execute(CreateTable(table, if_not_exists=True))
-            for index in table.indexes:
-                conn.execute(CreateIndex(index, if_not_exists=True))
 
 
 def _insert_request(engine: Engine, request: ApprovalRequest) -> bool:

@@ -37,7 +37,6 @@ from sqlalchemy import Engine, select
 
 from governance.approval_events import _final_payload, _refusal_payload, _requested_payload, _vote_payload
 from governance.approval_rows import (
-    _create_schema,
     _insert_request,
     _normalise_id,
     _read_requests,
@@ -65,6 +64,7 @@ from governance.approval_values import (
 )
 from governance.audit import AuditLog, EventKind, NewEvent
 from governance.decision import Actor, Decision
+from governance.store import create_tables
 
 __all__ = [
     "DEFAULT_TTL",
@@ -97,7 +97,7 @@ class ApprovalStore:
         self._engine = engine
         self._audit = audit
         self._clock = clock
-        _create_schema(engine)
+        create_tables(engine, approval_requests, approval_votes)
 
     def request(
         self,

@@ -46,9 +46,8 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.schema import CreateIndex, CreateTable
 
-from governance.store import autocommit, driver_cursor
+from governance.store import autocommit, create_tables, driver_cursor
 
 GENESIS_HASH = "0" * 64
 _BATCH = 2000
@@ -228,7 +227,7 @@ class AuditLog:
         # Built once: deriving an option engine costs more than the append itself.
         self._autocommit = autocommit(engine)
         self._driver = driver and engine.dialect.name == "sqlite"
-        _create_schema(engine)
+        create_tables(engine, audit_events)
 
     def append(
         self,
@@ -379,14 +378,6 @@ _HEAD_SQL = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 _INSERT_SQL = (
     f"INSERT INTO audit_events ({', '.join(_COLUMN_NAMES)}) VALUES ({', '.join('?' * len(_COLUMN_NAMES))})"
 )
-
-
-def _create_schema(engine: Engine) -> None:
-    # IF NOT EXISTS: processes starting together must not race on the check-then-create.
-    with engine.begin() as conn:
-        conn.execute(CreateTable(audit_events, if_not_exists=True))
-        for index in audit_events.indexes:
-            conn.execute(CreateIndex(index, if_not_exists=True))
 
 
 def _filtered(query: Select[Any], thread_id: str | None, kinds: Collection[str] | None) -> Select[Any]:

@@ -32,7 +32,6 @@ from typing import Any
 
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from governance.execution_values import (
     MIN_KEY_PREFIX,
@@ -50,7 +49,7 @@ from governance.execution_values import (
     idempotency_key,
     usage_charge_key,
 )
-from governance.store import autocommit, driver_cursor
+from governance.store import autocommit, create_tables, driver_cursor
 
 __all__ = [
     "MIN_KEY_PREFIX",
@@ -75,7 +74,8 @@ _metadata = MetaData()
 executions = Table(
     "executions",
     _metadata,
-    Column("key", String(64), primary_key=True),
+    # An idempotency_key() (64 hex), or one with a prefix such as the executor's "notify:<key>".
+    Column("key", String(128), primary_key=True),
     Column("tool", String(128), nullable=False),
     Column("args_digest", String(64), nullable=False),
     Column("thread_id", String(255), nullable=True, index=True),
@@ -100,7 +100,7 @@ class ExecutionLedger:
         self._engine = engine
         self._clock = clock
         self._driver = autocommit(engine) if driver and engine.dialect.name == "sqlite" else None
-        _create_schema(engine)
+        create_tables(engine, executions)
 
     def run_once(
         self,
@@ -357,11 +357,3 @@ _UPDATE_SQL = (
 def _name(exc: Exception) -> str:
     kind = type(exc)
     return f"{kind.__module__}.{kind.__qualname__}"
-
-
-def _create_schema(engine: Engine) -> None:
-    # IF NOT EXISTS: processes starting together must not race on a check-then-create.
-    with engine.begin() as conn:
-        conn.execute(CreateTable(executions, if_not_exists=True))
-        for index in executions.indexes:
-            conn.execute(CreateIndex(index, if_not_exists=True))

@@ -10,7 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, func, select
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+# Any fixed bigint will do: every process creating governance tables must take the same lock.
+_SCHEMA_LOCK = 0x6F70_736C_6179_6572  # "opslayer"
 
 
 def sqlite_engine(path: Path) -> Engine:
@@ -32,6 +36,22 @@ def engine_from_url(url: str) -> Engine:
 def autocommit(engine: Engine) -> Engine:
     """``engine`` with the driver in autocommit mode; build it once (deriving it costs a write)."""
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def create_tables(engine: Engine, *tables: Table) -> None:
+    """Create ``tables`` and their indexes if missing; safe when several processes start at once.
+
+    ``IF NOT EXISTS`` alone is not enough on PostgreSQL: two sessions can both find a table missing,
+    and the second then fails on a unique index of the system catalogue. So creation there holds a
+    transaction-scoped advisory lock. SQLite checks and creates under its write lock.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+        for table in tables:
+            conn.execute(CreateTable(table, if_not_exists=True))
+            for index in table.indexes:
+                conn.execute(CreateIndex(index, if_not_exists=True))
 
 
 @contextmanager

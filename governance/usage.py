@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from governance.store import create_tables
+
 GLOBAL_KEY = "*"
 """Ledger key of limits counted for everyone together (``per: global``)."""
 
@@ -112,7 +114,7 @@ class SqlUsageLedger:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        _metadata.create_all(engine)
+        create_tables(engine, usage_events)
 
     def record(self, charge: UsageCharge, at: datetime, idempotency_key: str) -> bool:
         """Add ``charge`` at ``at``; a repeated ``idempotency_key`` adds nothing and returns False.

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
 from governance.approvals import (
     AlreadyVoted,
@@ -87,7 +88,7 @@ class _Clock:
 
 @dataclass
 class _World:
-    db: Path
+    open_engine: Callable[[], Engine]  # a new engine on the world's database, as another process opens it
     clock: _Clock
     audit: AuditLog
     store: ApprovalStore
@@ -133,20 +134,23 @@ def _po(total: float) -> dict[str, Any]:
     }
 
 
-def _store(db: Path, clock: _Clock) -> tuple[AuditLog, ApprovalStore]:
-    engine = sqlite_engine(db)
+def _store(engine: Engine, clock: _Clock) -> tuple[AuditLog, ApprovalStore]:
     audit = AuditLog(engine, clock=clock)
     return audit, ApprovalStore(engine, audit=audit, clock=clock)
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> _World:
+def _world(open_engine: Callable[[], Engine]) -> _World:
     catalogue = {PO: SideEffect.FINANCIAL, CANCEL: SideEffect.FINANCIAL}
     roles = {"procurement_manager", "finance_controller", "requester", "service_desk"}
     policy = parse_policy(POLICY, catalogue=catalogue, roles=roles, people={ALICE})
     clock = _Clock()
-    audit, store = _store(tmp_path / "governance.db", clock)
-    return _World(tmp_path / "governance.db", clock, audit, store, compile_policy(policy, catalogue))
+    audit, store = _store(open_engine(), clock)
+    return _World(open_engine, clock, audit, store, compile_policy(policy, catalogue))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> _World:
+    return _world(lambda: sqlite_engine(tmp_path / "governance.db"))
 
 
 # -- creation ---------------------------------------------------------------------------------------
@@ -182,7 +186,7 @@ def test_request_is_idempotent_per_thread_and_tool_call(world: _World) -> None:
     first = world.ask(_po(600.0))
     again = world.ask(_po(600.0))
     # A restarted process derives the same id and finds the same row.
-    _, other_store = _store(world.db, world.clock)
+    _, other_store = _store(world.open_engine(), world.clock)
     from_elsewhere = other_store.request(
         thread_id="t-1",
         tool_call_id="call-1",
@@ -549,7 +553,7 @@ def test_list_filters_and_to_dict_is_json(world: _World) -> None:
 def test_a_vote_that_lost_the_race_is_re_checked_and_refused(world: _World) -> None:
     """Store B lands the last vote while store A (another process) is between its read and its write."""
     request = world.ask(_po(900.0))
-    _, other = _store(world.db, world.clock)
+    _, other = _store(world.open_engine(), world.clock)
 
     def redecide_while_other_approves(args: Mapping[str, Any]) -> Decision:
         other.vote(request.id, approver=LEO, approve=True, channel="web")
@@ -587,7 +591,7 @@ def _race(votes: list[tuple[ApprovalStore, Actor]], request_id: str) -> list[str
 
 
 def test_racing_last_votes_from_two_stores_finalise_once(world: _World) -> None:
-    other = _store(world.db, world.clock)[1]
+    other = _store(world.open_engine(), world.clock)[1]
     for round_ in range(8):
         request = world.ask(_po(600.0), call=f"race-{round_}")
 
