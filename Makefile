@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install postgres demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,15 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+# tests/pg run the governance stores on a throwaway PostgreSQL server (skipped without one): install
+# Debian's server when it is missing, best effort (it needs root and the Debian registry).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || \
+	  { echo "installing PostgreSQL (Debian package) for tests/pg"; \
+	    { apt-get install -y -q postgresql || { apt-get update -q && apt-get install -y -q postgresql; }; } \
+	      >/dev/null 2>&1 || echo "warning: could not install PostgreSQL; tests/pg will be skipped"; }
+
+unit: install postgres
 	$(BIN)/pytest
 
 test: lint typecheck unit
