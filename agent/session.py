@@ -21,6 +21,7 @@ from agent.grounding import cited_ids
 from agent.state import AgentDeps
 from governance.approvals import ApprovalRequest
 from governance.audit import AuditEvent, EventKind, recording
+from tools import sqlite
 
 # Nodes between a model message with tool calls and the tool messages answering them.
 _TOOL_NODES = frozenset({"govern", "act", "await_approval"})
@@ -55,9 +56,8 @@ def open_checkpointer(path: Path) -> SqliteSaver:
     loss can drop the newest commits, and the executions ledger keeps even that from running a call twice.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
+    connection = sqlite3.connect(path, check_same_thread=False, timeout=sqlite.LOCK_TIMEOUT_S)
+    sqlite.configure(connection)
     saver = SqliteSaver(connection)
     saver.setup()
     return saver

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import Engine, Table, create_engine, event, func, select
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from tools import sqlite
+
 # Any fixed bigint will do: every process creating governance tables must take the same lock.
 _SCHEMA_LOCK = 0x6F70_736C_6179_6572  # "opslayer"
 
@@ -20,7 +22,7 @@ _SCHEMA_LOCK = 0x6F70_736C_6179_6572  # "opslayer"
 def sqlite_engine(path: Path) -> Engine:
     """An engine on a SQLite file (created with its folder), in WAL mode for concurrent readers."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": sqlite.LOCK_TIMEOUT_S})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
@@ -70,8 +72,4 @@ def driver_cursor(autocommit_engine: Engine) -> Iterator[Any]:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+    sqlite.configure(dbapi_connection)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 
+from tools import sqlite
 from tools.errors import BackendUnavailable
 
 _IMMEDIATE = "opslayer_immediate"
@@ -24,7 +25,7 @@ _IMMEDIATE = "opslayer_immediate"
 def local_engine(path: Path) -> Engine:
     """An engine on a SQLite file (created with its folder), WAL mode, foreign keys on."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": sqlite.LOCK_TIMEOUT_S})
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "begin", _on_begin)
     return engine
@@ -57,11 +58,7 @@ def _translated() -> Iterator[None]:
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Autocommit at the driver level: transactions are begun by _on_begin, so their mode is ours.
     dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+    sqlite.configure(dbapi_connection)
 
 
 def _on_begin(conn: Connection) -> None:
