@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 
 from agent.notifier import Notification, recipients
 from agent.state import AgentDeps, ClearedCall
-from governance.approvals import ApprovalOutcome
+from governance.approvals import ApprovalOutcome, ApprovalUnusable
 from governance.audit import EventKind
 from governance.decision import Decision, Tier, args_digest
 from governance.executions import ExecutionRecord, ExecutionStatus, idempotency_key, usage_charge_key
+from governance.reservations import hold_keys, holds
 from tools.registry import result_to_json, run
 from tools.spec import CallContext, SideEffect
 
@@ -40,12 +41,19 @@ def execute(
     thread_id: str,
     actor_id: str,
 ) -> Executed:
-    """Run ``call`` once, after notifying when the decision says so; see the module docstring."""
+    """Run ``call`` once, after notifying when the decision says so; see the module docstring.
+
+    An approve-tier call consumes its approval first: the approval authorises this one execution
+    (key and digest) and no other. The usage the call holds (see :func:`reserve_usage`) becomes its
+    charge when it ran, and is released when it failed.
+    """
     _demand_allowed(call, decision, approval)
     spec = deps.governance.registry.get(call["tool"])
-    key = idempotency_key(thread_id, call["tool_call_id"], call["args_digest"])
+    key = execution_key(call, thread_id)
     if deps.dry_run and spec.side_effect is not SideEffect.READ:
         return Executed(text=_dry_run_text(call, decision), record=None)
+    if approval is not None and decision.tier is Tier.APPROVE:
+        _consume(deps, approval, key, call["args_digest"])
     if decision.notify:
         _notify_once(deps, call, decision, key=key, thread_id=thread_id, actor_id=actor_id)
     context = CallContext(systems=deps.systems, actor_id=actor_id, idempotency_key=key)
@@ -59,8 +67,39 @@ def execute(
     record = deps.executions.run_once(
         key, tool=call["tool"], args_digest=call["args_digest"], thread_id=thread_id, handler=handler
     )
+    _release_if_failed(deps, call, record)
     _audit_execution(deps, call, record, thread_id=thread_id, actor_id=actor_id)
     return Executed(text=_result_text(call, record), record=record)
+
+
+def execution_key(call: ClearedCall, thread_id: str) -> str:
+    """The call's key in the executions ledger, also its idempotency key in the backend."""
+    return idempotency_key(thread_id, call["tool_call_id"], call["args_digest"])
+
+
+def reserve_usage(deps: AgentDeps, call: ClearedCall, decision: Decision, *, thread_id: str) -> str | None:
+    """Hold what ``call`` counts against its limits, atomically; None if held, else a full limit's id.
+
+    Made when the call is cleared to run, right after its last decision: a limit the decision found
+    room in must still have that room when the hold is taken (another session may have taken it
+    meanwhile), so the caller decides again when a limit's id comes back.
+    """
+    if deps.dry_run or not decision.usage_charges:
+        return None
+    key = execution_key(call, thread_id)
+    now = deps.clock()
+    return deps.usage.reserve(holds(deps.governance.policy, decision, now=now, execution_key=key), now)
+
+
+def release_stale_holds(deps: AgentDeps, call: ClearedCall, *, thread_id: str) -> None:
+    """Drop holds an interrupted earlier attempt left, unless that attempt may still be running.
+
+    Without this the call's own hold would count against it when it is decided again.
+    """
+    key = execution_key(call, thread_id)
+    keys = hold_keys(deps.governance.policy, call["tool"], key)
+    if keys and deps.executions.get(key) is None:
+        deps.usage.release(keys)
 
 
 def recorded(deps: AgentDeps, call: ClearedCall, *, thread_id: str, actor_id: str) -> Executed | None:
@@ -69,10 +108,10 @@ def recorded(deps: AgentDeps, call: ClearedCall, *, thread_id: str, actor_id: st
     Such a call must not be decided again: the usage it was charged would count against it, and
     what ran cannot be taken back. ``None`` when the ledger has no outcome for it.
     """
-    key = idempotency_key(thread_id, call["tool_call_id"], call["args_digest"])
-    record = deps.executions.get(key)
+    record = deps.executions.get(execution_key(call, thread_id))
     if record is None or record.status is ExecutionStatus.STARTED:
         return None
+    _release_if_failed(deps, call, record)
     replayed = replace(record, replayed=True)
     _audit_execution(deps, call, replayed, thread_id=thread_id, actor_id=actor_id)
     return Executed(text=_result_text(call, replayed), record=replayed)
@@ -91,6 +130,18 @@ def _demand_allowed(call: ClearedCall, decision: Decision, approval: ApprovalOut
     raise GovernanceViolation(
         f"{decision.tier.value}-tier call {call['tool_call_id']} has no approval to run"
     )
+
+
+def _consume(deps: AgentDeps, approval: ApprovalOutcome, key: str, digest: str) -> None:
+    try:
+        deps.approvals.consume(approval.request_id, execution_key=key, args_digest=digest)
+    except ApprovalUnusable as exc:
+        raise GovernanceViolation(str(exc)) from exc
+
+
+def _release_if_failed(deps: AgentDeps, call: ClearedCall, record: ExecutionRecord) -> None:
+    if record.status is ExecutionStatus.FAILED:
+        deps.usage.release(hold_keys(deps.governance.policy, call["tool"], record.key))
 
 
 def _notify_once(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from typing import Any
@@ -11,13 +12,17 @@ from langchain_core.messages.tool import invalid_tool_call
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent.executor import Executed, execute, recorded
+from agent.executor import Executed, execute, recorded, release_stale_holds, reserve_usage
 from agent.gate import Proposed, Reviewed, refusal_text, refuse_duplicates, review
 from agent.prompts import system_prompt
 from agent.state import AgentDeps, AgentState, ClearedCall, PendingApproval
-from governance.approvals import ApprovalStatus
+from governance.approvals import ApprovalRequest, ApprovalStatus, RequestKeyTaken
 from governance.audit import EventKind
-from governance.decision import Actor, DecisionContext, Tier
+from governance.decision import Actor, Decision, DecisionContext, Tier
+
+# A cleared call whose limits another session filled between its decision and its hold is decided
+# again; each round sees the other holds, so it ends in a hold or an escalation well within this.
+_RESERVE_ATTEMPTS = 8
 
 
 class PlannerUnavailable(RuntimeError):
@@ -71,8 +76,7 @@ def govern(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     refusals: list[BaseMessage] = []
     cleared: list[ClearedCall] = []
     pending: list[PendingApproval] = []
-    answered = {m.tool_call_id for m in state.get("messages", []) if isinstance(m, ToolMessage)}
-    proposed, duplicates = _proposed_calls(_last_ai(state), answered)
+    proposed, duplicates = _proposed_calls(_last_ai(state), _earlier_ids(state))
     for call_id, calls in duplicates.items():
         text = refuse_duplicates(deps, calls, actor, context)
         refusals.append(ToolMessage(content=text, tool_call_id=call_id, status="error"))
@@ -174,15 +178,19 @@ def _route(
         )
         refusals.append(ToolMessage(content=text, tool_call_id=call.id))
     elif decision.tier is Tier.APPROVE:
-        request = deps.approvals.request(
-            thread_id=thread_id,
-            tool_call_id=call.id,
-            tool=call.tool,
-            args=reviewed.args,
-            decision=decision,
-            requester=state["actor_id"],
-            channel=state.get("channel", "cli"),
-        )
+        try:
+            request = deps.approvals.request(
+                thread_id=thread_id,
+                tool_call_id=call.id,
+                tool=call.tool,
+                args=reviewed.args,
+                decision=decision,
+                requester=state["actor_id"],
+                channel=state.get("channel", "cli"),
+            )
+        except RequestKeyTaken as taken:
+            refusals.append(_key_taken(deps, call.id, call.tool, taken, thread_id, state["actor_id"]))
+            return
         pending.append({"approval_id": request.id, "tool_call_id": call.id})
     else:
         cleared.append(_cleared(call.id, call.tool, reviewed.args, None))
@@ -197,58 +205,124 @@ def _recheck_and_run(
     state: AgentState,
     pending: list[PendingApproval],
 ) -> ToolMessage | None:
-    """Decide again just before running: policy or usage may have changed since the first decision.
+    """Decide again just before running, hold the call's usage, then run it.
 
-    A call that already ran (this node re-run after a crash) gets its recorded outcome instead.
+    Policy or usage may have changed since the first decision; the hold makes the last decision's
+    view of the limits true until the call has run (see :func:`agent.executor.reserve_usage`). A call
+    that already ran (this node re-run after a crash) gets its recorded outcome instead.
     """
     done = recorded(deps, call, thread_id=thread_id, actor_id=actor.id)
     if done is not None:
         return _tool_message(call, done)
-    reviewed = review(
-        deps,
-        Proposed(id=call["tool_call_id"], tool=call["tool"], raw_args=call["args"]),
-        actor,
-        context,
-        stage="recheck",
-    )
-    decision = reviewed.decision
-    if reviewed.refusal is not None or decision is None:
-        return ToolMessage(content=reviewed.refusal or "", tool_call_id=call["tool_call_id"], status="error")
-    approval = deps.approvals.outcome(call["approval_id"]) if call["approval_id"] else None
-    if decision.tier is Tier.APPROVE and not _approval_covers(deps, call, decision):
-        if deps.dry_run:
+    release_stale_holds(deps, call, thread_id=thread_id)
+    proposed = Proposed(id=call["tool_call_id"], tool=call["tool"], raw_args=call["args"])
+    for _ in range(_RESERVE_ATTEMPTS):
+        reviewed = review(deps, proposed, actor, context, stage="recheck")
+        decision = reviewed.decision
+        if reviewed.refusal is not None or decision is None:
             return ToolMessage(
-                content=refusal_text("dry_run", call["tool"], "dry run: would need approval"),
-                tool_call_id=call["tool_call_id"],
+                content=reviewed.refusal or "", tool_call_id=call["tool_call_id"], status="error"
             )
+        approval = deps.approvals.outcome(call["approval_id"]) if call["approval_id"] else None
+        if decision.tier is Tier.APPROVE and not _approval_covers(deps, call, decision):
+            if deps.dry_run:
+                return ToolMessage(
+                    content=refusal_text("dry_run", call["tool"], "dry run: would need approval"),
+                    tool_call_id=call["tool_call_id"],
+                )
+            return _escalate(deps, call, decision, actor, thread_id, state, pending)
+        if reserve_usage(deps, call, decision, thread_id=thread_id) is None:
+            done = execute(deps, call, decision, approval=approval, thread_id=thread_id, actor_id=actor.id)
+            return _tool_message(call, done)
+        context = DecisionContext(now=deps.clock(), channel=context.channel, thread_id=thread_id)
+    text = refusal_text(
+        "refused", call["tool"], "its limits kept changing while it was being cleared; nothing ran, try again"
+    )
+    return ToolMessage(content=text, tool_call_id=call["tool_call_id"], status="error")
+
+
+def _escalate(
+    deps: AgentDeps,
+    call: ClearedCall,
+    decision: Decision,
+    actor: Actor,
+    thread_id: str,
+    state: AgentState,
+    pending: list[PendingApproval],
+) -> ToolMessage | None:
+    """Ask for the approval the re-check needs; the call waits for it (or runs if it is already given).
+
+    The request's stage names the policy version, exceeded limits and arguments it was made for, so a
+    later re-check under other conditions asks again; the model cannot name a stage, only a call id.
+    """
+    try:
         request = deps.approvals.request(
             thread_id=thread_id,
-            tool_call_id=f"{call['tool_call_id']}#recheck-{decision.policy_version}"
-            f"-{'+'.join(decision.exceeded_limits)}",
+            tool_call_id=call["tool_call_id"],
+            stage=_recheck_stage(decision),
             tool=call["tool"],
             args=call["args"],
             decision=decision,
             requester=state["actor_id"],
             channel=state.get("channel", "cli"),
         )
-        if request.status is ApprovalStatus.APPROVED:
-            approval = deps.approvals.outcome(request.id)
-        else:
-            deps.audit.append(
-                EventKind.APPROVAL_REQUESTED,
-                {
-                    "escalated_from": call["approval_id"],
-                    "approval_id": request.id,
-                    "tool_call_id": call["tool_call_id"],
-                    "reason": "re-check before execution needs more approval than was given",
-                },
-                thread_id=thread_id,
-                actor=actor.id,
-            )
-            pending.append({"approval_id": request.id, "tool_call_id": call["tool_call_id"]})
-            return None
-    done = execute(deps, call, decision, approval=approval, thread_id=thread_id, actor_id=actor.id)
-    return _tool_message(call, done)
+    except RequestKeyTaken as taken:
+        return _key_taken(deps, call["tool_call_id"], call["tool"], taken, thread_id, actor.id)
+    if request.status is ApprovalStatus.APPROVED:  # given, and still not enough: never loop on it
+        reason = f"approval {request.id} does not meet what the policy now requires; nothing ran"
+        return ToolMessage(
+            content=refusal_text("refused", call["tool"], reason, approval_id=request.id),
+            tool_call_id=call["tool_call_id"],
+            status="error",
+        )
+    if request.status is ApprovalStatus.PENDING:
+        _audit_escalation(deps, call, request, thread_id, actor.id)
+    pending.append({"approval_id": request.id, "tool_call_id": call["tool_call_id"]})
+    return None
+
+
+def _recheck_stage(decision: Decision) -> str:
+    identity = json.dumps([decision.policy_version, sorted(decision.exceeded_limits), decision.args_digest])
+    return "recheck-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+
+def _audit_escalation(
+    deps: AgentDeps, call: ClearedCall, request: ApprovalRequest, thread_id: str, actor_id: str
+) -> None:
+    deps.audit.append(
+        EventKind.APPROVAL_REQUESTED,
+        {
+            "escalated_from": call["approval_id"],
+            "approval_id": request.id,
+            "tool_call_id": call["tool_call_id"],
+            "reason": "re-check before execution needs more approval than was given",
+        },
+        thread_id=thread_id,
+        actor=actor_id,
+    )
+
+
+def _key_taken(
+    deps: AgentDeps, call_id: str, tool: str, taken: RequestKeyTaken, thread_id: str, actor_id: str
+) -> ToolMessage:
+    """Refuse (and audit) a call whose approval key already serves another proposal."""
+    reason = (
+        f"tool_call id {call_id!r} is already taken by another request in this thread; the call did not run"
+    )
+    deps.audit.append(
+        EventKind.DECISION,
+        {
+            "stage": "validation",
+            "tool_call_id": call_id,
+            "tool": tool,
+            "tier": "deny",
+            "reasons": [reason, str(taken)],
+        },
+        thread_id=thread_id,
+        actor=actor_id,
+    )
+    text = refusal_text("refused", tool, f"{reason}. Give every tool call its own id.")
+    return ToolMessage(content=text, tool_call_id=call_id, status="error")
 
 
 def _tool_message(call: ClearedCall, done: Executed) -> ToolMessage:
@@ -281,13 +355,26 @@ def _cleared(tool_call_id: str, tool: str, args: dict[str, Any], approval_id: st
     }
 
 
+def _earlier_ids(state: AgentState) -> set[str]:
+    """Every tool-call id the thread used before its latest model message (calls and answers)."""
+    last = _last_ai(state)
+    used: set[str] = set()
+    for message in state.get("messages", []):
+        if isinstance(message, ToolMessage):
+            used.add(message.tool_call_id)
+        elif isinstance(message, AIMessage) and message is not last:
+            used.update(call["id"] or "" for call in message.tool_calls)
+            used.update(bad["id"] or "" for bad in message.invalid_tool_calls)
+    return used
+
+
 def _proposed_calls(
-    message: AIMessage | None, answered: set[str]
+    message: AIMessage | None, used: set[str]
 ) -> tuple[list[Proposed], dict[str, list[Proposed]]]:
     """The message's tool calls, unparsable ones included; calls sharing an id are set apart, by id.
 
-    Calls that share an id — with each other or with a call answered earlier in the thread — are
-    refused, not run: approvals and executions are keyed by id, so a reused id would find the
+    Calls that share an id — with each other or with any call made earlier in the thread — are
+    refused, not run: approvals and executions are keyed by id, so a reused id could find the
     earlier call's approval or recorded result.
     """
     if message is None:
@@ -303,7 +390,7 @@ def _proposed_calls(
     for call in every:
         by_id.setdefault(call.id, []).append(call)
     duplicates = {
-        call_id: calls for call_id, calls in sorted(by_id.items()) if len(calls) > 1 or call_id in answered
+        call_id: calls for call_id, calls in sorted(by_id.items()) if len(calls) > 1 or call_id in used
     }
     return [call for call in every if call.id not in duplicates], duplicates
 

@@ -57,7 +57,10 @@ approval_requests = Table(
     Column("expires_at", String(40), nullable=False),
     Column("decided_at", String(40), nullable=True),
     Column("version", Integer, nullable=False),
-    UniqueConstraint("thread_id", "tool_call_id", name="uq_approval_requests_call"),
+    Column("stage", String(64), nullable=False),
+    Column("proposed_digest", String(64), nullable=False),
+    Column("consumed_by", String(128), nullable=True),
+    UniqueConstraint("thread_id", "tool_call_id", "stage", name="uq_approval_requests_call_stage"),
     Index("ix_approval_requests_due", "status", "expires_at"),
     Index("ix_approval_requests_thread", "thread_id"),
 )
@@ -102,9 +105,9 @@ _MUTABLE = (
 )
 
 
-def _request_id(thread_id: str, tool_call_id: str, salt: int) -> str:
+def _request_id(thread_id: str, tool_call_id: str, stage: str, salt: int) -> str:
     """Short, stable, typable: ``APR-`` + 8 hex of the call's identity (salted only on a collision)."""
-    identity = json.dumps([thread_id, tool_call_id, salt]).encode()
+    identity = json.dumps([thread_id, tool_call_id, stage, salt]).encode()
     return _PREFIX + hashlib.sha256(identity).hexdigest()[:8].upper()
 
 
@@ -134,6 +137,9 @@ def _request_row(request: ApprovalRequest) -> dict[str, Any]:
         "expires_at": _iso(request.expires_at),
         "decided_at": None if request.decided_at is None else _iso(request.decided_at),
         "version": request.version,
+        "stage": request.stage,
+        "proposed_digest": request.proposed_digest,
+        "consumed_by": request.consumed_by,
     }
 
 
@@ -159,6 +165,9 @@ def _request_from_row(row: Row[Any], votes: Sequence[Vote]) -> ApprovalRequest:
         decided_at=None if row.decided_at is None else datetime.fromisoformat(row.decided_at),
         version=row.version,
         votes=tuple(votes),
+        stage=row.stage,
+        proposed_digest=row.proposed_digest,
+        consumed_by=row.consumed_by,
     )
 
 
@@ -207,6 +216,26 @@ def _write(engine: Engine, before: ApprovalRequest, after: ApprovalRequest, cast
         if cast is not None:
             conn.execute(insert(approval_votes).values(_vote_row(after.id, cast)))
     return True
+
+
+def _consume(engine: Engine, request_id: str, execution_key: str, args_digest: str) -> bool:
+    """Mark an approved request as used by ``execution_key``; True if it is now (or already was).
+
+    One guarded UPDATE: of two executions racing for one approval, exactly one gets it.
+    """
+    table = approval_requests.c
+    claim = (
+        update(approval_requests)
+        .where(
+            table.id == request_id,
+            table.status == ApprovalStatus.APPROVED.value,
+            table.args_digest == args_digest,
+            (table.consumed_by.is_(None)) | (table.consumed_by == execution_key),
+        )
+        .values(consumed_by=execution_key)
+    )
+    with engine.begin() as conn:
+        return bool(conn.execute(claim).rowcount == 1)
 
 
 def _read_requests(engine: Engine, *conditions: Any) -> list[ApprovalRequest]:

@@ -241,6 +241,7 @@ def _new_request(
     channel: str,
     now: datetime,
     ttl: timedelta,
+    stage: str = "plan",
 ) -> ApprovalRequest:
     stored = _json_copy(args)
     if decision.tier is not Tier.APPROVE or not decision.approvals:
@@ -271,6 +272,8 @@ def _new_request(
         expires_at=now + ttl,
         decided_at=None,
         version=1,
+        stage=stage,
+        proposed_digest=decision.args_digest,
     )
 
 

@@ -10,6 +10,10 @@ Errors::
     ├── NotEntitled
     ├── ReasonRequired
     └── ApprovalConflict     too many concurrent changes; trying again is safe
+
+    RequestKeyTaken          a request key already belongs to another call (tool or arguments)
+    ApprovalUnusable         an approval cannot authorise this execution (not approved, other
+                             arguments, or already consumed by another execution)
 """
 
 from __future__ import annotations
@@ -68,6 +72,22 @@ class ApprovalConflict(ApprovalError):
     """Too many concurrent changes to one request; trying again is safe."""
 
 
+class RequestKeyTaken(Exception):
+    """The (thread, tool call, stage) key already holds a request for another tool or other arguments.
+
+    A request is found again only by the call that created it: a key is never reused for a
+    different proposal, so an approval cannot move to arguments nobody approved.
+    """
+
+
+class ApprovalUnusable(Exception):
+    """The approval cannot authorise this execution; nothing may run on it."""
+
+    def __init__(self, message: str, *, request_id: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Vote:
     """One accepted vote, bound to the args digest it was cast on."""
@@ -120,6 +140,11 @@ class ApprovalRequest:
     decided_at: datetime | None
     version: int
     votes: tuple[Vote, ...] = ()
+    # Which review created it: "plan" (the model's proposal) or "recheck-…" (escalated just before
+    # running). Part of the request's key, and never chosen by the model.
+    stage: str = "plan"
+    proposed_digest: str = ""  # digest of the arguments as proposed (``args_digest`` follows edits)
+    consumed_by: str | None = None  # the execution key this approval authorised, once used
 
     @property
     def final(self) -> bool:
@@ -152,6 +177,9 @@ class ApprovalRequest:
             "decided_at": None if self.decided_at is None else _iso(self.decided_at),
             "version": self.version,
             "votes": [vote.to_dict() for vote in self.votes],
+            "stage": self.stage,
+            "proposed_digest": self.proposed_digest,
+            "consumed_by": self.consumed_by,
         }
 
 

@@ -37,6 +37,7 @@ from sqlalchemy import Engine, select
 
 from governance.approval_events import _final_payload, _refusal_payload, _requested_payload, _vote_payload
 from governance.approval_rows import (
+    _consume,
     _insert_request,
     _normalise_id,
     _read_requests,
@@ -53,9 +54,11 @@ from governance.approval_values import (
     ApprovalOutcome,
     ApprovalRequest,
     ApprovalStatus,
+    ApprovalUnusable,
     NotEntitled,
     ReasonRequired,
     RequestClosed,
+    RequestKeyTaken,
     SelfApproval,
     UnknownRequest,
     Vote,
@@ -75,9 +78,11 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalStatus",
     "ApprovalStore",
+    "ApprovalUnusable",
     "NotEntitled",
     "ReasonRequired",
     "RequestClosed",
+    "RequestKeyTaken",
     "SelfApproval",
     "UnknownRequest",
     "Vote",
@@ -109,16 +114,17 @@ class ApprovalStore:
         decision: Decision,
         requester: str,
         channel: str,
+        stage: str = "plan",
         ttl: timedelta = DEFAULT_TTL,
     ) -> ApprovalRequest:
-        """The request for this tool call, created (and audited) on the first call only.
+        """The request for this tool call at this ``stage``, created (and audited) on the first call only.
 
-        LangGraph re-runs an interrupted node from its top, so a repeated call returns the stored request
-        as it now is (possibly edited or final) and ignores the arguments given.
+        A request is keyed by (thread, tool call id, stage); ``stage`` is set by the caller, never by the
+        model, so a model-chosen call id cannot reach a request of another stage. LangGraph re-runs an
+        interrupted node from its top, so a repeated call returns the stored request as it now is
+        (possibly edited or final) — but only for the same tool and the same proposed arguments:
+        anything else raises :class:`RequestKeyTaken`, so an approval never moves to another proposal.
         """
-        existing = self._find_call(thread_id, tool_call_id)
-        if existing is not None:
-            return self._settle_expiry(existing, self._now())
         draft = _new_request(
             thread_id=thread_id,
             tool_call_id=tool_call_id,
@@ -129,9 +135,13 @@ class ApprovalStore:
             channel=channel,
             now=self._now(),
             ttl=ttl,
+            stage=stage,
         )
+        existing = self._find_call(thread_id, tool_call_id, stage)
+        if existing is not None:
+            return self._same_proposal(existing, draft)
         for salt in range(_ID_ATTEMPTS):
-            candidate = replace(draft, id=_request_id(thread_id, tool_call_id, salt))
+            candidate = replace(draft, id=_request_id(thread_id, tool_call_id, stage, salt))
             if _insert_request(self._engine, candidate):
                 self._audit.append(
                     EventKind.APPROVAL_REQUESTED,
@@ -140,10 +150,24 @@ class ApprovalStore:
                     actor=requester,
                 )
                 return candidate
-            existing = self._find_call(thread_id, tool_call_id)
+            existing = self._find_call(thread_id, tool_call_id, stage)
             if existing is not None:  # a concurrent run of the same node created it first
-                return self._settle_expiry(existing, self._now())
+                return self._same_proposal(existing, draft)
         raise RuntimeError(f"no free approval id for thread {thread_id!r}, tool call {tool_call_id!r}")
+
+    def consume(self, request_id: str, *, execution_key: str, args_digest: str) -> ApprovalRequest:
+        """Use the approval for the one execution ``execution_key`` of ``args_digest``; return it.
+
+        An approval authorises exactly one execution of exactly one digest. Asking again for the same
+        execution (a resume after a crash) is fine; any other use raises :class:`ApprovalUnusable`.
+        """
+        request = self.get(request_id)
+        if request is None:
+            raise ApprovalUnusable(f"no approval request {request_id!r}", request_id=request_id)
+        if not _consume(self._engine, request.id, execution_key, args_digest):
+            current = self.get(request.id) or request
+            raise ApprovalUnusable(_unusable(current, execution_key, args_digest), request_id=request.id)
+        return replace(request, consumed_by=execution_key)
 
     def vote(
         self,
@@ -273,10 +297,20 @@ class ApprovalStore:
     def _load(self, request_id: str) -> ApprovalRequest | None:
         return self._load_where(approval_requests.c.id == request_id)
 
-    def _find_call(self, thread_id: str, tool_call_id: str) -> ApprovalRequest | None:
+    def _find_call(self, thread_id: str, tool_call_id: str, stage: str) -> ApprovalRequest | None:
         return self._load_where(
-            approval_requests.c.thread_id == thread_id, approval_requests.c.tool_call_id == tool_call_id
+            approval_requests.c.thread_id == thread_id,
+            approval_requests.c.tool_call_id == tool_call_id,
+            approval_requests.c.stage == stage,
         )
+
+    def _same_proposal(self, existing: ApprovalRequest, draft: ApprovalRequest) -> ApprovalRequest:
+        if existing.tool != draft.tool or existing.proposed_digest != draft.proposed_digest:
+            raise RequestKeyTaken(
+                f"approval request {existing.id} of thread {existing.thread_id!r} is keyed to tool call "
+                f"{existing.tool_call_id!r} ({existing.stage}) for other arguments; it cannot serve this call"
+            )
+        return self._settle_expiry(existing, self._now())
 
     def _load_where(self, *conditions: Any) -> ApprovalRequest | None:
         return next(iter(_read_requests(self._engine, *conditions)), None)
@@ -299,3 +333,11 @@ class ApprovalStore:
         payload = _refusal_payload(refusal, ballot)
         thread_id = None if request is None else request.thread_id
         self._audit.append(EventKind.APPROVAL_VOTE, payload, thread_id=thread_id, actor=ballot.approver.id)
+
+
+def _unusable(request: ApprovalRequest, execution_key: str, args_digest: str) -> str:
+    if request.status is not ApprovalStatus.APPROVED:
+        return f"approval {request.id} is {request.status.value}, not approved"
+    if request.args_digest != args_digest:
+        return f"approval {request.id} is for other arguments (digest {request.args_digest[:12]}…)"
+    return f"approval {request.id} was already used by execution {request.consumed_by}; it authorises one"

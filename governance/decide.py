@@ -47,11 +47,9 @@ from governance.decision import (
     args_digest,
 )
 from governance.expressions import Expression, Failure
-from governance.usage import GLOBAL_KEY, UsageCharge, UsageReader
+from governance.usage import GLOBAL_KEY, UsageCharge, UsageReader, exceeds
 
 _TIERS = (Tier.AUTO, Tier.NOTIFY, Tier.APPROVE, Tier.DENY)
-# Float sums (9,500.1 + 499.9) must not push a call that lands exactly on the limit over it.
-_TOLERANCE = 1e-12
 # Shared activations kept per selection (one per distinct actor / context values read); then start over.
 _MAX_SHARED = 256
 
@@ -110,7 +108,7 @@ def _apply_limit(limit: CompiledLimit, values: list[Any], inputs: _Inputs, verdi
         verdict.exceed(limit, None)
     else:
         used = inputs.used(limit)
-        if used + amount > limit.max * (1 + _TOLERANCE) + 1e-9:
+        if exceeds(used, amount, limit.max):
             usage = f"{_number(used)} used in {limit.window_text} + {_number(amount)}"
             verdict.exceed(limit, f"{limit.id}: {usage} would exceed {_number(limit.max)}")
 

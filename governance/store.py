@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, inspect, select
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from tools import sqlite
@@ -46,6 +46,9 @@ def create_tables(engine: Engine, *tables: Table) -> None:
     ``IF NOT EXISTS`` alone is not enough on PostgreSQL: two sessions can both find a table missing,
     and the second then fails on a unique index of the system catalogue. So creation there holds a
     transaction-scoped advisory lock. SQLite checks and creates under its write lock.
+
+    A table left by an older opslayer that lacks a column raises :class:`SchemaOutdated` naming it,
+    rather than failing later on the first write that needs it.
     """
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -54,6 +57,22 @@ def create_tables(engine: Engine, *tables: Table) -> None:
             conn.execute(CreateTable(table, if_not_exists=True))
             for index in table.indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
+            _require_columns(conn, table)
+
+
+class SchemaOutdated(RuntimeError):
+    """A governance table was created by an older version and lacks columns this one needs."""
+
+
+def _require_columns(conn: Connection, table: Table) -> None:
+    present = {column["name"] for column in inspect(conn).get_columns(table.name)}
+    missing = [column.name for column in table.columns if column.name not in present]
+    if missing:
+        raise SchemaOutdated(
+            f"table {table.name!r} in {conn.engine.url.render_as_string(hide_password=True)} lacks the "
+            f"column(s) {', '.join(missing)}: it was made by an older opslayer. Move the database aside "
+            "(for the embedded default: OPSLAYER_HOME/governance.db) and start again to create it afresh."
+        )
 
 
 @contextmanager

@@ -217,7 +217,7 @@ def test_recheck_sends_a_call_back_to_approval_when_usage_rose(world: World, llm
 
     assert len(world.new_purchase_orders()) == 5
     [request] = turn.pending
-    assert request.tool_call_id.startswith("b2#recheck-")
+    assert (request.tool_call_id, request.stage[:8]) == ("b2", "recheck-")
     assert [r.rule_id for r in request.requirements] == ["po-daily-budget"]
     plan = {e.payload["tool_call_id"]: e.payload["tier"] for e in world.events(turn.thread_id, "decision")}
     assert plan == {"b1": "notify", "b2": "approve"}  # b2's latest decision is the re-check
