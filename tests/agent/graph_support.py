@@ -9,6 +9,7 @@ the same files, as a new process would.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections import deque
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import respx
 import yaml
+from sqlalchemy import Engine
 
 from agent.cli_agent import redecide
 from agent.llm import openai_chat_model
@@ -29,9 +31,11 @@ from agent.services import build_agent_deps
 from agent.session import AgentSession, TurnResult, open_checkpointer
 from agent.settings import Settings
 from agent.state import AgentDeps
-from governance.approvals import ApprovalRequest
-from governance.audit import AuditEvent
+from governance.approvals import ApprovalRequest, ApprovalStore
+from governance.audit import AuditEvent, AuditLog
 from governance.directory import DEFAULT_DIRECTORY_PATH
+from governance.executions import ExecutionLedger
+from governance.usage import SqlUsageLedger
 from tools.models import PurchaseOrder
 from tools.spec import canonical_args
 
@@ -192,8 +196,12 @@ class World:
         *,
         settings: Mapping[str, Any] | None = None,
         dry_run: bool = False,
+        governance_engine: Callable[[], Engine] | None = None,
     ) -> None:
+        """``governance_engine`` opens the engine of the governance stores (audit, usage, approvals,
+        executions) for each session, as each process would; default: SQLite under ``home``."""
         home.mkdir(parents=True, exist_ok=True)
+        self._governance_engine = governance_engine
         self.settings = Settings(
             home=home,
             openai_api_key="sk-test",
@@ -220,6 +228,8 @@ class World:
             notifier=self.notifier,
             clock=self.clock,
         )
+        if self._governance_engine is not None:
+            deps = on_engine(deps, self._governance_engine())
         if wrap is not None:
             deps = wrap(deps)
         return AgentSession(deps, open_checkpointer(self.settings.checkpoints_db))
@@ -286,6 +296,18 @@ class World:
             (po for po in self.purchase_orders() if po.number not in self._seed_orders),
             key=lambda po: po.number,
         )
+
+
+def on_engine(deps: AgentDeps, engine: Engine) -> AgentDeps:
+    """``deps`` with every governance store on ``engine`` (PostgreSQL, say)."""
+    audit = AuditLog(engine)
+    return dataclasses.replace(
+        deps,
+        audit=audit,
+        usage=SqlUsageLedger(engine),
+        approvals=ApprovalStore(engine, audit=audit, clock=deps.clock),
+        executions=ExecutionLedger(engine, clock=deps.clock),
+    )
 
 
 def directory_with(extra_people: Iterable[Mapping[str, Any]], path: Path) -> Path:
