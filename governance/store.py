@@ -55,9 +55,9 @@ def create_tables(engine: Engine, *tables: Table) -> None:
             conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
         for table in tables:
             conn.execute(CreateTable(table, if_not_exists=True))
+            _require_columns(conn, table)
             for index in table.indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
-            _require_columns(conn, table)
 
 
 class SchemaOutdated(RuntimeError):
