@@ -40,16 +40,21 @@ class Reviewed:
 
 
 def review(deps: AgentDeps, call: Proposed, actor: Actor, context: DecisionContext, stage: str) -> Reviewed:
-    """Validate and decide ``call``; the decision (or the validation refusal) is audited."""
+    """Validate and decide ``call``; the decision (or the validation refusal) is audited.
+
+    Arguments the facts lookup refuses (``InvalidArguments`` from the system of record) are refused
+    exactly like arguments that fail validation.
+    """
     registry = deps.governance.registry
     if call.tool not in registry:
         return _decided(deps, call, ToolCall(tool=call.tool, args={}), actor, context, stage)
     spec = registry.get(call.tool)
     try:
         parsed = spec.parse_args(call.raw_args)
+        # The facts lookup may refuse the arguments too: a price below the supplier's catalogue price.
+        facts, problem = lookup_facts(spec, parsed, deps.systems)
     except InvalidArguments as exc:
         return _invalid(deps, call, actor, context, str(exc))
-    facts, problem = lookup_facts(spec, parsed, deps.systems)
     tool_call = ToolCall(tool=call.tool, args=canonical_args(parsed), facts=facts)
     return _decided(deps, call, tool_call, actor, context, stage, note=problem)
 

@@ -18,7 +18,7 @@ from agent.prompts import system_prompt
 from agent.state import AgentDeps, AgentState, ClearedCall, PendingApproval
 from governance.approvals import ApprovalRequest, ApprovalStatus, RequestKeyTaken
 from governance.audit import EventKind
-from governance.decision import Actor, Decision, DecisionContext, Tier
+from governance.decision import Actor, Decision, DecisionContext, Tier, approval_satisfied
 
 # A cleared call whose limits another session filled between its decision and its hold is decided
 # again; each round sees the other holds, so it ends in a hold or an escalation well within this.
@@ -330,14 +330,19 @@ def _tool_message(call: ClearedCall, done: Executed) -> ToolMessage:
     return ToolMessage(content=done.text, tool_call_id=call["tool_call_id"], status=status)
 
 
-def _approval_covers(deps: AgentDeps, call: ClearedCall, decision: Any) -> bool:
-    """True when the approval already given meets the requirements of the fresh decision."""
+def _approval_covers(deps: AgentDeps, call: ClearedCall, decision: Decision) -> bool:
+    """True when the approval already given meets the requirements of the fresh decision.
+
+    The approvers must fill the fresh requirements, and every limit the call now exceeds must be
+    one the approval was asked for: approving an order that fitted the day's budget is not approving
+    the order that, by the time it runs, breaks it — even when the same role is asked for both.
+    """
     if not call["approval_id"]:
         return False
-    from governance.decision import approval_satisfied
-
     request = deps.approvals.get(call["approval_id"])
     if request is None or request.status is not ApprovalStatus.APPROVED:
+        return False
+    if not set(decision.exceeded_limits) <= set(request.exceeded_limits):
         return False
     votes = [(vote.approver, frozenset(vote.roles)) for vote in request.counted_votes]
     return approval_satisfied(decision.approvals, votes, request.requester).satisfied

@@ -25,7 +25,7 @@ from governance.policy import DEFAULT_POLICY_PATH
 from governance.store import sqlite_engine
 from governance.usage import SqlUsageLedger, UsageReader
 from tools.catalogue import build_catalogue
-from tools.errors import OpsError
+from tools.errors import InvalidArguments, OpsError
 from tools.local import open_local_systems
 from tools.registry import ToolRegistry
 from tools.spec import Systems, ToolSpec, canonical_args
@@ -85,12 +85,16 @@ def open_executions(settings: Settings) -> ExecutionLedger:
 def lookup_facts(spec: ToolSpec, args: Any, systems: Systems) -> tuple[Mapping[str, Any], str | None]:
     """The read-only facts policy needs for this call, or an explanation of why they are missing.
 
-    Missing facts are not an error here: conditions that need them fail closed in ``decide``.
+    Missing facts are not an error here: conditions that need them fail closed in ``decide``. But
+    ``InvalidArguments`` propagates: the system of record refused the arguments themselves (a price
+    below the catalogue's, a SKU nobody offers), so the call is invalid, like one failing validation.
     """
     if spec.facts is None:
         return {}, None
     try:
         return dict(spec.facts(args, systems)), None
+    except InvalidArguments:
+        raise
     except OpsError as exc:
         return {}, f"facts for {spec.name} could not be looked up: {exc}"
 
@@ -109,7 +113,8 @@ def explain(
     """Decide one proposed call (validating its arguments first) without executing it.
 
     Returns the decision and notes (e.g. facts that could not be looked up). Unknown tools are
-    decided as-is (deny); invalid arguments raise ``InvalidArguments``.
+    decided as-is (deny); invalid arguments raise ``InvalidArguments``, also when the facts lookup
+    refuses them (e.g. a purchase-order line priced below the supplier's catalogue price).
     """
     notes: list[str] = []
     args: Mapping[str, Any] = raw_args

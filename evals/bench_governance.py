@@ -34,7 +34,7 @@ CALLS = (
             "total_amount": 30000.0,
             "lines": [{"sku": "LAP-14-PRO", "quantity": 20, "unit_price": 1500.0}],
         },
-        facts={"lines_total": 30000.0},
+        facts={"value": 30000.0, "lines_total": 30000.0},
     ),
     ToolCall(
         tool="inventory_transfer_stock",

@@ -20,6 +20,7 @@ _REQUESTED_FIELDS = (
     "channel",
     "reasons",
     "rule_ids",
+    "exceeded_limits",
     "policy_version",
     "expires_at",
 )

@@ -60,6 +60,7 @@ approval_requests = Table(
     Column("stage", String(64), nullable=False),
     Column("proposed_digest", String(64), nullable=False),
     Column("consumed_by", String(128), nullable=True),
+    Column("exceeded_limits", Text, nullable=False),
     UniqueConstraint("thread_id", "tool_call_id", "stage", name="uq_approval_requests_call_stage"),
     Index("ix_approval_requests_due", "status", "expires_at"),
     Index("ix_approval_requests_thread", "thread_id"),
@@ -98,6 +99,7 @@ _MUTABLE = (
     "rule_ids",
     "notify",
     "policy_version",
+    "exceeded_limits",
     "status",
     "status_reason",
     "decided_at",
@@ -140,6 +142,7 @@ def _request_row(request: ApprovalRequest) -> dict[str, Any]:
         "stage": request.stage,
         "proposed_digest": request.proposed_digest,
         "consumed_by": request.consumed_by,
+        "exceeded_limits": _canonical(list(request.exceeded_limits)),
     }
 
 
@@ -168,6 +171,7 @@ def _request_from_row(row: Row[Any], votes: Sequence[Vote]) -> ApprovalRequest:
         stage=row.stage,
         proposed_digest=row.proposed_digest,
         consumed_by=row.consumed_by,
+        exceeded_limits=tuple(json.loads(row.exceeded_limits)),
     )
 
 

@@ -137,6 +137,7 @@ def _edited(
         requirements=decision.approvals,
         reasons=decision.reasons,
         rule_ids=decision.rule_ids,
+        exceeded_limits=decision.exceeded_limits,
         notify=decision.notify,
         policy_version=decision.policy_version,
     )
@@ -264,6 +265,7 @@ def _new_request(
         channel=channel,
         reasons=decision.reasons,
         rule_ids=decision.rule_ids,
+        exceeded_limits=decision.exceeded_limits,
         notify=decision.notify,
         policy_version=decision.policy_version,
         status=ApprovalStatus.PENDING,

@@ -145,6 +145,9 @@ class ApprovalRequest:
     stage: str = "plan"
     proposed_digest: str = ""  # digest of the arguments as proposed (``args_digest`` follows edits)
     consumed_by: str | None = None  # the execution key this approval authorised, once used
+    # The limits the call was found to exceed when approval was asked (or the edit decided): only
+    # these may be exceeded on this approval; a limit crossed later needs approval of its own.
+    exceeded_limits: tuple[str, ...] = ()
 
     @property
     def final(self) -> bool:
@@ -180,6 +183,7 @@ class ApprovalRequest:
             "stage": self.stage,
             "proposed_digest": self.proposed_digest,
             "consumed_by": self.consumed_by,
+            "exceeded_limits": list(self.exceeded_limits),
         }
 
 

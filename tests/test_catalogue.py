@@ -549,12 +549,126 @@ def test_adjust_facts_value_the_units_whatever_the_sign(registry: ToolRegistry, 
     assert removed["value"] == round(3 * unit_cost, 2)
 
 
-def test_spend_facts_sum_the_lines(registry: ToolRegistry, systems: Systems) -> None:
-    lines = [SSD_LINE, {"sku": "MON-27-4K", "quantity": 3, "unit_price": 0.1}]
-    requisition = _with("procurement_create_requisition", lines=lines)
-    assert _facts(registry, systems, "procurement_create_requisition", requisition) == {"total_amount": 774.5}
-    order = _with("procurement_create_purchase_order", lines=lines, total_amount=774.5)
-    assert _facts(registry, systems, "procurement_create_purchase_order", order) == {"lines_total": 774.5}
+@pytest.mark.parametrize("name", ["inventory_transfer_stock", "inventory_adjust_stock"])
+def test_stock_facts_follow_the_item_master_not_the_arguments(
+    registry: ToolRegistry, systems: Systems, db: Path, name: str
+) -> None:
+    assert _facts(registry, systems, name, VALID[name])["unit_cost"] == 79.0
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE items SET unit_cost = 1000.0 WHERE sku = ?", (SSD,))
+    units = abs(VALID[name].get("quantity") or VALID[name]["delta"])
+    assert _facts(registry, systems, name, VALID[name]) == {"value": units * 1000.0, "unit_cost": 1000.0}
+    # Nor can the model state a value or a cost of its own: they are not arguments of these tools.
+    for field in ("value", "unit_cost"):
+        with pytest.raises(InvalidArguments, match=field):
+            registry.get(name).parse_args({**VALID[name], field: 0.01})
+
+
+PO, REQUISITION = "procurement_create_purchase_order", "procurement_create_requisition"
+
+
+def _order(supplier: str, *lines: dict[str, Any]) -> dict[str, Any]:
+    total = round(sum(line["quantity"] * line["unit_price"] for line in lines), 2)
+    return {"supplier_id": supplier, "cost_centre": "CC-IT-OPS", "lines": list(lines), "total_amount": total}
+
+
+def _refusal(registry: ToolRegistry, systems: Systems, name: str, raw: Any) -> InvalidArguments:
+    with pytest.raises(InvalidArguments) as refused:
+        _facts(registry, systems, name, raw)
+    assert refused.value.tool == name
+    return refused.value
+
+
+def test_po_facts_value_the_lines_at_the_suppliers_catalogue_prices(
+    registry: ToolRegistry, systems: Systems
+) -> None:
+    # SUP-002 lists SSD-1TB-NVME at 77.42 and MON-24-FHD at 154.96; paying more than the list is allowed.
+    dear = {"sku": "MON-24-FHD", "quantity": 3, "unit_price": 160.0}
+    facts = _facts(registry, systems, PO, _order("SUP-002", SSD_LINE, dear))
+    assert facts == {
+        "value": 1254.2,  # 10 × 77.42 + 3 × 160.00: a line above the list counts at its own price
+        "lines_total": 1254.2,
+        "catalogue_prices": {SSD: 77.42, "MON-24-FHD": 154.96},
+    }
+
+
+def test_po_facts_refuse_a_line_priced_below_the_catalogue(registry: ToolRegistry, systems: Systems) -> None:
+    attack = _order("SUP-001", {"sku": "LAP-14-PRO", "quantity": 20, "unit_price": 1.0})
+    assert attack["total_amount"] == 20.0  # consistent with its lines, so argument validation passes
+    refused = _refusal(registry, systems, PO, attack)
+    [problem] = refused.problems
+    assert problem.startswith("lines.0.unit_price: 1.00 for LAP-14-PRO is below the catalogue price 1377.50")
+    assert "supplier SUP-001" in problem and "procurement_search_catalogue" in problem
+
+
+def test_po_facts_name_every_line_the_catalogue_does_not_back(
+    registry: ToolRegistry, systems: Systems
+) -> None:
+    lines = (
+        SSD_LINE,
+        {"sku": SSD, "quantity": 1, "unit_price": 77.41},  # one cent below the list
+        {"sku": "MON-27-4K", "quantity": 1, "unit_price": 400.0},  # SUP-002 does not sell it
+        {"sku": "NO-SUCH-SKU", "quantity": 1, "unit_price": 10.0},
+    )
+    refused = _refusal(registry, systems, PO, _order("SUP-002", *lines))
+    assert [problem.split(":")[0] for problem in refused.problems] == [
+        "lines.1.unit_price",
+        "lines.2.sku",
+        "lines.3.sku",
+    ]
+    assert "77.41" in refused.problems[0] and "77.42" in refused.problems[0]
+    assert refused.problems[1].startswith("lines.2.sku: MON-27-4K is not offered by supplier SUP-002")
+
+
+@pytest.mark.parametrize(
+    ("supplier", "named"), [("SUP-099", "supplier 'SUP-099' not found"), ("SUP-009", "is inactive")]
+)
+def test_po_facts_refuse_a_supplier_that_cannot_sell(
+    registry: ToolRegistry, systems: Systems, supplier: str, named: str
+) -> None:
+    refused = _refusal(registry, systems, PO, _order(supplier, SSD_LINE))
+    [problem] = refused.problems
+    assert problem.startswith("supplier_id: ") and named in problem
+
+
+def test_requisition_facts_value_each_line_at_the_lowest_offer(
+    registry: ToolRegistry, systems: Systems
+) -> None:
+    # SSD-1TB-NVME: SUP-002 77.42, SUP-017 86.90. MON-24-FHD: SUP-002 154.96, SUP-001 163.90.
+    lines = [SSD_LINE, {"sku": "MON-24-FHD", "quantity": 2, "unit_price": 163.9}]
+    facts = _facts(registry, systems, REQUISITION, _with(REQUISITION, lines=lines))
+    assert facts == {
+        "value": 1102.0,  # 774.20 + 2 × 163.90
+        "lines_total": 1102.0,
+        "catalogue_prices": {SSD: 77.42, "MON-24-FHD": 154.96},
+    }
+
+
+def test_requisition_facts_refuse_lines_below_every_offer_and_skus_nobody_offers(
+    registry: ToolRegistry, systems: Systems
+) -> None:
+    lines = [
+        {"sku": SSD, "quantity": 5, "unit_price": 0.5},
+        {"sku": "NO-SUCH-SKU", "quantity": 1, "unit_price": 9.0},
+    ]
+    refused = _refusal(registry, systems, REQUISITION, _with(REQUISITION, lines=lines))
+    assert refused.problems[0].startswith(
+        "lines.0.unit_price: 0.50 for SSD-1TB-NVME is below the catalogue price 77.42 of supplier SUP-002"
+    )
+    assert refused.problems[1].startswith("lines.1.sku: NO-SUCH-SKU is not offered by any active supplier")
+
+
+def test_spend_facts_follow_the_catalogue_not_the_arguments(
+    registry: ToolRegistry, systems: Systems, db: Path
+) -> None:
+    order = _order("SUP-002", SSD_LINE)
+    assert _facts(registry, systems, PO, order)["value"] == 774.2
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE catalogue SET unit_price = 80.0 WHERE supplier_id = 'SUP-002' AND sku = ?", (SSD,)
+        )
+    refused = _refusal(registry, systems, PO, order)
+    assert "below the catalogue price 80.00 of supplier SUP-002" in refused.problems[0]
 
 
 @pytest.mark.parametrize(

@@ -56,15 +56,23 @@ def test_explain_30k_po_needs_procurement_manager_and_finance_controller(cli: Cl
 
 
 def test_explain_500_po_notifies_and_unknown_tool_is_denied(cli: CliRunner) -> None:
-    small = {
+    small = {  # four monitors at SUP-001's catalogue price
         **PO,
-        "lines": [{"sku": "LAP-14-PRO", "quantity": 1, "unit_price": 500.0}],
-        "total_amount": 500.0,
+        "lines": [{"sku": "MON-22-FHD", "quantity": 4, "unit_price": 129.71}],
+        "total_amount": 518.84,
     }
     assert explain(cli, "procurement_create_purchase_order", small, "alice.requester")[1]["tier"] == "notify"
     code, decision = explain(cli, "procurement_delete_everything", {}, "alice.requester")
     assert code == 0 and decision["tier"] == "deny"
     assert "not in the catalogue" in decision["reasons"][0]
+
+
+def test_explain_refuses_a_po_priced_below_the_catalogue(cli: CliRunner) -> None:
+    cheap = {**PO, "lines": [{"sku": "LAP-14-PRO", "quantity": 20, "unit_price": 1.0}], "total_amount": 20.0}
+    code, out = explain(cli, "procurement_create_purchase_order", cheap, "alice.requester")
+    assert code == 2
+    text = " ".join(out["output"].split())
+    assert "1.00 for LAP-14-PRO is below the catalogue price 1377.50 of supplier SUP-001" in text
 
 
 def test_explain_uses_facts_and_the_time_given(cli: CliRunner) -> None:

@@ -134,6 +134,25 @@ def test_sku_outside_the_suppliers_catalogue_is_refused(procurement: Procurement
         procurement.create_purchase_order(_order(unknown))
 
 
+def test_a_line_below_the_catalogue_price_is_refused(procurement: ProcurementBackend) -> None:
+    first, second = _lines(procurement)
+    cheap = first.model_copy(update={"unit_price": round(first.unit_price - 0.01, 2)})
+    with _unchanged(procurement), pytest.raises(Conflict) as refused:
+        procurement.create_purchase_order(_order((second, cheap)))
+    message = str(refused.value)
+    assert "line 2" in message and first.sku in message and SUPPLIER in message
+    assert f"{cheap.unit_price:.2f}" in message and f"{first.unit_price:.2f}" in message
+
+
+def test_a_line_above_the_catalogue_price_is_ordered_at_its_own_price(
+    procurement: ProcurementBackend,
+) -> None:
+    first, second = _lines(procurement)
+    dear = first.model_copy(update={"unit_price": first.unit_price + 10})
+    order = procurement.create_purchase_order(_order((dear, second)))
+    assert order.lines == (dear, second)
+
+
 def test_total_that_is_not_the_sum_of_the_lines_is_refused(procurement: ProcurementBackend) -> None:
     lines = _lines(procurement)
     total = round(sum(line.line_total for line in lines), 2)

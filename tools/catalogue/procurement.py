@@ -1,8 +1,10 @@
 """Procurement tools: supplier catalogue, requisitions and purchase orders.
 
-A purchase order's ``total_amount`` must equal the sum of its lines, checked here before any
-backend is called, because spend policy reads ``args.total_amount``: an understated total must not
-slip past an approval threshold.
+Spend policy reads ``facts.value``: what an order or requisition is worth at the catalogue prices of
+the procurement system, never a figure the model states. A line priced below its catalogue offer,
+or a SKU nobody offers, is refused as invalid arguments before the decision, so the model cannot
+make an order look cheaper than it is. A purchase order's ``total_amount`` must still equal the sum
+of its lines, checked here before any backend is called.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools.catalogue.inventory import MAX_QUANTITY, Sku
+from tools.errors import InvalidArguments, UnknownSupplier
 from tools.models import (
     CatalogueEntry,
     NewPurchaseOrder,
@@ -63,6 +66,10 @@ Lines = Annotated[
 def lines_total(lines: Iterable[LineArgs]) -> float:
     """Sum of the lines' totals, each rounded to cents as :class:`tools.models.OrderLine` does."""
     return sum(_cents(line.as_order_line().line_total) for line in lines) / 100
+
+
+def _line_cents(sku: str, quantity: int, unit_price: float) -> int:
+    return _cents(OrderLine(sku=sku, quantity=quantity, unit_price=unit_price).line_total)
 
 
 def _cents(amount: float) -> int:
@@ -181,12 +188,76 @@ def _cancel_purchase_order(args: CancelPurchaseOrderArgs, ctx: CallContext) -> P
 # --- facts for policy -----------------------------------------------------------------------------
 
 
+_REQUISITION = "procurement_create_requisition"
+_PURCHASE_ORDER = "procurement_create_purchase_order"
+
+
 def _create_requisition_facts(args: CreateRequisitionArgs, systems: Systems) -> Mapping[str, Any]:
-    return {"total_amount": lines_total(args.lines)}
+    """A requisition names no supplier: each line is valued at the lowest offer for its SKU."""
+    skus = dict.fromkeys(line.sku for line in args.lines)
+    offers = {sku: _first(systems.procurement.search_catalogue(sku=sku, limit=1)) for sku in skus}
+    return _valued(_REQUISITION, args.lines, offers, offered_by="any active supplier")
 
 
 def _create_purchase_order_facts(args: CreatePurchaseOrderArgs, systems: Systems) -> Mapping[str, Any]:
-    return {"lines_total": lines_total(args.lines)}
+    """Each line is valued at the catalogue offer of the order's supplier for its SKU."""
+    supplier = _active_supplier(systems, args.supplier_id)
+    offers = {
+        sku: _first(systems.procurement.search_catalogue(sku=sku, supplier_id=supplier, limit=1))
+        for sku in dict.fromkeys(line.sku for line in args.lines)
+    }
+    return _valued(_PURCHASE_ORDER, args.lines, offers, offered_by=f"supplier {supplier}")
+
+
+def _active_supplier(systems: Systems, supplier_id: str) -> str:
+    try:
+        supplier = systems.procurement.get_supplier(supplier_id)
+    except UnknownSupplier as exc:
+        problem = f"supplier_id: {exc}; find suppliers with procurement_search_suppliers"
+        raise InvalidArguments(_PURCHASE_ORDER, [problem]) from exc
+    if not supplier.active:
+        problem = (
+            f"supplier_id: supplier {supplier_id} ({supplier.name}) is inactive; order from a supplier "
+            "that procurement_search_catalogue lists"
+        )
+        raise InvalidArguments(_PURCHASE_ORDER, [problem])
+    return supplier_id
+
+
+def _first(offers: list[CatalogueEntry]) -> CatalogueEntry | None:
+    return offers[0] if offers else None
+
+
+def _valued(
+    tool: str,
+    lines: tuple[LineArgs, ...],
+    offers: Mapping[str, CatalogueEntry | None],
+    *,
+    offered_by: str,
+) -> Mapping[str, Any]:
+    """``value``: the lines at catalogue prices, each at the larger of its own and the catalogue price,
+    so it never understates. Raise ``InvalidArguments`` naming every line the catalogue does not back."""
+    problems: list[str] = []
+    value = 0
+    for n, line in enumerate(lines):
+        offer = offers[line.sku]
+        if offer is None:
+            problems.append(
+                f"lines.{n}.sku: {line.sku} is not offered by {offered_by}; "
+                "find who offers it with procurement_search_catalogue"
+            )
+        elif _cents(line.unit_price) < _cents(offer.unit_price):
+            problems.append(
+                f"lines.{n}.unit_price: {line.unit_price:.2f} for {line.sku} is below the catalogue price "
+                f"{offer.unit_price:.2f} of supplier {offer.supplier_id}; use the catalogue price "
+                "(procurement_search_catalogue)"
+            )
+        else:
+            value += _line_cents(line.sku, line.quantity, max(line.unit_price, offer.unit_price))
+    if problems:
+        raise InvalidArguments(tool, problems)
+    prices = {sku: offer.unit_price for sku, offer in offers.items() if offer is not None}
+    return {"value": value / 100, "lines_total": lines_total(lines), "catalogue_prices": prices}
 
 
 PROCUREMENT_TOOLS: tuple[ToolSpec, ...] = (
@@ -218,7 +289,8 @@ PROCUREMENT_TOOLS: tuple[ToolSpec, ...] = (
         name="procurement_create_requisition",
         description=(
             "Raise a purchase requisition (a request to buy, not yet an order) on a cost centre for "
-            "the user you are helping. Use catalogue prices. Larger amounts may need approval."
+            "the user you are helping. Use catalogue prices (procurement_search_catalogue): a line "
+            "priced below the lowest offer for its SKU is refused. Larger amounts may need approval."
         ),
         args_model=CreateRequisitionArgs,
         side_effect=SideEffect.FINANCIAL,
@@ -229,9 +301,10 @@ PROCUREMENT_TOOLS: tuple[ToolSpec, ...] = (
         name="procurement_create_purchase_order",
         description=(
             "Create a purchase order with one supplier, charged to a cost centre, requested by the "
-            "user you are helping. Every line must be offered by that supplier (use "
-            "procurement_search_catalogue); total_amount must equal the sum of the lines. Orders "
-            "above spend limits need a procurement manager's approval."
+            "user you are helping. Every line must be offered by that supplier at its catalogue "
+            "price (use procurement_search_catalogue); a line priced below it is refused. "
+            "total_amount must equal the sum of the lines. Orders above spend limits need a "
+            "procurement manager's approval."
         ),
         args_model=CreatePurchaseOrderArgs,
         side_effect=SideEffect.FINANCIAL,

@@ -140,7 +140,8 @@ class LocalProcurement:
     def create_purchase_order(
         self, new: NewPurchaseOrder, *, idempotency_key: str | None = None
     ) -> PurchaseOrder:
-        """Validate, commit the total to the cost centre and record the order as ``submitted``."""
+        """Validate (every line from the supplier's catalogue, not below its price), commit the total
+        to the cost centre and record the order as ``submitted``."""
         with writing(self._engine) as conn:
             if earlier := find_by_key(conn, purchase_orders, idempotency_key):
                 return _purchase_order(conn, earlier)
@@ -200,13 +201,18 @@ def _active_supplier(conn: Connection, supplier_id: str) -> Row[Any]:
 
 
 def _require_catalogue(conn: Connection, supplier_id: str, lines: Sequence[OrderLine]) -> None:
-    offered = set(
-        conn.execute(select(catalogue.c.sku).where(catalogue.c.supplier_id == supplier_id)).scalars()
-    )
-    for line in lines:
-        if line.sku not in offered:
+    """Every line is offered by the supplier, at its catalogue price or above (never below)."""
+    query = select(catalogue.c.sku, catalogue.c.unit_price).where(catalogue.c.supplier_id == supplier_id)
+    prices: dict[str, float] = {sku: price for sku, price in conn.execute(query)}
+    for n, line in enumerate(lines, 1):
+        if line.sku not in prices:
             detail = f"not in the catalogue of supplier {supplier_id}; search the catalogue for who offers it"
             raise UnknownSku(line.sku, detail)
+        if cents(line.unit_price) < cents(prices[line.sku]):
+            raise Conflict(
+                f"line {n} ({line.sku}): unit_price {line.unit_price:.2f} is below the catalogue price "
+                f"{prices[line.sku]:.2f} of supplier {supplier_id}; order at the catalogue price"
+            )
 
 
 def _checked_total(new: NewPurchaseOrder) -> int:
