@@ -25,10 +25,10 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 
-from agent.notifier import LogNotifier
-from agent.services import build_agent_deps, build_registry
-from agent.session import AgentSession, open_checkpointer
+from agent.run.notifier import LogNotifier
+from agent.run.session import AgentSession, open_checkpointer
 from agent.settings import Settings
+from agent.wiring import build_agent_deps, build_registry
 from evals.scripted import ScriptedChatModel
 from tools.registry import result_to_json, run
 from tools.spec import CallContext, Systems, ToolSpec

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.cli.app import app
 from governance.executions import ExecutionLedger, idempotency_key
 from governance.store import sqlite_engine
 

@@ -21,7 +21,7 @@ from tools.errors import BackendUnavailable, Conflict, InvalidArguments, NotFoun
 from tools.local import SEED_CIS
 from tools.models import ChangeState, IncidentState, IncidentUpdate, NewIncident
 from tools.servicenow import BasicAuth, BearerToken, ServiceNowITSM
-from tools.servicenow_mapping import INCIDENT_FIELDS, change_from, ci_from
+from tools.servicenow.mapping import INCIDENT_FIELDS, change_from, ci_from
 
 BASE = "https://acme.service-now.com"
 TABLE = "/api/now/table"

@@ -8,9 +8,9 @@ import pytest
 import respx
 from httpx import Response
 
-from agent.servicenow_wiring import ConfigurationError, servicenow_from_settings
-from agent.services import open_systems
+from agent.run.errors import ConfigurationError
 from agent.settings import Settings
+from agent.wiring import open_systems, servicenow_from_settings
 from tools.servicenow import ServiceNowITSM
 
 

@@ -33,10 +33,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from langchain_core.messages import AIMessage
 from sqlalchemy import Engine
 
-from agent.notifier import LogNotifier
-from agent.services import build_agent_deps
-from agent.session import AgentSession, open_checkpointer
+from agent.run.notifier import LogNotifier
+from agent.run.session import AgentSession, open_checkpointer
 from agent.settings import Settings
+from agent.wiring import build_agent_deps
 from evals.scripted import ScriptedChatModel
 from governance.approvals import ApprovalError, ApprovalStatus
 from governance.executions import idempotency_key

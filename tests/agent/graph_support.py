@@ -24,13 +24,13 @@ import respx
 import yaml
 from sqlalchemy import Engine
 
-from agent.cli_agent import redecide
-from agent.llm import openai_chat_model
-from agent.notifier import LogNotifier
-from agent.services import build_agent_deps
-from agent.session import AgentSession, TurnResult, open_checkpointer
+from agent.cli.chat import redecide
+from agent.run.llm import openai_chat_model
+from agent.run.notifier import LogNotifier
+from agent.run.session import AgentSession, TurnResult, open_checkpointer
+from agent.run.state import AgentDeps
 from agent.settings import Settings
-from agent.state import AgentDeps
+from agent.wiring import build_agent_deps
 from governance.approvals import ApprovalRequest, ApprovalStore
 from governance.audit import AuditEvent, AuditLog
 from governance.directory import DEFAULT_DIRECTORY_PATH

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from agent.state import AgentDeps
+from agent.run.state import AgentDeps
 from governance.approvals import ApprovalStatus
 from tests.agent.graph_support import NOW, ScriptedLLM, World, answer, calls, po_call, tool_call
 from tools.errors import BackendUnavailable

@@ -22,9 +22,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.nodes import PlannerUnavailable
-from agent.session import AgentSession, ThreadError, ThreadNotWaiting, UnknownThread
+from agent.cli.app import app
+from agent.run.errors import PlannerUnavailable, ThreadError, ThreadNotWaiting, UnknownThread
+from agent.run.session import AgentSession
 from governance.approvals import ApprovalStatus
 from governance.audit import AuditEvent, AuditLog
 from governance.executions import ExecutionInProgress, ExecutionStatus, idempotency_key

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agent.nodes import PlannerUnavailable
+from agent.run.errors import PlannerUnavailable
 from tests.agent.graph_support import ScriptedLLM, World, answer, calls, po_call, tool_call
 
 

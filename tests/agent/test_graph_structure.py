@@ -1,6 +1,6 @@
-"""The only path from a tool call to a tool handler is ``agent.executor``, and it demands a decision.
+"""The only path from a tool call to a tool handler is ``agent.run.executor``, and it demands a decision.
 
-Pins: no module of ``agent/`` except ``agent/executor.py`` calls ``tools.registry.run`` or touches a
+Pins: no module of ``agent/`` except ``agent/run/executor.py`` calls ``tools.registry.run`` or touches a
 spec's ``.handler`` (checked on the syntax tree, so the check itself is shown to find the executor's
 call); ``execute`` raises ``GovernanceViolation`` — and runs nothing — for a deny decision, an
 approve decision without an approval (or with one that is pending or for other arguments), and a
@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from agent.executor import GovernanceViolation, execute
-from agent.services import lookup_facts
-from agent.state import ClearedCall
+from agent.run.errors import GovernanceViolation
+from agent.run.executor import execute
+from agent.run.review import lookup_facts
+from agent.run.state import ClearedCall
 from governance.approvals import ApprovalOutcome, ApprovalStatus
 from governance.decide import decide
 from governance.decision import Decision, DecisionContext, Tier, ToolCall, args_digest
@@ -26,7 +27,7 @@ from tests.agent.graph_support import IN_FREEZE, NOW, World, po_args
 from tools.spec import canonical_args
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
-EXECUTOR = AGENT / "executor.py"
+EXECUTOR = AGENT / "run" / "executor.py"
 
 
 def handler_paths(source: str) -> list[str]:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from agent.grounding import BEGIN, END, RetrieverGrounder, RetrieverKnowledge
-from agent.state import AgentDeps
+from agent.run.grounding import BEGIN, END, RetrieverGrounder, RetrieverKnowledge
+from agent.run.state import AgentDeps
 from knowledge import MiniLMEmbedder, Retriever, ingest_paths, open_store
 from tests.agent.graph_support import ScriptedLLM, World, answer, calls, po_call, tool_call
 

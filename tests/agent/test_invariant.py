@@ -31,12 +31,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from agent.cli_agent import redecide
-from agent.notifier import LogNotifier
-from agent.services import build_agent_deps
-from agent.session import AgentSession, open_checkpointer
+from agent.cli.chat import redecide
+from agent.run.notifier import LogNotifier
+from agent.run.session import AgentSession, open_checkpointer
+from agent.run.state import AgentDeps
 from agent.settings import Settings
-from agent.state import AgentDeps
+from agent.wiring import build_agent_deps
 from evals.scripted import ScriptedChatModel
 from governance.approvals import ApprovalError, ApprovalRequest
 from governance.audit import AuditEvent

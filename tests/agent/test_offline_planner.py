@@ -16,7 +16,7 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import StructuredTool
 
-from agent.offline_planner import OfflinePlanner
+from agent.offline.planner import OfflinePlanner
 
 SYSTEM = SystemMessage(content="You are opslayer. The user is alice.requester (requester).")
 

@@ -20,7 +20,7 @@ from governance.executions import (
     idempotency_key,
     usage_charge_key,
 )
-from governance.settlement import (
+from governance.executions.settlement import (
     DEFAULT_SETTLER_ROLES,
     NotEntitled,
     call_decision,

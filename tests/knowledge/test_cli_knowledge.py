@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agent.cli_knowledge import ingest, search
+from agent.cli.knowledge import ingest, search
 from knowledge import MiniLMEmbedder, open_store
 from tests.knowledge.conftest import copy_runbooks
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_importing_the_cli_and_knowledge_does_not_import_torch() -> None:
     code = (
-        "import agent.cli, agent.cli_knowledge, knowledge.store, knowledge.retrieval, knowledge.ingest; "
+        "import agent.cli.app, agent.cli.knowledge, knowledge.store, knowledge.retrieval, knowledge.ingest; "
         "import sys; assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)

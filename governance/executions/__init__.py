@@ -15,11 +15,12 @@ as its idempotency key, even an operator who re-runs the call cannot create a se
 
 A ``started`` row is indistinguishable from a call still running elsewhere, so it is never taken over
 automatically: a person checks the backend for the key and records what they found with
-:meth:`ExecutionLedger.settle` (through :func:`governance.settlement.settle_execution`, which checks
-who they are and audits it). A ``failed`` row is replayed too: the write may have half-happened, so
-re-running it is the caller's decision (``retry_failed=True``).
+:meth:`ExecutionLedger.settle` (through
+:func:`governance.executions.settlement.settle_execution`, which checks who they are and audits
+it). A ``failed`` row is replayed too: the write may have half-happened, so re-running it is the
+caller's decision (``retry_failed=True``).
 
-The record, its status, keys and errors are in :mod:`governance.execution_values`.
+The record, its status, keys and errors are in :mod:`governance.executions._values`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from governance.execution_values import (
+from governance.executions._values import (
     MIN_KEY_PREFIX,
     SETTLED_BY_OPERATOR,
     AmbiguousKey,
@@ -185,7 +186,7 @@ class ExecutionLedger:
         update only applies if the row is still ``started`` with the attempt read, so it cannot
         overwrite an outcome the handler's own runner recorded meanwhile (that runner then fails
         loudly instead: see :meth:`run_once`). Call it through
-        :func:`governance.settlement.settle_execution`, which checks the person and audits it.
+        :func:`governance.executions.settlement.settle_execution`, which checks the person and audits it.
         """
         if status is ExecutionStatus.STARTED:
             raise ValueError("a row can be settled as completed or failed, not started")

@@ -13,8 +13,8 @@
 - State machines: the current record is read and ``tools.models`` transitions are applied before
   any PATCH, so callers see the same ``InvalidTransition``/``Conflict`` as with the local backend.
   The instance may refuse more on its own (e.g. a change that needs CAB approval) → ``Conflict``.
-- Code mappings (states, priority, risk, CI class, environment): :mod:`tools.servicenow_mapping`.
-  HTTP failures → errors, retries and credentials: :mod:`tools.servicenow_http`.
+- Code mappings (states, priority, risk, CI class, environment): :mod:`tools.servicenow.mapping`.
+  HTTP failures → errors, retries and credentials: :mod:`tools.servicenow.http`.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from tools.models import (
     NewIncident,
     WorkNote,
 )
-from tools.servicenow_http import BasicAuth, BearerToken, TableApi
-from tools.servicenow_mapping import (
+from tools.servicenow.http import BasicAuth, BearerToken, TableApi
+from tools.servicenow.mapping import (
     CHANGE_FIELDS,
     CHANGE_STATE_CODES,
     CI_FIELDS,
@@ -65,7 +65,7 @@ from tools.servicenow_mapping import (
     required,
     work_note_from,
 )
-from tools.servicenow_query import literal, query_params, text_conditions
+from tools.servicenow.query import literal, query_params, text_conditions
 
 __all__ = ["BasicAuth", "BearerToken", "ServiceNowITSM"]
 

@@ -12,10 +12,11 @@ from langchain_core.messages.tool import invalid_tool_call
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent.executor import Executed, execute, recorded, release_stale_holds, reserve_usage
-from agent.gate import Proposed, Reviewed, refusal_text, refuse_duplicates, review
-from agent.prompts import system_prompt
-from agent.state import AgentDeps, AgentState, ClearedCall, PendingApproval
+from agent.run.errors import PlannerUnavailable
+from agent.run.executor import Executed, execute, recorded, release_stale_holds, reserve_usage
+from agent.run.prompts import system_prompt
+from agent.run.review import Proposed, Reviewed, refusal_text, refuse_duplicates, review
+from agent.run.state import AgentDeps, AgentState, ClearedCall, PendingApproval
 from governance.approvals import ApprovalRequest, ApprovalStatus, RequestKeyTaken
 from governance.audit import EventKind
 from governance.decision import Actor, Decision, DecisionContext, Tier, approval_satisfied
@@ -23,10 +24,6 @@ from governance.decision import Actor, Decision, DecisionContext, Tier, approval
 # A cleared call whose limits another session filled between its decision and its hold is decided
 # again; each round sees the other holds, so it ends in a hold or an escalation well within this.
 _RESERVE_ATTEMPTS = 8
-
-
-class PlannerUnavailable(RuntimeError):
-    """The LLM endpoint failed (timeout, rate limit, auth, malformed reply); nothing was executed."""
 
 
 def ground(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
@@ -208,7 +205,7 @@ def _recheck_and_run(
     """Decide again just before running, hold the call's usage, then run it.
 
     Policy or usage may have changed since the first decision; the hold makes the last decision's
-    view of the limits true until the call has run (see :func:`agent.executor.reserve_usage`). A call
+    view of the limits true until the call has run (see :func:`agent.run.executor.reserve_usage`). A call
     that already ran (this node re-run after a crash) gets its recorded outcome instead.
     """
     done = recorded(deps, call, thread_id=thread_id, actor_id=actor.id)

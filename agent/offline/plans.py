@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent import offline_answers as answers
-from agent.offline_intents import Intent, Request, reason_given
-from agent.offline_outcomes import Step
+from agent.offline import answers
+from agent.offline.intents import Intent, Request, reason_given
+from agent.offline.outcomes import Step
 
 # Alternative words tried when a search finds nothing ("ssd 1tb" → "1tb", then "ssd").
 MAX_SEARCHES = 3

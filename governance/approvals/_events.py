@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from governance.approval_rules import _Ballot
-from governance.approval_values import ApprovalError, ApprovalRequest, Vote, _canonical
+from governance.approvals._rules import _Ballot
+from governance.approvals._values import ApprovalError, ApprovalRequest, Vote, _canonical
 
 # The request as ``to_dict`` gives it, less what is not known or not needed at creation.
 _REQUESTED_FIELDS = (

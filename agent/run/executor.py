@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-from agent.notifier import Notification, recipients
-from agent.state import AgentDeps, ClearedCall
+from agent.run.errors import GovernanceViolation
+from agent.run.notifier import Notification, recipients
+from agent.run.state import AgentDeps, ClearedCall
 from governance.approvals import ApprovalOutcome, ApprovalUnusable
 from governance.audit import EventKind
 from governance.decision import Decision, Tier, args_digest
@@ -20,10 +21,6 @@ from governance.executions import ExecutionRecord, ExecutionStatus, idempotency_
 from governance.reservations import hold_keys, holds
 from tools.registry import result_to_json, run
 from tools.spec import CallContext, SideEffect
-
-
-class GovernanceViolation(RuntimeError):
-    """Code tried to execute a call without a decision that allows exactly that call."""
 
 
 @dataclass(frozen=True, kw_only=True)

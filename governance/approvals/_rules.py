@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from governance.approval_values import (
+from governance.approvals._values import (
     AlreadyVoted,
     ApprovalRequest,
     ApprovalStatus,

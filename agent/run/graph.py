@@ -6,7 +6,7 @@
                             │       ↕
                             └→ await_approval (interrupt until every pending approval is final)
 
-The only edge into tool handlers is ``act`` → :func:`agent.executor.execute`, which demands the
+The only edge into tool handlers is ``act`` → :func:`agent.run.executor.execute`, which demands the
 decision ``govern`` (or the re-check in ``act``) made for exactly that call.
 """
 
@@ -16,8 +16,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agent import nodes
-from agent.state import AgentDeps, AgentState
+from agent.run import nodes
+from agent.run.state import AgentDeps, AgentState
 
 
 def build_graph(checkpointer: BaseCheckpointSaver[str]) -> CompiledStateGraph[AgentState, AgentDeps]:

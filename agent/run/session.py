@@ -16,29 +16,16 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
-from agent.graph import build_graph
-from agent.grounding import cited_ids
-from agent.state import AgentDeps
+from agent.run.errors import ThreadBusy, ThreadNotWaiting, UnknownThread
+from agent.run.graph import build_graph
+from agent.run.grounding import cited_ids
+from agent.run.state import AgentDeps
 from governance.approvals import ApprovalRequest
 from governance.audit import AuditEvent, EventKind, recording
 from tools import sqlite
 
 # Nodes between a model message with tool calls and the tool messages answering them.
 _TOOL_NODES = frozenset({"govern", "act", "await_approval"})
-
-
-class ThreadError(RuntimeError):
-    """A thread cannot be resumed as asked."""
-
-
-class UnknownThread(ThreadError):
-    def __init__(self, thread_id: str) -> None:
-        super().__init__(f"no conversation thread {thread_id!r}: nothing to resume")
-
-
-class ThreadNotWaiting(ThreadError):
-    def __init__(self, thread_id: str) -> None:
-        super().__init__(f"thread {thread_id!r} is not waiting for approval: nothing to resume")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,9 +142,9 @@ class AgentSession:
     def _check_can_continue(self, thread_id: str) -> None:
         snapshot = self.graph.get_state(self._config(thread_id))
         if _interrupted(snapshot):
-            raise ThreadError(f"thread {thread_id!r} is waiting for approval; approve or reject it first")
+            raise ThreadBusy(f"thread {thread_id!r} is waiting for approval; approve or reject it first")
         if not _TOOL_NODES.isdisjoint(snapshot.next):  # a run crashed between tool calls and answers
-            raise ThreadError(
+            raise ThreadBusy(
                 f"thread {thread_id!r} stopped before its tool calls were answered; resume it first"
             )
 

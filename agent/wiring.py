@@ -6,38 +6,26 @@ Entry points (the CLI, later the HTTP API and Slack app) call these; library cod
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.run.errors import ConfigurationError
+from agent.run.governance import Governance
 from agent.settings import Settings
 from governance.audit import AuditLog
-from governance.compiled import CompiledPolicy, compile_policy
-from governance.decide import decide
-from governance.decision import Actor, Decision, DecisionContext, ToolCall
+from governance.compiled import compile_policy
 from governance.directory import Directory
 from governance.directory import load_directory as _load_directory
 from governance.executions import ExecutionLedger
 from governance.loader import load_policy
 from governance.policy import DEFAULT_POLICY_PATH
 from governance.store import sqlite_engine
-from governance.usage import SqlUsageLedger, UsageReader
+from governance.usage import SqlUsageLedger
 from tools.catalogue import build_catalogue
-from tools.errors import InvalidArguments, OpsError
 from tools.local import open_local_systems
 from tools.registry import ToolRegistry
-from tools.spec import Systems, ToolSpec, canonical_args
-
-
-@dataclass(frozen=True, kw_only=True)
-class Governance:
-    """The policy in force, compiled for the catalogue, with the directory it was checked against."""
-
-    registry: ToolRegistry
-    directory: Directory
-    policy: CompiledPolicy
+from tools.spec import Systems
 
 
 def build_registry() -> ToolRegistry:
@@ -63,8 +51,6 @@ def open_systems(settings: Settings) -> Systems:
     local = open_local_systems(settings.systems_db)
     if settings.itsm_backend == "local":
         return local
-    from agent.servicenow_wiring import servicenow_from_settings
-
     return Systems(
         itsm=servicenow_from_settings(settings), inventory=local.inventory, procurement=local.procurement
     )
@@ -82,55 +68,6 @@ def open_executions(settings: Settings) -> ExecutionLedger:
     return ExecutionLedger(sqlite_engine(settings.governance_db), clock=lambda: datetime.now(UTC))
 
 
-def lookup_facts(spec: ToolSpec, args: Any, systems: Systems) -> tuple[Mapping[str, Any], str | None]:
-    """The read-only facts policy needs for this call, or an explanation of why they are missing.
-
-    Missing facts are not an error here: conditions that need them fail closed in ``decide``. But
-    ``InvalidArguments`` propagates: the system of record refused the arguments themselves (a price
-    below the catalogue's, a SKU nobody offers), so the call is invalid, like one failing validation.
-    """
-    if spec.facts is None:
-        return {}, None
-    try:
-        return dict(spec.facts(args, systems)), None
-    except InvalidArguments:
-        raise
-    except OpsError as exc:
-        return {}, f"facts for {spec.name} could not be looked up: {exc}"
-
-
-def explain(
-    governance: Governance,
-    *,
-    tool: str,
-    raw_args: Mapping[str, Any],
-    actor: Actor,
-    now: datetime,
-    systems: Systems | None,
-    usage: UsageReader,
-    channel: str = "cli",
-) -> tuple[Decision, list[str]]:
-    """Decide one proposed call (validating its arguments first) without executing it.
-
-    Returns the decision and notes (e.g. facts that could not be looked up). Unknown tools are
-    decided as-is (deny); invalid arguments raise ``InvalidArguments``, also when the facts lookup
-    refuses them (e.g. a purchase-order line priced below the supplier's catalogue price).
-    """
-    notes: list[str] = []
-    args: Mapping[str, Any] = raw_args
-    facts: Mapping[str, Any] = {}
-    if tool in governance.registry:
-        spec = governance.registry.get(tool)
-        parsed = spec.parse_args(raw_args)
-        args = canonical_args(parsed)
-        if systems is not None:
-            facts, problem = lookup_facts(spec, parsed, systems)
-            notes += [problem] if problem else []
-    call = ToolCall(tool=tool, args=args, facts=facts)
-    context = DecisionContext(now=now, channel=channel)
-    return decide(governance.policy, call, actor, context, usage), notes
-
-
 def build_agent_deps(
     settings: Settings,
     *,
@@ -140,9 +77,9 @@ def build_agent_deps(
     clock: Any | None = None,
 ) -> Any:
     """Run dependencies for the agent (``AgentDeps``), built from settings."""
-    from agent.llm import build_chat_model
-    from agent.notifier import LogNotifier
-    from agent.state import AgentDeps
+    from agent.run.llm import build_chat_model
+    from agent.run.notifier import LogNotifier
+    from agent.run.state import AgentDeps
     from governance.approvals import ApprovalStore
 
     now = clock or (lambda: datetime.now(UTC))
@@ -150,7 +87,7 @@ def build_agent_deps(
     audit = AuditLog(engine)
     systems, grounder = open_systems(settings), None
     if settings.grounding:
-        from agent.grounding import RetrieverGrounder, RetrieverKnowledge
+        from agent.run.grounding import RetrieverGrounder, RetrieverKnowledge
         from knowledge import Retriever
 
         retriever = Retriever(open_knowledge_store(settings))
@@ -174,7 +111,7 @@ def build_agent_deps(
 
 def open_session(settings: Settings, **kwargs: Any) -> Any:
     """An ``AgentSession`` on the checkpoints under ``OPSLAYER_HOME``."""
-    from agent.session import AgentSession, open_checkpointer
+    from agent.run.session import AgentSession, open_checkpointer
 
     return AgentSession(build_agent_deps(settings, **kwargs), open_checkpointer(settings.checkpoints_db))
 
@@ -204,3 +141,22 @@ def open_knowledge_store(settings: Settings) -> Any:
             client=httpx.Client(timeout=settings.llm_timeout_s),
         )
     return open_store(settings.knowledge_dir, settings.chroma_url, embedder=embedder)
+
+
+def servicenow_from_settings(settings: Settings) -> Any:
+    """The ServiceNow ITSM adapter (``tools.servicenow.ServiceNowITSM``) the settings describe."""
+    from tools.servicenow import BasicAuth, BearerToken, ServiceNowITSM
+
+    if not settings.servicenow_url:
+        raise ConfigurationError("OPSLAYER_ITSM_BACKEND=servicenow needs OPSLAYER_SERVICENOW_URL")
+    auth: BasicAuth | BearerToken
+    if settings.servicenow_token is not None:
+        auth = BearerToken(token=settings.servicenow_token)
+    elif settings.servicenow_user and settings.servicenow_password is not None:
+        auth = BasicAuth(user=settings.servicenow_user, password=settings.servicenow_password)
+    else:
+        raise ConfigurationError(
+            "ServiceNow needs OPSLAYER_SERVICENOW_TOKEN (OAuth bearer) or both OPSLAYER_SERVICENOW_USER "
+            "and OPSLAYER_SERVICENOW_PASSWORD (basic auth)"
+        )
+    return ServiceNowITSM(settings.servicenow_url, auth=auth, timeout_s=settings.servicenow_timeout_s)

@@ -34,7 +34,7 @@ AMS-1, BER-2, LON-1, MAD-1 and WAW-1; items are a SKU in upper case or words suc
 An item named by words is looked up with ``inventory_search_items`` (the head noun, singular:
 "laptops" → ``laptop``; if nothing is found, the other words in turn). Among the hits it takes the
 one matching most of the user's words, then the house standard for a generic word
-(:data:`agent.offline_plans.HOUSE_STANDARD`: laptop → LAP-14-PRO, ssd → SSD-1TB-NVME, ...), then one
+(:data:`agent.offline.plans.HOUSE_STANDARD`: laptop → LAP-14-PRO, ssd → SSD-1TB-NVME, ...), then one
 whose category or name starts with the word, so "laptops" is never the laptop shipping box.
 
 A request that names the intent but not everything it needs (no quantity, no warehouse) gets an
@@ -59,11 +59,11 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from agent.offline_answers import needs_llm
-from agent.offline_intents import parse_request
-from agent.offline_outcomes import Outcome, Status, Step, read_outcome
-from agent.offline_plans import Call, next_move
-from agent.offline_sources import guidance, related, sources_for_request
+from agent.offline.answers import needs_llm
+from agent.offline.intents import parse_request
+from agent.offline.outcomes import Outcome, Status, Step, read_outcome
+from agent.offline.plans import Call, next_move
+from agent.offline.sources import guidance, related, sources_for_request
 
 MODEL_NAME = "opslayer-offline-planner"
 

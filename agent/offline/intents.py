@@ -1,7 +1,7 @@
 """Reading a staff request into one of the offline planner's intents.
 
 Parsing is keyword and pattern based, case-insensitive and deterministic. What is recognised
-(the phrasings are documented for users in :mod:`agent.offline_planner`):
+(the phrasings are documented for users in :mod:`agent.offline.planner`):
 
 - incident numbers ``INC`` + digits;
 - SKUs in upper case with a hyphen and either a digit or a second hyphen (``SSD-1TB-NVME``,

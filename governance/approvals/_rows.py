@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from governance.approval_values import ApprovalRequest, ApprovalStatus, Vote, _canonical, _iso
+from governance.approvals._values import ApprovalRequest, ApprovalStatus, Vote, _canonical, _iso
 from governance.decision import ApprovalRequirement
 
 _PREFIX = "APR-"

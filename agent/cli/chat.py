@@ -12,11 +12,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from agent import services
-from agent.cli_executions import stuck_hint
-from agent.nodes import PlannerUnavailable
-from agent.render import TIER_STYLE, tier_label
-from agent.session import AgentSession, ThreadError, TurnResult
+from agent import wiring as services
+from agent.cli.executions import stuck_hint
+from agent.cli.render import TIER_STYLE, tier_label
+from agent.run.errors import PlannerUnavailable, ThreadError
+from agent.run.review import lookup_facts
+from agent.run.session import AgentSession, TurnResult
 from agent.settings import Settings
 from governance.approvals import ApprovalError, ApprovalRequest
 from governance.decide import decide
@@ -201,7 +202,7 @@ def redecide(session: AgentSession, request: ApprovalRequest, args: Mapping[str,
     deps = session.deps
     spec = deps.governance.registry.get(request.tool)
     parsed = spec.parse_args(dict(args))
-    facts, _ = services.lookup_facts(spec, parsed, deps.systems)
+    facts, _ = lookup_facts(spec, parsed, deps.systems)
     call = ToolCall(tool=request.tool, args=canonical_args(parsed), facts=facts)
     context = DecisionContext(now=deps.clock(), channel=request.channel, thread_id=request.thread_id)
     actor = deps.governance.directory.actor(request.requester)

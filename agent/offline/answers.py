@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent.offline_intents import Intent, Request
-from agent.offline_outcomes import Status, Step
+from agent.offline.intents import Intent, Request
+from agent.offline.outcomes import Status, Step
 
 CAPABILITIES = (
     ("summarise an incident", "summarise INC0010003"),

@@ -46,7 +46,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _open_store(settings: Settings) -> KnowledgeStore:
-    from agent.services import open_knowledge_store
+    from agent.wiring import open_knowledge_store
 
     try:
         store: KnowledgeStore = open_knowledge_store(settings)
@@ -96,7 +96,7 @@ def ingest(
 
         store = _open_store(settings)
         if from_itsm:
-            from agent.services import open_systems
+            from agent.wiring import open_systems
 
             summary = ingest_incidents(store, open_systems(settings).itsm, progress=report)
         else:

@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from agent import services
+from agent import wiring as services
 from agent.settings import Settings
 from governance.audit import AuditEvent
 from governance.directory import DirectoryError, UnknownPerson
@@ -26,7 +26,7 @@ from governance.executions import (
     ExecutionRecord,
     ExecutionStatus,
 )
-from governance.settlement import NotEntitled, call_decision, settle_execution, settlement_of
+from governance.executions.settlement import NotEntitled, call_decision, settle_execution, settlement_of
 
 executions_app = typer.Typer(
     help="Inspect executed tool calls; settle the ones a crash left started.", no_args_is_help=True

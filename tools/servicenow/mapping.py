@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from tools.errors import BackendUnavailable
 from tools.models import ChangeRequest, ChangeState, ConfigurationItem, Incident, IncidentState, WorkNote
-from tools.servicenow_http import malformed
+from tools.servicenow.http import malformed
 
 Risk = Literal["low", "moderate", "high"]
 _R = TypeVar("_R", Incident, ChangeRequest, ConfigurationItem, WorkNote)

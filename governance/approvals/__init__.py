@@ -35,8 +35,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from governance.approval_events import _final_payload, _refusal_payload, _requested_payload, _vote_payload
-from governance.approval_rows import (
+from governance.approvals._events import _final_payload, _refusal_payload, _requested_payload, _vote_payload
+from governance.approvals._rows import (
     _consume,
     _insert_request,
     _normalise_id,
@@ -46,8 +46,8 @@ from governance.approval_rows import (
     approval_requests,
     approval_votes,
 )
-from governance.approval_rules import _Ballot, _cast, _check_ballot, _due, _expired, _new_request
-from governance.approval_values import (
+from governance.approvals._rules import _Ballot, _cast, _check_ballot, _due, _expired, _new_request
+from governance.approvals._values import (
     AlreadyVoted,
     ApprovalConflict,
     ApprovalError,

@@ -8,7 +8,7 @@ Errors an operator meets (the message names the problem)::
     ├── NotStarted          the record already has an outcome: nothing to settle
     ├── ExecutionChanged    the record was claimed again while it was being settled
     ├── OutcomeRequired     a settlement without the result found, or without a reason
-    └── NotEntitled         (governance.settlement) the person may not settle executions
+    └── NotEntitled         (governance.executions.settlement) the person may not settle executions
 
 :class:`ExecutionInProgress` is apart: it is what a caller gets for a key claimed without an outcome,
 not a refused request.

@@ -15,7 +15,7 @@ from agent.settings import Settings
 def build_chat_model(settings: Settings) -> BaseChatModel:
     """ChatOpenAI when an API key is configured, otherwise the deterministic offline planner."""
     if settings.openai_api_key is None:
-        from agent.offline_planner import OfflinePlanner
+        from agent.offline.planner import OfflinePlanner
 
         return OfflinePlanner()
     return openai_chat_model(settings)

@@ -11,11 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent import services
-from agent.cli_agent import approvals_app, chat
-from agent.cli_executions import executions_app
-from agent.cli_knowledge import ingest, search
-from agent.render import print_decision, tier_label
+from agent import wiring as services
+from agent.cli.chat import approvals_app, chat
+from agent.cli.executions import executions_app
+from agent.cli.knowledge import ingest, search
+from agent.cli.render import print_decision, tier_label
+from agent.run.review import explain
 from agent.settings import Settings
 from governance.decision import Tier
 from governance.directory import DirectoryError, UnknownPerson
@@ -140,7 +141,7 @@ def policy_explain(
     try:
         governance = services.load_governance(settings, policy_file=policy)
         actor = governance.directory.actor(as_user)
-        decision, notes = services.explain(
+        decision, notes = explain(
             governance,
             tool=tool,
             raw_args=_json_object(args),
@@ -168,7 +169,7 @@ def policy_replay(
     all_calls: bool = typer.Option(False, "--all", help="List unchanged calls too."),
 ) -> None:
     """Shadow mode: re-decide every tool call in the audit trail under another policy; show tier changes."""
-    from agent.replay import replay
+    from governance.replay import replay
 
     settings = Settings()
     try:
@@ -255,7 +256,7 @@ def audit_tail(
 @app.command()
 def demo() -> None:
     """A scripted walk-through on the embedded defaults (offline, local systems)."""
-    from agent.demo import run_demo
+    from agent.cli.demo import run_demo
 
     run_demo(Settings(), console)
 

@@ -16,10 +16,11 @@ from typing import Any
 from rich.console import Console
 from rich.rule import Rule
 
-from agent import services
-from agent.cli_agent import print_turn
-from agent.render import print_decision
-from agent.session import AgentSession
+from agent import wiring as services
+from agent.cli.chat import print_turn
+from agent.cli.render import print_decision
+from agent.run.review import explain
+from agent.run.session import AgentSession
 from agent.settings import Settings
 from governance.approvals import ApprovalError
 from tools.local import reset_local_systems
@@ -155,7 +156,7 @@ def _denied_change(console: Console, settings: Settings) -> None:
 def _policy_examples(console: Console, settings: Settings, session: AgentSession) -> None:
     console.print(Rule("7. `opslayer policy explain`: a decision without running anything"))
     governance = session.deps.governance
-    decision, _ = services.explain(
+    decision, _ = explain(
         governance,
         tool="procurement_create_purchase_order",
         raw_args=PO_30K,

@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, BaseMessage
 from langgraph.graph.message import add_messages
 
-from agent.notifier import Notifier
-from agent.services import Governance
+from agent.run.notifier import Notifier
 from governance.approvals import ApprovalStore
 from governance.audit import AuditLog
 from governance.executions import ExecutionLedger
 from governance.usage import SqlUsageLedger
 from tools.spec import Systems
+
+if TYPE_CHECKING:
+    from agent.run.governance import Governance
 
 
 class ClearedCall(TypedDict):

@@ -1,6 +1,6 @@
 """Governance for one tool call: validate, look up facts, decide, audit.
 
-Everything here is decided before anything runs; :mod:`agent.executor` is the only code that runs
+Everything here is decided before anything runs; :mod:`agent.run.executor` is the only code that runs
 handlers, and it demands the decision this module produced.
 """
 
@@ -9,15 +9,68 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from agent.services import lookup_facts
-from agent.state import AgentDeps
 from governance.audit import EventKind
 from governance.decide import decide
 from governance.decision import Actor, Decision, DecisionContext, ToolCall, args_digest
-from tools.errors import InvalidArguments
-from tools.spec import canonical_args
+from governance.usage import UsageReader
+from tools.errors import InvalidArguments, OpsError
+from tools.spec import Systems, ToolSpec, canonical_args
+
+if TYPE_CHECKING:
+    from agent.run.governance import Governance
+    from agent.run.state import AgentDeps
+
+
+def lookup_facts(spec: ToolSpec, args: Any, systems: Systems) -> tuple[Mapping[str, Any], str | None]:
+    """The read-only facts policy needs for this call, or an explanation of why they are missing.
+
+    Missing facts are not an error here: conditions that need them fail closed in ``decide``. But
+    ``InvalidArguments`` propagates: the system of record refused the arguments themselves (a price
+    below the catalogue's, a SKU nobody offers), so the call is invalid, like one failing validation.
+    """
+    if spec.facts is None:
+        return {}, None
+    try:
+        return dict(spec.facts(args, systems)), None
+    except InvalidArguments:
+        raise
+    except OpsError as exc:
+        return {}, f"facts for {spec.name} could not be looked up: {exc}"
+
+
+def explain(
+    governance: Governance,
+    *,
+    tool: str,
+    raw_args: Mapping[str, Any],
+    actor: Actor,
+    now: datetime,
+    systems: Systems | None,
+    usage: UsageReader,
+    channel: str = "cli",
+) -> tuple[Decision, list[str]]:
+    """Decide one proposed call (validating its arguments first) without executing it.
+
+    Returns the decision and notes (e.g. facts that could not be looked up). Unknown tools are
+    decided as-is (deny); invalid arguments raise ``InvalidArguments``, also when the facts lookup
+    refuses them (e.g. a purchase-order line priced below the supplier's catalogue price).
+    """
+    notes: list[str] = []
+    args: Mapping[str, Any] = raw_args
+    facts: Mapping[str, Any] = {}
+    if tool in governance.registry:
+        spec = governance.registry.get(tool)
+        parsed = spec.parse_args(raw_args)
+        args = canonical_args(parsed)
+        if systems is not None:
+            facts, problem = lookup_facts(spec, parsed, systems)
+            notes += [problem] if problem else []
+    call = ToolCall(tool=tool, args=args, facts=facts)
+    context = DecisionContext(now=now, channel=channel)
+    return decide(governance.policy, call, actor, context, usage), notes
 
 
 @dataclass(frozen=True, kw_only=True)

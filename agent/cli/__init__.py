@@ -1,0 +1,1 @@
+"""The opslayer command line (typer): thin commands over the operations service."""

@@ -1,0 +1,55 @@
+"""The errors the agent raises, in one tree.
+
+::
+
+    OpslayerError                 base of every error of ``agent/``
+    ├── ConfigurationError        a setting, the home folder or the policy cannot be used; the
+    │                             message names the setting or file (front ends: exit 2, HTTP 500)
+    ├── ThreadError               a thread cannot be continued or resumed as asked (the caller acts)
+    │   ├── UnknownThread
+    │   ├── ThreadNotWaiting
+    │   └── ThreadBusy            it waits for approval, or stopped between tool calls and answers
+    ├── PlannerUnavailable        the LLM endpoint failed; nothing was executed, the thread goes on
+    └── GovernanceViolation       an invariant broke: code tried to run a call no decision allows.
+                                  A bug, never a message to the model: it crashes the turn.
+
+Errors of the governance stores (``governance.approvals.ApprovalError``, the executions ledger's
+``ExecutionError``) and of the systems (``tools.errors.OpsError``) keep their own trees; front ends map
+all of them in one place.
+"""
+
+from __future__ import annotations
+
+
+class OpslayerError(Exception):
+    """Base of the agent's errors; ``str(error)`` is one line for the person who must act."""
+
+
+class ConfigurationError(OpslayerError, ValueError):
+    """A setting needed for the chosen configuration is missing or unusable; the message names it."""
+
+
+class ThreadError(OpslayerError, RuntimeError):
+    """A thread cannot be resumed or continued as asked."""
+
+
+class UnknownThread(ThreadError):
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"no conversation thread {thread_id!r}: nothing to resume")
+
+
+class ThreadNotWaiting(ThreadError):
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"thread {thread_id!r} is not waiting for approval: nothing to resume")
+
+
+class ThreadBusy(ThreadError):
+    """The thread waits for approval, or stopped before its tool calls were answered."""
+
+
+class PlannerUnavailable(OpslayerError, RuntimeError):
+    """The LLM endpoint failed (timeout, rate limit, auth, malformed reply); nothing was executed."""
+
+
+class GovernanceViolation(OpslayerError, RuntimeError):
+    """Code tried to execute a call without a decision that allows exactly that call."""
