@@ -6,6 +6,8 @@ Entry points (the CLI, later the HTTP API and Slack app) call these; library cod
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 from agent.run.errors import ConfigurationError
 from agent.run.governance import Governance
 from agent.settings import Settings
+from governance.approvals import ApprovalStore
 from governance.audit import AuditLog
 from governance.compiled import compile_policy
 from governance.directory import Directory
@@ -68,6 +71,29 @@ def open_executions(settings: Settings) -> ExecutionLedger:
     return ExecutionLedger(sqlite_engine(settings.governance_db), clock=lambda: datetime.now(UTC))
 
 
+@dataclass(frozen=True, kw_only=True)
+class Stores:
+    """The governance stores, on one database: what reading the queue or the trail needs, no more."""
+
+    audit: AuditLog
+    usage: SqlUsageLedger
+    approvals: ApprovalStore
+    executions: ExecutionLedger
+
+
+def open_stores(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Stores:
+    """The governance stores under ``OPSLAYER_HOME`` (no model, no Chroma, no tool backends)."""
+    now = clock or (lambda: datetime.now(UTC))
+    engine = sqlite_engine(settings.governance_db)
+    audit = AuditLog(engine)
+    return Stores(
+        audit=audit,
+        usage=SqlUsageLedger(engine),
+        approvals=ApprovalStore(engine, audit=audit, clock=now),
+        executions=ExecutionLedger(engine, clock=now),
+    )
+
+
 def build_agent_deps(
     settings: Settings,
     *,
@@ -75,16 +101,16 @@ def build_agent_deps(
     model: Any | None = None,
     notifier: Any | None = None,
     clock: Any | None = None,
+    stores: Stores | None = None,
+    governance: Governance | None = None,
 ) -> Any:
-    """Run dependencies for the agent (``AgentDeps``), built from settings."""
+    """Run dependencies for the agent (``AgentDeps``), built from settings (and stores already open)."""
     from agent.run.llm import build_chat_model
     from agent.run.notifier import LogNotifier
     from agent.run.state import AgentDeps
-    from governance.approvals import ApprovalStore
 
     now = clock or (lambda: datetime.now(UTC))
-    engine = sqlite_engine(settings.governance_db)
-    audit = AuditLog(engine)
+    stores = stores or open_stores(settings, clock=now)
     systems, grounder = open_systems(settings), None
     if settings.grounding:
         from agent.run.grounding import RetrieverGrounder, RetrieverKnowledge
@@ -95,13 +121,13 @@ def build_agent_deps(
         grounder = RetrieverGrounder(retriever, k=settings.grounding_k)
     return AgentDeps(
         model=model if model is not None else build_chat_model(settings),
-        governance=load_governance(settings),
+        governance=governance or load_governance(settings),
         systems=systems,
         grounder=grounder,
-        audit=audit,
-        usage=SqlUsageLedger(engine),
-        approvals=ApprovalStore(engine, audit=audit, clock=now),
-        executions=ExecutionLedger(engine, clock=now),
+        audit=stores.audit,
+        usage=stores.usage,
+        approvals=stores.approvals,
+        executions=stores.executions,
         notifier=notifier if notifier is not None else LogNotifier(),
         clock=now,
         dry_run=dry_run,

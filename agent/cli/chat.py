@@ -1,10 +1,14 @@
-"""`opslayer chat` and `opslayer approvals …`: talking to the agent and reviewing what it proposes."""
+"""`opslayer chat` and `opslayer approvals …`: talking to the agent and reviewing what it proposes.
+
+Thin over :class:`agent.operations.Operations`: these commands parse options, call it, and render what
+comes back. Text that came from a person, a model or a backend is printed literally (no markup is read
+from it, control and invisible characters are shown), so an approver sees exactly what will run.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -12,50 +16,45 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from agent import wiring as services
-from agent.cli.executions import stuck_hint
-from agent.cli.render import TIER_STYLE, tier_label
-from agent.run.errors import PlannerUnavailable, ThreadError
-from agent.run.review import lookup_facts
-from agent.run.session import AgentSession, TurnResult
+from agent.cli.failures import fail, failing
+from agent.cli.render import TIER_STYLE, literal, tier_label, visible
+from agent.operations import Operations, VoteOutcome
+from agent.run.errors import ThreadBusy
 from agent.settings import Settings
-from governance.approvals import ApprovalError, ApprovalRequest
-from governance.decide import decide
-from governance.decision import Decision, DecisionContext, Tier, ToolCall
-from governance.directory import UnknownPerson
-from governance.executions import ExecutionInProgress
-from tools.errors import InvalidArguments
-from tools.spec import canonical_args
+from governance.approvals import ApprovalRequest, ApprovalStatus
+from governance.decision import Tier
+
+if TYPE_CHECKING:
+    from agent.run.session import TurnResult
 
 approvals_app = typer.Typer(help="Review actions waiting for approval.", no_args_is_help=True)
 console = Console()
-errors = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
+_STATUSES = ("pending", "approved", "rejected", "expired", "all")
 
 
 def chat(
     message: str | None = typer.Argument(None, help="One message; without it, an interactive session."),
     as_user: str = typer.Option("carol.desk", "--as", help="Person id from the directory."),
     thread: str | None = typer.Option(None, "--thread", help="Continue this conversation thread."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Decide and show, execute no writes."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Decide and show; execute no writes."),
     resume: bool = typer.Option(False, "--resume", help="Continue --thread where its run stopped."),
 ) -> None:
     """Ask the agent for operational work; every tool call it makes is governed."""
-    session = _session(Settings(), dry_run=dry_run)
-    _check_person(session, as_user)
-    if resume:
-        if thread is None:
-            _fail("--resume needs --thread ID")
-        print_turn(console, _resume(session, thread))
-        return
-    if message is not None:
-        print_turn(console, _send(session, message, as_user, thread))
-        return
-    console.print(f"opslayer chat as [bold]{as_user}[/] — empty line or Ctrl-D to leave.")
+    with failing():
+        ops = Operations(Settings(), dry_run=dry_run)
+        ops.person(as_user)
+        if resume:
+            if thread is None:
+                fail("--resume needs --thread ID")
+            print_turn(console, ops.resume(thread))
+        elif message is not None:
+            print_turn(console, ops.send(message, actor=as_user, thread=thread))
+        else:
+            _repl(ops, as_user, thread)
+
+
+def _repl(ops: Operations, as_user: str, thread: str | None) -> None:
+    console.print(Text.assemble("opslayer chat as ", (as_user, "bold"), " — empty line or Ctrl-D to leave."))
     while True:
         try:
             line = console.input("[bold cyan]you>[/] ").strip()
@@ -63,7 +62,13 @@ def chat(
             break
         if not line:
             break
-        result = _send(session, line, as_user, thread)
+        try:
+            result = ops.send(line, actor=as_user, thread=thread)
+        except ThreadBusy as busy:  # waiting for approval: stay, say so, offer a new thread
+            console.print(literal(f"{busy}", style="yellow"))
+            if console.input("Start a new thread with this message? [y/N] ").strip().lower() != "y":
+                continue
+            result = ops.send(line, actor=as_user)
         thread = result.thread_id
         print_turn(console, result)
 
@@ -73,73 +78,106 @@ def print_turn(out: Console, result: TurnResult) -> None:
     for event in result.events:
         if event.kind == "decision" and event.payload.get("stage") in ("plan", "validation"):
             tier = Tier(event.payload.get("tier", "deny"))
-            why = "; ".join(event.payload.get("reasons", []))[:160]
-            out.print(f"  {tier_label(tier)} {event.payload.get('tool')} [dim]{why}[/]")
+            line = Text.from_markup(f"  {tier_label(tier)} ")
+            line.append(visible(event.payload.get("tool")))
+            line.append(" " + visible("; ".join(event.payload.get("reasons", []))), style="dim")
+            out.print(line)
         elif event.kind == "notification":
-            out.print(f"  [cyan]notified[/] {', '.join(event.payload.get('recipients', []))}")
+            out.print(
+                Text.assemble(
+                    "  ", ("notified", "cyan"), " ", visible(", ".join(event.payload["recipients"]))
+                )
+            )
         elif event.kind == "execution":
             replay = " (recorded result, not run again)" if event.payload.get("replayed") else ""
-            out.print(
-                f"  [green]executed[/] {event.payload.get('tool')} → {event.payload.get('status')}{replay}"
-            )
+            done = f" {visible(event.payload.get('tool'))} → {event.payload.get('status')}{replay}"
+            out.print(Text.assemble("  ", ("executed", "green"), done))
     for request in result.pending:
-        out.print(f"  [yellow]waiting for approval[/] {request.id}: {request.tool} — needs {_needs(request)}")
+        waiting = f" {request.id}: {visible(request.tool)} — needs {_needs(request)}"
+        out.print(Text.assemble("  ", ("waiting for approval", "yellow"), waiting))
     if result.answer is not None:
-        answer = Text(result.answer or "(no answer)")  # plain text: [citation ids] are not markup
-        out.print(Panel(answer, title="opslayer", border_style="blue", expand=False))
+        out.print(
+            Panel(
+                literal(result.answer or "(no answer)"), title="opslayer", border_style="blue", expand=False
+            )
+        )
     else:
-        out.print(f"[yellow]Thread {result.thread_id} is paused until the approvals above are decided.[/]")
-    out.print(f"[dim]thread {result.thread_id}[/]")
+        out.print(
+            literal(f"Thread {result.thread_id} is paused until the approvals above are decided.", "yellow")
+        )
+    out.print(literal(f"thread {result.thread_id}", "dim"))
 
 
 @approvals_app.command("list")
 def approvals_list(
-    status: str | None = typer.Option("pending", "--status", help="pending|approved|rejected|expired|all"),
+    status: str = typer.Option("pending", "--status", help="pending | approved | rejected | expired | all"),
+    mine: str | None = typer.Option(None, "--actionable-by", help="Only what this person may vote on."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The approval queue."""
-    store = services.build_agent_deps(Settings()).approvals
-    requests = store.list(status=None if status == "all" else status)
+    """The approval queue (ids are printed whole: copy them into `approvals show`)."""
+    if status not in _STATUSES:
+        fail(f"--status must be one of {', '.join(_STATUSES)}, not {status!r}")
+    with failing():
+        requests = Operations(Settings()).approvals(
+            status=None if status == "all" else status, actionable_by=mine
+        )
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in requests], indent=2, default=str))
+        typer.echo(json.dumps([r.to_dict() for r in requests], indent=2, ensure_ascii=False, default=str))
         return
-    table = Table("id", "status", "tool", "requester", "needs", "expires", title="Approvals")
+    table = Table(title="Approvals")
+    for name, values in (
+        ("id", [r.id for r in requests]),
+        ("status", [r.status.value for r in requests]),
+        ("tool", [r.tool for r in requests]),
+        ("requester", [r.requester for r in requests]),
+        ("expires (UTC)", [r.expires_at.strftime("%Y-%m-%d %H:%M") for r in requests]),
+    ):  # never cut an id: the column is as wide as its longest value
+        table.add_column(name, no_wrap=True, min_width=max((len(v) for v in values), default=len(name)))
+    table.add_column("needs", overflow="fold")
     for request in requests:
         table.add_row(
             request.id,
             request.status.value,
-            request.tool,
-            request.requester,
+            literal(request.tool),
+            literal(request.requester),
+            request.expires_at.strftime("%Y-%m-%d %H:%M"),
             _needs(request),
-            request.expires_at.isoformat(timespec="minutes"),
         )
     console.print(table)
 
 
 @approvals_app.command("show")
 def approvals_show(request_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """One request: the exact arguments, why it needs approval, votes so far."""
-    request = _request(services.build_agent_deps(Settings()).approvals, request_id)
+    """One request: the exact arguments that will run, why it needs approval, the votes so far."""
+    with failing():
+        view = Operations(Settings()).approval(request_id)
+    request = view.request
     if as_json:
-        typer.echo(json.dumps(request.to_dict(), indent=2, default=str))
+        document = {**request.to_dict(), "request_text": view.request_text, "citations": list(view.citations)}
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
         return
     body = Table.grid(padding=(0, 2))
+    body.add_column(style="bold", no_wrap=True)
+    body.add_column(overflow="fold")
     for key, value in (
         ("tool", request.tool),
-        ("status", f"{request.status.value} {request.status_reason}"),
+        ("status", _status(request)),
         ("requested by", request.requester),
+        ("request", view.request_text or "(not recorded)"),
         ("thread", request.thread_id),
         ("arguments", json.dumps(dict(request.args), indent=2, ensure_ascii=False)),
+        ("args digest", request.args_digest),
         ("needs", _needs(request)),
         ("why", "\n".join(request.reasons)),
+        ("grounded in", ", ".join(str(c.get("id", c)) for c in view.citations) or "(nothing cited)"),
         ("expires", request.expires_at.isoformat(timespec="minutes")),
         ("policy", request.policy_version),
     ):
-        body.add_row(f"[bold]{key}[/]", value)
+        body.add_row(key, literal(value))
     for vote in request.votes:
         verdict = "approved" if vote.approve else f"rejected: {vote.reason}"
         body.add_row(
-            "[bold]vote[/]", f"{vote.approver} {verdict} via {vote.channel} at {vote.at:%Y-%m-%d %H:%M}"
+            "vote", literal(f"{vote.approver} {verdict} via {vote.channel} at {vote.at:%Y-%m-%d %H:%M}")
         )
     console.print(Panel(body, title=request.id, border_style=TIER_STYLE[Tier.APPROVE], expand=False))
 
@@ -149,10 +187,13 @@ def approvals_approve(
     request_id: str,
     as_user: str = typer.Option(..., "--as", help="The approver's person id."),
     comment: str | None = typer.Option(None, "--comment"),
-    edit_args: str | None = typer.Option(None, "--edit-args", help="Approve these arguments instead (JSON)."),
+    edit_args: str | None = typer.Option(
+        None, "--edit-args", help="Approve these arguments instead: the whole argument object, as JSON."
+    ),
 ) -> None:
     """Approve (optionally with edited arguments); resumes the thread once every approval is final."""
-    _vote(request_id, as_user, approve=True, comment=comment, reason=None, edit_args=edit_args)
+    edited = _edited(edit_args) if edit_args is not None else None
+    _vote(request_id, as_user, approve=True, comment=comment, reason=None, edited=edited)
 
 
 @approvals_app.command("reject")
@@ -162,7 +203,7 @@ def approvals_reject(
     reason: str = typer.Option(..., "--reason", help="Why; the agent tells the requester."),
 ) -> None:
     """Reject with a reason; the agent is told and the thread resumes once every approval is final."""
-    _vote(request_id, as_user, approve=False, comment=None, reason=reason, edit_args=None)
+    _vote(request_id, as_user, approve=False, comment=None, reason=reason, edited=None)
 
 
 def _vote(
@@ -172,99 +213,53 @@ def _vote(
     approve: bool,
     comment: str | None,
     reason: str | None,
-    edit_args: str | None,
+    edited: dict[str, Any] | None,
 ) -> None:
-    session = _session(Settings())
-    deps = session.deps
-    request = _request(deps.approvals, request_id)
-    try:
-        approver = deps.governance.directory.actor(as_user)
-        edited = _canonical_edit(session, request, edit_args) if edit_args is not None else None
-        after = deps.approvals.vote(
-            request.id,
-            approver=approver,
+    with failing():
+        ops = Operations(Settings())
+        outcome = ops.vote(
+            request_id,
+            voter=as_user,
             approve=approve,
+            channel="cli",
             comment=comment,
             reason=reason,
-            channel="cli",
             edited_args=edited,
-            redecide=(lambda args: redecide(session, request, args)) if edited else None,
         )
-    except (ApprovalError, UnknownPerson, InvalidArguments) as exc:
-        _fail(str(exc))
-    console.print(f"{after.id}: {after.status.value} {after.status_reason}".rstrip())
-    if after.final:
-        _resume_when_ready(session, after.thread_id)
+        console.print(literal(f"{outcome.request.id}: {_status(outcome.request)}"))
+        _resume_when_ready(ops, outcome)
 
 
-def redecide(session: AgentSession, request: ApprovalRequest, args: Mapping[str, Any]) -> Decision:
-    """The decision on edited arguments, as the requester's call (edit-and-approve)."""
-    deps = session.deps
-    spec = deps.governance.registry.get(request.tool)
-    parsed = spec.parse_args(dict(args))
-    facts, _ = lookup_facts(spec, parsed, deps.systems)
-    call = ToolCall(tool=request.tool, args=canonical_args(parsed), facts=facts)
-    context = DecisionContext(now=deps.clock(), channel=request.channel, thread_id=request.thread_id)
-    actor = deps.governance.directory.actor(request.requester)
-    return decide(deps.governance.policy, call, actor, context, deps.usage)
-
-
-def _canonical_edit(session: AgentSession, request: ApprovalRequest, text: str) -> dict[str, Any]:
+def _edited(text: str) -> dict[str, Any]:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        _fail(f"--edit-args is not valid JSON: {exc.msg}")
-    spec = session.deps.governance.registry.get(request.tool)
-    return canonical_args(spec.parse_args(raw))
+        fail(f"--edit-args is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+    if not isinstance(raw, dict):
+        fail("--edit-args must be the whole argument object, e.g. '{\"quantity\": 10, ...}'")
+    return raw
 
 
-def _resume_when_ready(session: AgentSession, thread_id: str) -> None:
-    waiting = session.pending_approvals(thread_id)
-    if not waiting:
+def _resume_when_ready(ops: Operations, outcome: VoteOutcome) -> None:
+    thread_id = outcome.request.thread_id
+    if not outcome.request.final:
         return
-    still = [i for i in waiting if not session.deps.approvals.outcome(i).final]
-    if still:
-        console.print(f"Thread {thread_id} still waits for {', '.join(still)}.")
+    if not outcome.can_resume:
+        still = [r.id for r in ops.approvals(status=ApprovalStatus.PENDING) if r.thread_id == thread_id]
+        console.print(literal(f"Thread {thread_id} still waits for {', '.join(still)}."))
         return
-    console.print(f"All approvals of thread {thread_id} are final; resuming it.")
-    print_turn(console, _resume(session, thread_id))
+    if not ops.waiting_for(thread_id):
+        return
+    console.print(literal(f"All approvals of thread {thread_id} are final; resuming it."))
+    print_turn(console, ops.resume(thread_id))
 
 
-def _resume(session: AgentSession, thread_id: str) -> TurnResult:
-    try:
-        return session.resume(thread_id)
-    except (ThreadError, PlannerUnavailable) as exc:
-        _fail(str(exc))
-    except ExecutionInProgress as exc:
-        _fail(stuck_hint(exc))
-
-
-def _send(session: AgentSession, message: str, as_user: str, thread: str | None) -> TurnResult:
-    try:
-        return session.send(message, actor_id=as_user, thread_id=thread)
-    except (ThreadError, PlannerUnavailable) as exc:
-        _fail(f"{exc}. The thread is kept; send another message to continue.")
-    except ExecutionInProgress as exc:
-        _fail(stuck_hint(exc))
-
-
-def _session(settings: Settings, *, dry_run: bool = False) -> AgentSession:
-    session: AgentSession = services.open_session(settings, dry_run=dry_run)
-    return session
-
-
-def _check_person(session: AgentSession, person_id: str) -> None:
-    try:
-        session.deps.governance.directory.get(person_id)
-    except UnknownPerson as exc:
-        _fail(str(exc))
-
-
-def _request(store: Any, request_id: str) -> ApprovalRequest:
-    request: ApprovalRequest | None = store.get(request_id)
-    if request is None:
-        _fail(f"no approval request {request_id!r}; see `opslayer approvals list`")
-    return request
+def _status(request: ApprovalRequest) -> str:
+    """``approved by …`` rather than ``approved approved by …``."""
+    reason = request.status_reason
+    if reason.startswith(request.status.value) or not reason:
+        return reason or request.status.value
+    return f"{request.status.value}: {reason}"
 
 
 def _needs(request: ApprovalRequest) -> str:

@@ -41,6 +41,57 @@ def lookup_facts(spec: ToolSpec, args: Any, systems: Systems) -> tuple[Mapping[s
         return {}, f"facts for {spec.name} could not be looked up: {exc}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Assessed:
+    """A call through the one pipeline: validated, canonical arguments, facts looked up, decided."""
+
+    call: ToolCall
+    decision: Decision
+    note: str | None  # why facts are missing, when they are (conditions on them failed closed)
+
+
+def assess(
+    governance: Governance,
+    systems: Systems | None,
+    usage: UsageReader,
+    *,
+    tool: str,
+    raw_args: Any,
+    actor: Actor,
+    context: DecisionContext,
+) -> Assessed:
+    """Validate → canonicalise → look up facts → decide: the one path for the graph, explain and edits.
+
+    An unknown tool is decided as-is (deny). Raises ``InvalidArguments`` for arguments that fail
+    validation or that the system of record refuses (a price below the supplier's catalogue). Without
+    ``systems`` no facts are looked up (conditions on them fail closed).
+    """
+    call, note = ToolCall(tool=tool, args={}), None
+    if tool in governance.registry:
+        spec = governance.registry.get(tool)
+        parsed = spec.parse_args(raw_args)
+        facts, note = lookup_facts(spec, parsed, systems) if systems is not None else ({}, None)
+        call = ToolCall(tool=tool, args=canonical_args(parsed), facts=facts)
+    return Assessed(call=call, decision=decide(governance.policy, call, actor, context, usage), note=note)
+
+
+def decide_edit(
+    governance: Governance,
+    systems: Systems | None,
+    usage: UsageReader,
+    *,
+    tool: str,
+    args: Mapping[str, Any],
+    requester: str,
+    context: DecisionContext,
+) -> Decision:
+    """The decision on an approver's edited arguments, as the requester's own call (edit-and-approve)."""
+    actor = governance.directory.actor(requester)
+    return assess(
+        governance, systems, usage, tool=tool, raw_args=dict(args), actor=actor, context=context
+    ).decision
+
+
 def explain(
     governance: Governance,
     *,
@@ -52,25 +103,10 @@ def explain(
     usage: UsageReader,
     channel: str = "cli",
 ) -> tuple[Decision, list[str]]:
-    """Decide one proposed call (validating its arguments first) without executing it.
-
-    Returns the decision and notes (e.g. facts that could not be looked up). Unknown tools are
-    decided as-is (deny); invalid arguments raise ``InvalidArguments``, also when the facts lookup
-    refuses them (e.g. a purchase-order line priced below the supplier's catalogue price).
-    """
-    notes: list[str] = []
-    args: Mapping[str, Any] = raw_args
-    facts: Mapping[str, Any] = {}
-    if tool in governance.registry:
-        spec = governance.registry.get(tool)
-        parsed = spec.parse_args(raw_args)
-        args = canonical_args(parsed)
-        if systems is not None:
-            facts, problem = lookup_facts(spec, parsed, systems)
-            notes += [problem] if problem else []
-    call = ToolCall(tool=tool, args=args, facts=facts)
+    """Decide one proposed call without executing it: the decision and notes (facts not looked up)."""
     context = DecisionContext(now=now, channel=channel)
-    return decide(governance.policy, call, actor, context, usage), notes
+    assessed = assess(governance, systems, usage, tool=tool, raw_args=raw_args, actor=actor, context=context)
+    return assessed.decision, [assessed.note] if assessed.note else []
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,23 +129,24 @@ class Reviewed:
 
 
 def review(deps: AgentDeps, call: Proposed, actor: Actor, context: DecisionContext, stage: str) -> Reviewed:
-    """Validate and decide ``call``; the decision (or the validation refusal) is audited.
+    """Validate and decide ``call`` (see :func:`assess`); the decision or the refusal is audited.
 
     Arguments the facts lookup refuses (``InvalidArguments`` from the system of record) are refused
     exactly like arguments that fail validation.
     """
-    registry = deps.governance.registry
-    if call.tool not in registry:
-        return _decided(deps, call, ToolCall(tool=call.tool, args={}), actor, context, stage)
-    spec = registry.get(call.tool)
     try:
-        parsed = spec.parse_args(call.raw_args)
-        # The facts lookup may refuse the arguments too: a price below the supplier's catalogue price.
-        facts, problem = lookup_facts(spec, parsed, deps.systems)
+        assessed = assess(
+            deps.governance,
+            deps.systems,
+            deps.usage,
+            tool=call.tool,
+            raw_args=call.raw_args,
+            actor=actor,
+            context=context,
+        )
     except InvalidArguments as exc:
         return _invalid(deps, call, actor, context, str(exc))
-    tool_call = ToolCall(tool=call.tool, args=canonical_args(parsed), facts=facts)
-    return _decided(deps, call, tool_call, actor, context, stage, note=problem)
+    return _decided(deps, call, assessed, actor, context, stage)
 
 
 def refusal_text(status: str, tool: str, reason: str, **extra: Any) -> str:
@@ -118,15 +155,9 @@ def refusal_text(status: str, tool: str, reason: str, **extra: Any) -> str:
 
 
 def _decided(
-    deps: AgentDeps,
-    call: Proposed,
-    tool_call: ToolCall,
-    actor: Actor,
-    context: DecisionContext,
-    stage: str,
-    note: str | None = None,
+    deps: AgentDeps, call: Proposed, assessed: Assessed, actor: Actor, context: DecisionContext, stage: str
 ) -> Reviewed:
-    decision = decide(deps.governance.policy, tool_call, actor, context, deps.usage)
+    tool_call, decision, note = assessed.call, assessed.decision, assessed.note
     payload = {
         "stage": stage,
         "tool_call_id": call.id,

@@ -24,15 +24,16 @@ import respx
 import yaml
 from sqlalchemy import Engine
 
-from agent.cli.chat import redecide
 from agent.run.llm import openai_chat_model
 from agent.run.notifier import LogNotifier
+from agent.run.review import decide_edit
 from agent.run.session import AgentSession, TurnResult, open_checkpointer
 from agent.run.state import AgentDeps
 from agent.settings import Settings
 from agent.wiring import build_agent_deps
 from governance.approvals import ApprovalRequest, ApprovalStore
 from governance.audit import AuditEvent, AuditLog
+from governance.decision import Decision, DecisionContext
 from governance.directory import DEFAULT_DIRECTORY_PATH
 from governance.executions import ExecutionLedger
 from governance.usage import SqlUsageLedger
@@ -263,7 +264,7 @@ class World:
             comment=f"ok from {approver}",
             channel="test",
             edited_args=edited,
-            redecide=(lambda args: redecide(self.session, request, args)) if edited else None,
+            redecide=(lambda args: redecide(self.session.deps, request, args)) if edited else None,
         )
 
     def reject(self, request_id: str, approver: str, reason: str) -> ApprovalRequest:
@@ -316,3 +317,17 @@ def directory_with(extra_people: Iterable[Mapping[str, Any]], path: Path) -> Pat
     document["people"].extend(dict(person) for person in extra_people)
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
+
+
+def redecide(deps: AgentDeps, request: ApprovalRequest, args: Mapping[str, Any]) -> Decision:
+    """The edit re-decided as every front end does it (through the operations pipeline)."""
+    context = DecisionContext(now=deps.clock(), channel=request.channel, thread_id=request.thread_id)
+    return decide_edit(
+        deps.governance,
+        deps.systems,
+        deps.usage,
+        tool=request.tool,
+        args=args,
+        requester=request.requester,
+        context=context,
+    )

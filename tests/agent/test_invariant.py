@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,8 +31,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from agent.cli.chat import redecide
 from agent.run.notifier import LogNotifier
+from agent.run.review import decide_edit
 from agent.run.session import AgentSession, open_checkpointer
 from agent.run.state import AgentDeps
 from agent.settings import Settings
@@ -40,7 +40,13 @@ from agent.wiring import build_agent_deps
 from evals.scripted import ScriptedChatModel
 from governance.approvals import ApprovalError, ApprovalRequest
 from governance.audit import AuditEvent
-from governance.decision import ApprovalRequirement, approval_satisfied, args_digest
+from governance.decision import (
+    ApprovalRequirement,
+    Decision,
+    DecisionContext,
+    approval_satisfied,
+    args_digest,
+)
 from tests.agent.invariant_support import (
     DIRECTORY,
     PEOPLE,
@@ -223,7 +229,7 @@ def _vote(run: Run, data: st.DataObject, request: ApprovalRequest, action: str) 
         approve=True,
         channel="cli",
         edited_args=edited,
-        redecide=(lambda args: redecide(run.session, request, args)) if edited is not None else None,
+        redecide=(lambda args: redecide(run.session.deps, request, args)) if edited is not None else None,
     )
 
 
@@ -407,3 +413,17 @@ def _cleared(before: list[AuditEvent], call_id: str, digest: str) -> bool:
 def _base_call_id(tool_call_id: str) -> str:
     """Re-check escalations request approval under ``<id>#recheck-…``; they belong to ``<id>``."""
     return tool_call_id.split("#", 1)[0]
+
+
+def redecide(deps: AgentDeps, request: ApprovalRequest, args: Mapping[str, Any]) -> Decision:
+    """The edit re-decided as every front end does it (through the operations pipeline)."""
+    context = DecisionContext(now=deps.clock(), channel=request.channel, thread_id=request.thread_id)
+    return decide_edit(
+        deps.governance,
+        deps.systems,
+        deps.usage,
+        tool=request.tool,
+        args=args,
+        requester=request.requester,
+        context=context,
+    )

@@ -1,0 +1,258 @@
+"""The operations service: the one API every front end calls (CLI today; HTTP API, review page, Slack
+app and worker next). Front ends translate their protocol into these calls and render what comes back;
+none decides, validates or audits on its own.
+
+What it builds, it builds on first use: reading the approval queue, the audit trail or the executions
+ledger opens the governance database only — never the chat model, the tool backends or Chroma.
+
+Errors come from the trees of the layers below (documented in :mod:`agent.run.errors`,
+:mod:`governance.approvals`, :mod:`governance.executions`, :mod:`tools.errors`) plus
+``governance.directory.UnknownPerson``; front ends map them in one place.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from agent import wiring
+from agent.run.review import decide_edit, explain
+from agent.settings import Settings
+from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest
+from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult
+from governance.decision import Decision, DecisionContext
+from governance.directory import Person
+from tools.spec import Systems, canonical_args
+
+if TYPE_CHECKING:
+    from agent.run.governance import Governance
+    from agent.run.session import AgentSession, TurnResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalView:
+    """Everything an approver needs to decide one request, exactly as it will execute."""
+
+    request: ApprovalRequest
+    request_text: str | None  # what the requester asked, in their words
+    citations: tuple[Mapping[str, Any], ...]  # runbook sections and past incidents that grounded it
+    history: tuple[AuditEvent, ...]  # requested, votes (refused ones too), final
+    still_needed: str  # which approvals are missing, in words ("" when final)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoteOutcome:
+    request: ApprovalRequest
+    can_resume: bool  # every approval the thread waits for is final: resume it (the worker will)
+
+
+class Operations:
+    """Send, resume, review approvals, settle executions, read the audit trail, explain, look up people.
+
+    ``model``, ``notifier`` and ``clock`` replace what the settings would build (tests, evals).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        dry_run: bool = False,
+        model: Any | None = None,
+        notifier: Any | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._dry_run = dry_run
+        self._model = model
+        self._notifier = notifier
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    # --- what is built on first use -----------------------------------------------------------------
+
+    @cached_property
+    def governance(self) -> Governance:
+        return wiring.load_governance(self.settings)
+
+    @cached_property
+    def stores(self) -> wiring.Stores:
+        return wiring.open_stores(self.settings, clock=self._clock)
+
+    @cached_property
+    def systems(self) -> Systems:
+        return wiring.open_systems(self.settings)
+
+    @cached_property
+    def session(self) -> AgentSession:
+        """The governed run: chat model, systems, grounding, checkpoints (the expensive part)."""
+        from agent.run.session import AgentSession, open_checkpointer
+
+        deps = wiring.build_agent_deps(
+            self.settings,
+            dry_run=self._dry_run,
+            model=self._model,
+            notifier=self._notifier,
+            clock=self._clock,
+            stores=self.stores,
+            governance=self.governance,
+        )
+        return AgentSession(deps, open_checkpointer(self.settings.checkpoints_db))
+
+    # --- people -------------------------------------------------------------------------------------
+
+    def person(self, person_id: str) -> Person:
+        """The person of the directory; ``UnknownPerson`` names the id."""
+        return self.governance.directory.get(person_id)
+
+    # --- conversations ------------------------------------------------------------------------------
+
+    def send(
+        self, message: str, *, actor: str, thread: str | None = None, channel: str = "cli"
+    ) -> TurnResult:
+        """One user turn: a new thread unless ``thread`` names one; the governed run's result."""
+        self.person(actor)
+        return self.session.send(message, actor_id=actor, thread_id=thread, channel=channel)
+
+    def resume(self, thread: str) -> TurnResult:
+        """Continue a thread whose approvals are final (or whose run stopped part-way)."""
+        return self.session.resume(thread)
+
+    def waiting_for(self, thread: str) -> list[str]:
+        """Approval ids the thread is paused for (empty when it is not paused)."""
+        return self.session.pending_approvals(thread)
+
+    # --- approvals ----------------------------------------------------------------------------------
+
+    def approvals(
+        self,
+        *,
+        status: ApprovalStatus | str | None = ApprovalStatus.PENDING,
+        requester: str | None = None,
+        tool: str | None = None,
+        actionable_by: str | None = None,
+    ) -> builtins.list[ApprovalRequest]:
+        """The queue, oldest first; ``actionable_by``: only what that person may still vote on."""
+        requests = self.stores.approvals.list(status=status)
+        if actionable_by is not None:
+            person = self.person(actionable_by)
+            requests = [r for r in requests if _may_act(r, person)]
+        return [
+            r
+            for r in requests
+            if (requester is None or r.requester == requester) and (tool is None or r.tool == tool)
+        ]
+
+    def approval(self, request_id: str) -> ApprovalView:
+        """One request with its context; ``UnknownRequest`` for an unknown id."""
+        request = self.stores.approvals.get(request_id)
+        if request is None:
+            raise UnknownRequest(f"no approval request {request_id!r}", request_id=request_id)
+        events = list(self.stores.audit.events(thread_id=request.thread_id))
+        asked = [e for e in events if e.kind == EventKind.REQUEST and _at(e) <= request.created_at]
+        cited = [c for e in events if e.kind == EventKind.RETRIEVAL for c in e.payload.get("citations", [])]
+        return ApprovalView(
+            request=request,
+            request_text=str(asked[-1].payload.get("text")) if asked else None,
+            citations=tuple(cited),
+            history=tuple(e for e in events if _about(e, request.id)),
+            still_needed="" if request.final else request.status_reason,
+        )
+
+    def vote(
+        self,
+        request_id: str,
+        *,
+        voter: str,
+        approve: bool,
+        channel: str,
+        comment: str | None = None,
+        reason: str | None = None,
+        edited_args: Mapping[str, Any] | None = None,
+    ) -> VoteOutcome:
+        """Approve, reject (reason required) or edit-and-approve as ``voter``, who always comes from the
+        authenticated caller. Refusals raise ``ApprovalError`` (audited); edits that fail validation raise
+        ``InvalidArguments``. Resuming the thread is the caller's (or the worker's) next step."""
+        approver = self.governance.directory.actor(voter)
+        request = self.approval(request_id).request
+        edited = self._canonical(request.tool, edited_args) if edited_args is not None else None
+        after = self.stores.approvals.vote(
+            request.id,
+            approver=approver,
+            approve=approve,
+            comment=comment,
+            reason=reason,
+            channel=channel,
+            edited_args=edited,
+            redecide=(lambda args: self.redecide(request, args)) if edited is not None else None,
+        )
+        waiting = self.stores.approvals.list(status=ApprovalStatus.PENDING, thread_id=after.thread_id)
+        return VoteOutcome(request=after, can_resume=after.final and not waiting)
+
+    def redecide(self, request: ApprovalRequest, args: Mapping[str, Any]) -> Decision:
+        """The decision on edited arguments, as the requester's own call at this moment."""
+        context = DecisionContext(now=self._clock(), channel=request.channel, thread_id=request.thread_id)
+        return decide_edit(
+            self.governance,
+            self.systems,
+            self.stores.usage,
+            tool=request.tool,
+            args=args,
+            requester=request.requester,
+            context=context,
+        )
+
+    def _canonical(self, tool: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        return canonical_args(self.governance.registry.get(tool).parse_args(dict(args)))
+
+    # --- policy -------------------------------------------------------------------------------------
+
+    def explain(
+        self, tool: str, raw_args: Mapping[str, Any], *, actor: str, look_up_facts: bool = True
+    ) -> tuple[Decision, builtins.list[str]]:
+        """The decision ``actor`` would get for this call now, without running anything."""
+        return explain(
+            self.governance,
+            tool=tool,
+            raw_args=raw_args,
+            actor=self.governance.directory.actor(actor),
+            now=self._clock(),
+            systems=self.systems if look_up_facts else None,
+            usage=self.stores.usage,
+        )
+
+    # --- audit --------------------------------------------------------------------------------------
+
+    def audit_events(
+        self, *, thread: str | None = None, kinds: Sequence[str] | None = None
+    ) -> builtins.list[AuditEvent]:
+        return list(self.stores.audit.events(thread_id=thread, kinds=kinds))
+
+    def verify(self, *, head: ChainHead | None = None) -> VerifyResult:
+        return self.stores.audit.verify(head=head)
+
+    def head(self) -> ChainHead:
+        return self.stores.audit.head()
+
+
+def _may_act(request: ApprovalRequest, person: Person) -> bool:
+    """Pending, not the requester's own, not yet voted on these arguments, and a role still asked for."""
+    if request.final or request.requester == person.id:
+        return False
+    if any(vote.approver == person.id and vote.args_digest == request.args_digest for vote in request.votes):
+        return False
+    return any(role in person.roles for requirement in request.requirements for role in requirement.roles)
+
+
+def _about(event: AuditEvent, request_id: str) -> bool:
+    kinds = (EventKind.APPROVAL_REQUESTED, EventKind.APPROVAL_VOTE, EventKind.APPROVAL_FINAL)
+    return event.kind in kinds and request_id in (
+        event.payload.get("request_id"),
+        event.payload.get("approval_id"),
+    )
+
+
+def _at(event: AuditEvent) -> datetime:
+    return datetime.fromisoformat(event.at)

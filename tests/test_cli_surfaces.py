@@ -1,0 +1,118 @@
+"""What people see at the terminal is what runs, whole, and an unusable setup fails in one line.
+
+Pins (issue "ready for surfaces"): hostile text (rich markup, ANSI escapes, zero-width and
+right-to-left characters, very long lines) from a user, the model or a backend is printed literally by
+`chat` and `approvals show`; ids are never cut at 80 columns; the REPL stays when the thread waits for
+approval; a home that is a file, a bad or non-UTF-8 policy and a bad `--status` exit 2 with one line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli.app import app
+
+HOSTILE = "tonight [per ticket] [/] \x1b[2J\u202eevil\u200b"
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("OPSLAYER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPSLAYER_POLICY_FILE", raising=False)
+    return CliRunner()
+
+
+def invoke(cli: CliRunner, *args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = cli.invoke(app, list(args), input=stdin)
+    return result.exit_code, result.output
+
+
+def pending(cli: CliRunner) -> list[dict[str, object]]:
+    return list(json.loads(invoke(cli, "approvals", "list", "--json")[1]))
+
+
+def test_an_approver_sees_markup_and_hidden_characters_literally(cli: CliRunner) -> None:
+    code, out = invoke(cli, "chat", "--as", "ivan.ops", f"open a change to restart payments-api {HOSTILE}")
+    assert code == 0, out
+    [request] = pending(cli)
+    assert "[per ticket] [/]" in json.dumps(request["args"])  # it is part of what would run
+
+    code, shown = invoke(cli, "approvals", "show", str(request["id"]))
+
+    assert code == 0, shown
+    assert "[per ticket] [/]" in shown  # not eaten as markup, no crash on [/]
+    assert "\x1b" not in shown and "<U+001B>[2J" in shown  # the escape is shown, not acted on
+    assert "<U+202E>evil<U+200B>" in shown  # the bidi override and zero-width space are visible
+
+
+def test_ids_are_never_cut_at_80_columns(cli: CliRunner) -> None:
+    invoke(cli, "chat", "--as", "alice.requester", "order 40 laptops for the Berlin office")
+    [request] = pending(cli)
+
+    code, table = invoke(cli, "approvals", "list")
+
+    assert code == 0
+    for whole in (request["id"], "alice.requester"):
+        assert str(whole) in table
+
+
+def test_a_final_vote_reads_once_not_approved_approved(cli: CliRunner) -> None:
+    invoke(cli, "chat", "--as", "carol.desk", "write off 3 damaged MON-27-4K at AMS-1")
+    [request] = pending(cli)
+
+    code, out = invoke(cli, "approvals", "approve", str(request["id"]), "--as", "frank.warehouse")
+
+    assert code == 0, out
+    assert "approved approved" not in out and f"{request['id']}: approved by frank.warehouse" in out
+
+
+def test_the_repl_stays_when_its_thread_waits_and_offers_a_new_thread(cli: CliRunner) -> None:
+    script = "order 40 laptops for the Berlin office\nsummarise INC0010032\ny\n\n"
+
+    code, out = invoke(cli, "chat", "--as", "alice.requester", stdin=script)
+
+    assert code == 0, out
+    assert "waiting for approval" in out and "Start a new thread" in out
+    assert "INC0010032" in out.split("Start a new thread", 1)[1]  # answered in the new thread
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "expected"),
+    [
+        ("home-is-file", ("approvals", "list"), "home"),
+        ("bad-policy", ("approvals", "approve", "APR-00000000", "--as", "grace.procure"), "policy"),
+        ("bad-policy", ("chat", "--as", "carol.desk", "summarise INC0010032"), "policy"),
+        ("latin1-policy", ("approvals", "reject", "APR-00000000", "--as", "x", "--reason", "r"), "UTF-8"),
+        ("none", ("approvals", "list", "--status", "bogus"), "--status"),
+    ],
+)
+def test_an_unusable_setup_exits_2_with_one_line(
+    cli: CliRunner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setup: str,
+    args: tuple[str, ...],
+    expected: str,
+) -> None:
+    if setup == "home-is-file":
+        (tmp_path / "home").write_text("not a folder")
+    elif setup == "bad-policy":
+        (tmp_path / "p.yaml").write_text(
+            "label: x\nrules:\n  - id: r\n    tools: [nope_*]\n    tier: sometimes\n"
+        )
+        monkeypatch.setenv("OPSLAYER_POLICY_FILE", str(tmp_path / "p.yaml"))
+    elif setup == "latin1-policy":
+        (tmp_path / "p.yaml").write_bytes("label: caf\xe9\n".encode("latin-1"))
+        monkeypatch.setenv("OPSLAYER_POLICY_FILE", str(tmp_path / "p.yaml"))
+
+    code, out = invoke(cli, *args)
+
+    assert code == 2, out
+    assert "Traceback" not in out and out.startswith("error: ")
+    assert expected.lower() in out.lower()

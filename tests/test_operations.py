@@ -1,0 +1,92 @@
+"""The operations service every front end calls: what it returns and what it does not build.
+
+Pins: reading the approval queue, one request and the audit trail imports no langgraph, chromadb or
+torch and builds no chat model; a request's view carries what the requester asked and its history;
+``actionable_by`` lists only what that person may still vote on; a vote says when the thread can
+resume; an edit is decided again as the requester's call.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.operations import Operations
+from agent.settings import Settings
+from governance.approvals import ApprovalStatus, SelfApproval
+from tools.errors import InvalidArguments
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def ops(tmp_path: Path) -> Operations:
+    return Operations(Settings(home=tmp_path / "home", grounding=False, _env_file=None))  # type: ignore[call-arg]
+
+
+def test_reading_the_queue_and_the_trail_builds_no_model_and_imports_no_heavy_stack(tmp_path: Path) -> None:
+    program = f"""
+import json, sys
+from agent.operations import Operations
+from agent.settings import Settings
+ops = Operations(Settings(home={str(tmp_path / "home")!r}, _env_file=None))
+ops.approvals(); ops.audit_events(); ops.verify(); ops.head()
+heavy = sorted(m for m in ("langgraph", "langchain_core", "chromadb", "torch") if m in sys.modules)
+print(json.dumps({{"heavy": heavy, "session_built": "session" in vars(ops)}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == {"heavy": [], "session_built": False}
+
+
+def test_a_request_view_carries_the_request_text_and_its_history(ops: Operations) -> None:
+    turn = ops.send("write off 3 damaged MON-27-4K at AMS-1", actor="carol.desk")
+    [request] = turn.pending
+
+    view = ops.approval(request.id.lower())
+
+    assert view.request.id == request.id and view.request.status is ApprovalStatus.PENDING
+    assert view.request_text == "write off 3 damaged MON-27-4K at AMS-1"
+    assert [event.kind for event in view.history] == ["approval_requested"]
+    assert "warehouse_manager" in view.still_needed
+
+
+def test_actionable_by_lists_only_what_that_person_may_still_vote_on(ops: Operations) -> None:
+    [request] = ops.send("write off 3 damaged MON-27-4K at AMS-1", actor="carol.desk").pending
+
+    assert [r.id for r in ops.approvals(actionable_by="frank.warehouse")] == [request.id]
+    assert ops.approvals(actionable_by="grace.procure") == []  # no role asked for
+    assert ops.approvals(actionable_by="carol.desk") == []  # her own request
+
+
+def test_a_vote_says_when_the_thread_can_resume_and_refusals_change_nothing(ops: Operations) -> None:
+    [request] = ops.send("write off 3 damaged MON-27-4K at AMS-1", actor="carol.desk").pending
+
+    with pytest.raises(SelfApproval):
+        ops.vote(request.id, voter="carol.desk", approve=True, channel="test")
+    outcome = ops.vote(request.id, voter="frank.warehouse", approve=False, channel="test", reason="recount")
+
+    assert outcome.request.status is ApprovalStatus.REJECTED and outcome.can_resume
+    assert ops.approvals(actionable_by="frank.warehouse") == []
+    kinds = [e.kind for e in ops.approval(request.id).history]
+    assert kinds == ["approval_requested", "approval_vote", "approval_vote", "approval_final"]
+
+
+def test_an_edit_is_validated_and_decided_again_as_the_requesters_call(ops: Operations) -> None:
+    [request] = ops.send("write off 3 damaged MON-27-4K at AMS-1", actor="carol.desk").pending
+    edited = {**request.args, "delta": -2}
+
+    with pytest.raises(InvalidArguments):
+        ops.vote(request.id, voter="frank.warehouse", approve=True, channel="test", edited_args={"delta": -2})
+    outcome = ops.vote(request.id, voter="frank.warehouse", approve=True, channel="test", edited_args=edited)
+
+    assert outcome.request.status is ApprovalStatus.APPROVED and outcome.request.args["delta"] == -2
+    resumed = ops.resume(request.thread_id)
+    assert resumed.answer is not None
+    executed = [e.payload for e in ops.audit_events(thread=request.thread_id, kinds=["execution"])]
+    assert [(e["status"], e["args_digest"]) for e in executed] == [("completed", outcome.request.args_digest)]
