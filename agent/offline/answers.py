@@ -7,6 +7,7 @@ from typing import Any
 
 from agent.offline.intents import Intent, Request
 from agent.offline.outcomes import Status, Step
+from agent.offline.quantities import MAX_QUANTITY, Problem, QuantityIssue
 
 CAPABILITIES = (
     ("summarise an incident", "summarise INC0010003"),
@@ -42,9 +43,43 @@ def needs_llm() -> str:
 
 
 def missing(request: Request) -> str:
+    """What the user still has to say; an issue with the quantity they wrote comes first."""
     what, example = _EXAMPLES[request.intent]
-    needed = ", ".join(_MISSING_WORDS.get(name, name) for name in request.missing)
-    return f"To {what} I still need {needed}. For example: “{example}”."
+    issue = request.quantity_issue
+    names = [name for name in request.missing if not (issue and name == "quantity")]
+    parts = [quantity_issue(_VERBS.get(request.intent, "do"), issue)] if issue else []
+    if names:
+        needed = ", ".join(_MISSING_WORDS.get(name, name) for name in names)
+        parts.append(f"I also still need {needed}." if issue else f"To {what} I still need {needed}.")
+    return " ".join(parts) + f" For example: “{example}”."
+
+
+_VERBS = {Intent.ORDER: "order", Intent.MOVE: "move", Intent.WRITE_OFF: "write off"}
+
+
+def quantity_issue(verb: str, issue: QuantityIssue) -> str:
+    """Why the quantity the user wrote cannot be acted on, quoting it."""
+    first = issue.written[0]
+    if issue.problem in (Problem.OUT_OF_RANGE, Problem.NOT_WHOLE):
+        limits = f"a whole number of units, at least 1 and at most {MAX_QUANTITY:,}"
+        return f"I can only {verb} {limits}; you wrote {first}."
+    if issue.problem is Problem.AMBIGUOUS:
+        decimal = first.rstrip("0").rstrip(".")
+        return (
+            f"“{first}” could mean {first.replace('.', '')} or {decimal}; "
+            "write the number of units without the dot (e.g. 1200 or 1,200)."
+        )
+    if issue.problem is Problem.SEVERAL:
+        return (
+            f"You wrote more than one quantity ({first} and {issue.written[1]}); "
+            f"tell me the one number of units to {verb}."
+        )
+    if issue.problem is Problem.AMOUNT:
+        return (
+            f"I {verb} by the number of units, not by an amount of money (you wrote {first}); "
+            "tell me how many units."
+        )
+    return f"I cannot read “{first}” as a number of units; write it in digits (1200 or 1,200) or in words."
 
 
 _MISSING_WORDS = {
@@ -106,6 +141,14 @@ def no_item(request: Request) -> str:
     return (
         f"I found no item matching '{request.item_label}' in the item master. "
         "Try the SKU (e.g. SSD-1TB-NVME) or another name."
+    )
+
+
+def over_order_limit(sku: str, quantity: int, unit_price: float, limit: float) -> str:
+    total = round(quantity * unit_price, 2)
+    return (
+        f"I did not order {quantity:,} × {sku}: at {_money(unit_price)} each that is {_money(total)}, "
+        f"more than the {_money(limit)} one purchase order may total. Tell me a smaller quantity."
     )
 
 

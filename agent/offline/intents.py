@@ -8,7 +8,10 @@ Parsing is keyword and pattern based, case-insensitive and deterministic. What i
   ``KBD-WL-DE``; ``USB-C`` is not a SKU); a SKU in lower case is found by searching for it;
 - warehouse codes (``AMS-1``) or the cities they serve (Amsterdam, Berlin, London, Madrid,
   Warsaw); cost centres ``CC-...``; CMDB names in lower case with a hyphen (``payments-api``);
-- a quantity as digits (``40``, ``5 x``, ``5x``) or a small number word (``five``, ``a dozen``);
+- a quantity for an order, move or write-off, exactly as written (digits with or without thousands
+  separators, number words; see :mod:`agent.offline.quantities`), or the issue with it: zero,
+  negative, fractional, too large, unreadable, ambiguous, an amount of money, or two different
+  quantities. Numbers in the user's reason ("because 3 broke") are not quantities;
 - the item, when no SKU is given, as the words left once intent words, places, numbers and
   filler words are taken out ("order 40 laptops for the Berlin office" → ``laptops``).
 """
@@ -18,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
+
+from agent.offline.quantities import QuantityIssue, read_quantity, without_numbers
 
 DEFAULT_COST_CENTRE = "CC-IT-OPS"
 
@@ -50,6 +55,7 @@ class Request:
     sku: str | None = None
     item_words: tuple[str, ...] = ()
     quantity: int | None = None
+    quantity_issue: QuantityIssue | None = None
     warehouse: str | None = None
     from_warehouse: str | None = None
     to_warehouse: str | None = None
@@ -73,14 +79,6 @@ _WAREHOUSE_CODE = re.compile(r"\b([a-z]{3}-\d)\b")
 _CITY = re.compile(r"\b(" + "|".join(CITY_WAREHOUSES) + r")\b")
 _NOT_SKU = re.compile(r"^(?:[A-Z]{3}-\d$|CC-|PO-|REQ-|SUP-|RES-|TRF-|ADJ-)")
 _CI = re.compile(r"(?<![\w-])([a-z][a-z0-9]*(?:-[a-z0-9]+)+)(?![\w-])")
-_NUMBER = re.compile(r"(?<![\w.-])(\d{1,6})(?![\w.-])|(?<![\w-])(\d{1,6})\s*x(?![\w-])")
-_NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "fifty": 50, "hundred": 100,
-    "a dozen": 12, "dozen": 12,
-}  # fmt: skip
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b")
-
 _NOTE = re.compile(r"\b(?:work\s*)?notes?\b|\bcomment\b")
 _NOTE_TEXT = re.compile(
     r"(?:\bsaying\b|\bthat says\b|\bwith (?:the )?text\b|\btext\b|:)\s*(.+)$", re.I | re.S
@@ -187,13 +185,16 @@ def _inventory(intent: Intent, text: str, low: str) -> Request:
     sku = _sku(text)
     places = _places(low)
     cost_centre = _COST_CENTRE.search(low)
-    quantity = _quantity(low)
+    reason = _REASON.search(text)
+    # A stock question states no quantity ("do we have 40 laptops?" asks how many there are).
+    quantity = None if intent is Intent.STOCK else read_quantity(text[: reason.start()] if reason else text)
     request = Request(
         intent=intent,
         text=text,
         sku=sku,
         item_words=() if sku else _item_words(low),
-        quantity=quantity,
+        quantity=quantity if isinstance(quantity, int) else None,
+        quantity_issue=quantity if isinstance(quantity, QuantityIssue) else None,
         warehouse=places[0][1] if places else None,
         from_warehouse=_after(places, low, "from") or (places[0][1] if len(places) > 1 else None),
         to_warehouse=_after(places, low, "to") or (places[1][1] if len(places) > 1 else None),
@@ -235,19 +236,10 @@ def _after(places: list[tuple[int, str]], low: str, word: str) -> str | None:
     return None
 
 
-def _quantity(low: str) -> int | None:
-    # The look-arounds in _NUMBER already skip digits inside SKUs, codes and "27-inch".
-    match = _NUMBER.search(low)
-    if match:
-        return int(match.group(1) or match.group(2))
-    word = _NUMBER_WORD.search(low)
-    return _NUMBER_WORDS[word.group(1)] if word else None
-
-
 def _item_words(low: str) -> tuple[str, ...]:
     scrubbed = _COST_CENTRE.sub(" ", low)
     scrubbed = _CITY.sub(" ", _WAREHOUSE_CODE.sub(" ", scrubbed))
-    scrubbed = _NUMBER_WORD.sub(" ", _NUMBER.sub(" ", scrubbed))
+    scrubbed = without_numbers(scrubbed)
     scrubbed = _REASON.sub(" ", scrubbed)
     words = (word.strip("?!.,;:()\"'") for word in scrubbed.split())
     return tuple(word for word in words if word and word not in _FILLER)

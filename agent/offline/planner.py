@@ -38,7 +38,11 @@ one matching most of the user's words, then the house standard for a generic wor
 whose category or name starts with the word, so "laptops" is never the laptop shipping box.
 
 A request that names the intent but not everything it needs (no quantity, no warehouse) gets an
-answer saying what is missing. Anything else gets an answer saying plainly that an LLM is needed
+answer saying what is missing. A quantity is taken exactly as written ("1,200", "1 200", "forty",
+"one hundred and twenty"; rules in :mod:`agent.offline.quantities`): zero, negative, fractional,
+too large, ambiguous ("1.200") or unreadable numbers, an amount of money, or two different
+quantities get an answer saying what is wrong and no tool call, as does an order whose total would
+exceed what one purchase order may total. Anything else gets an answer saying plainly that an LLM is needed
 (``OPENAI_API_KEY``) and listing what works offline — or, when grounding retrieved runbooks or past
 incidents for the request, an answer quoting the best of them with their citation ids. Final answers
 to supported requests end with the two most relevant citations when there are any. When a call is

@@ -14,6 +14,7 @@ from typing import Any
 from agent.offline import answers
 from agent.offline.intents import Intent, Request, reason_given
 from agent.offline.outcomes import Step
+from tools.catalogue.procurement import MAX_AMOUNT
 
 # Alternative words tried when a search finds nothing ("ssd 1tb" → "1tb", then "ssd").
 MAX_SEARCHES = 3
@@ -147,6 +148,8 @@ def _order(request: Request, steps: Sequence[Step]) -> Move:
     if order is not None:
         return answers.order(offer, order, compared=len(active))
     quantity, price = request.quantity or 0, float(offer["unit_price"])
+    if round(quantity * price, 2) > MAX_AMOUNT:
+        return answers.over_order_limit(item.sku, quantity, price, MAX_AMOUNT)
     args = {
         "supplier_id": offer["supplier_id"],
         "cost_centre": request.cost_centre,
