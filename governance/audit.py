@@ -9,8 +9,11 @@ breaks the chain and :meth:`AuditLog.verify` names the first broken event. The h
 where ``payload`` is the stored canonical JSON *text*, so a verifier hashes the column as stored and
 never re-serialises it. The first event links to :data:`GENESIS_HASH`.
 
-A chain only proves integrity up to its newest event: dropping or rewriting the newest events is
-invisible to ``verify()`` unless the head hash (``tail(1)``) was recorded elsewhere.
+A chain only proves integrity up to its newest event: deleting the newest events, or rewriting the
+newest one with its hash recomputed, leaves a shorter chain that is intact. :meth:`AuditLog.head` is
+the newest event's seq and hash (a :class:`ChainHead`, written ``SEQ:HASH``); a head kept where the
+database's writers cannot change it lets ``verify(head=...)`` notice that the chain no longer holds
+that event with that hash.
 
 Appends read the head of the chain and insert inside one write transaction (``BEGIN IMMEDIATE`` on
 SQLite, a table lock on PostgreSQL), so several processes can append to one database. Should two
@@ -47,6 +50,7 @@ from sqlalchemy import (
     select,
 )
 
+from governance.canonical import canonical_json as _canonical
 from governance.store import autocommit, create_tables, driver_cursor
 
 GENESIS_HASH = "0" * 64
@@ -78,6 +82,8 @@ class Problem(StrEnum):
     MISSING_BEFORE = "previous event missing (deleted?)"
     REWRITTEN = "event rewritten: its hash no longer matches the next event's link"
     NOT_FROM_GENESIS = "first event does not link to the genesis hash"
+    HEAD_MISSING = "the chain ends before the recorded head (newest events deleted?)"
+    HEAD_CHANGED = "event does not have the recorded head's hash (rewritten, or deleted and replaced?)"
 
 
 metadata = MetaData()
@@ -144,11 +150,50 @@ class NewEvent:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ChainHead:
+    """The newest event of a chain: its seq and hash; ``seq=0`` with :data:`GENESIS_HASH` when empty.
+
+    Written and parsed as ``SEQ:HASH`` (``str(head)``, :meth:`parse`).
+    """
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> ChainHead:
+        """``SEQ:HASH`` as printed by ``str(head)``; ValueError naming what is wrong."""
+        seq, sep, digest = text.strip().partition(":")
+        if not sep:
+            raise ValueError(f"{text!r} is not SEQ:HASH (no ':')")
+        if not seq.isascii() or not seq.isdigit():
+            raise ValueError(f"{seq!r} is not a sequence number (a whole number, 0 or more)")
+        digest = digest.lower()
+        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            raise ValueError("the hash after ':' must be 64 hexadecimal characters (sha256)")
+        head = cls(seq=int(seq), hash=digest)
+        if head.seq == 0 and head.hash != GENESIS_HASH:
+            raise ValueError("sequence number 0 is the empty chain; its hash is 64 zeros")
+        return head
+
+
+EMPTY_HEAD = ChainHead(seq=0, hash=GENESIS_HASH)
+"""The head of a chain with no events."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class VerifyResult:
-    """Outcome of :meth:`AuditLog.verify`; ``checked`` counts the events read."""
+    """Outcome of :meth:`AuditLog.verify`; ``checked`` counts the events read.
+
+    ``head`` is the newest intact event read (the empty chain's head if none). When the
+    chain lacks the recorded head, ``first_broken_seq`` is the head's seq and ``event_id`` is None.
+    """
 
     ok: bool
     checked: int
+    head: ChainHead
     first_broken_seq: int | None = None
     event_id: str | None = None
     problem: str | None = None
@@ -176,8 +221,7 @@ def _chain_hash(values: tuple[Any, ...]) -> str:
 def canonical_json(kind: str, payload: Mapping[str, Any]) -> str:
     """The stored form of a payload; TypeError naming ``kind`` when it is not JSON."""
     try:
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        text.encode()  # lone surrogates would only fail later, inside the write transaction
+        text = _canonical(payload)  # lone surrogates fail here, not inside the write transaction
     except (TypeError, ValueError) as exc:
         raise TypeError(f"audit payload for event kind {kind!r} is not JSON-serialisable: {exc}") from exc
     return text
@@ -254,9 +298,20 @@ class AuditLog:
             conn.execute(insert(audit_events), sealed)
         return _record([_event_from_mapping(row) for row in sealed])
 
-    def verify(self) -> VerifyResult:
-        """Walk the whole chain in seq order; name the first broken event, if any."""
-        checked, prev = 0, None
+    def head(self) -> ChainHead:
+        """The newest event's seq and hash: keep it elsewhere to check the chain against later."""
+        with self._engine.connect() as conn:
+            row = conn.execute(_HEAD).first()
+        return EMPTY_HEAD if row is None else ChainHead(seq=row.seq, hash=row.hash)
+
+    def verify(self, *, head: ChainHead | None = None) -> VerifyResult:
+        """Walk the whole chain in seq order; name the first broken event, if any.
+
+        With ``head`` (one :meth:`head` returned earlier), also fail when the chain no longer holds
+        that event with that hash: the newest events were deleted, or rewritten. Without it, a
+        chain cut short after any event verifies as intact.
+        """
+        checked, prev, held = 0, None, None
         with self._engine.connect() as conn:
             rows = conn.execution_options(yield_per=_BATCH).execute(select(*_ALL_COLUMNS).order_by(_c.seq))
             for row in rows:
@@ -265,15 +320,24 @@ class AuditLog:
                 if broken is not None:
                     seq, event_id, problem = broken
                     return VerifyResult(
-                        ok=False, checked=checked, first_broken_seq=seq, event_id=event_id, problem=problem
+                        ok=False,
+                        checked=checked,
+                        head=_head_of(prev),
+                        first_broken_seq=seq,
+                        event_id=event_id,
+                        problem=problem,
                     )
+                if head is not None and row.seq == head.seq:
+                    held = row
                 prev = row
-        return VerifyResult(ok=True, checked=checked)
+        return _against_head(head, held, checked=checked, newest=_head_of(prev))
 
     def tail(
         self, n: int = 20, *, thread_id: str | None = None, kinds: Collection[str] | None = None
     ) -> list[AuditEvent]:
-        """The last ``n`` matching events, oldest first."""
+        """The last ``n`` (at least 1) matching events, oldest first."""
+        if n < 1:
+            raise ValueError(f"tail needs at least 1 event, got n={n}")
         query = _filtered(select(*_ALL_COLUMNS), thread_id, kinds).order_by(_c.seq.desc()).limit(n)
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
@@ -378,6 +442,30 @@ _HEAD_SQL = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 _INSERT_SQL = (
     f"INSERT INTO audit_events ({', '.join(_COLUMN_NAMES)}) VALUES ({', '.join('?' * len(_COLUMN_NAMES))})"
 )
+
+
+def _head_of(row: _AnyRow | None) -> ChainHead:
+    return EMPTY_HEAD if row is None else ChainHead(seq=row.seq, hash=row.hash)
+
+
+def _against_head(
+    head: ChainHead | None, held: _AnyRow | None, *, checked: int, newest: ChainHead
+) -> VerifyResult:
+    """The result for an intact chain whose row at ``head.seq`` is ``held`` (None: no such row)."""
+    if (
+        head is None
+        or (head.seq == 0 and head.hash == GENESIS_HASH)
+        or (held is not None and held.hash == head.hash)
+    ):
+        return VerifyResult(ok=True, checked=checked, head=newest)
+    return VerifyResult(
+        ok=False,
+        checked=checked,
+        head=newest,
+        first_broken_seq=head.seq,
+        event_id=None if held is None else held.event_id,
+        problem=Problem.HEAD_MISSING if held is None else Problem.HEAD_CHANGED,
+    )
 
 
 def _filtered(query: Select[Any], thread_id: str | None, kinds: Collection[str] | None) -> Select[Any]:

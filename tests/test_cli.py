@@ -12,6 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli.app import app
+from governance.audit import AuditLog, EventKind
+from governance.store import sqlite_engine
 
 PO = {
     "supplier_id": "SUP-001",
@@ -32,6 +34,11 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:
     result = cli.invoke(app, list(args))
     return result.exit_code, result.output
+
+
+def flat(text: str) -> str:
+    """Output with rich's line wrapping undone."""
+    return " ".join(text.split())
 
 
 def explain(
@@ -188,6 +195,83 @@ def test_audit_verify_names_the_edited_event(cli: CliRunner, tmp_path: Path) -> 
     code, out = invoke(cli, "audit", "verify")
     assert code == 1
     assert "seq=2" in out
+
+
+def test_audit_verify_against_a_kept_head_notices_the_newest_events_deleted(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    assert invoke(cli, "chat", "--as", "carol.desk", "summarise INC0010032")[0] == 0
+    code, head = invoke(cli, "audit", "head")
+    seq, _, digest = head.strip().partition(":")
+    assert code == 0 and int(seq) > 3 and len(digest) == 64
+    assert json.loads(invoke(cli, "audit", "head", "--json")[1]) == {"seq": int(seq), "hash": digest}
+    code, out = invoke(cli, "audit", "verify", "--head", head.strip())
+    assert code == 0 and "intact" in out and f"kept head at seq {seq}" in flat(out)
+
+    with sqlite3.connect(tmp_path / "home" / "governance.db") as db:
+        db.execute("DELETE FROM audit_events WHERE seq > ?", (int(seq) - 2,))
+    assert invoke(cli, "audit", "verify")[0] == 0  # the chain alone cannot tell
+    code, out = invoke(cli, "audit", "verify", "--head", head.strip())
+
+    assert code == 1
+    assert f"does not hold the kept head at seq={seq}" in flat(out)
+    assert f"newest events deleted?); the chain now ends at seq {int(seq) - 2}" in flat(out)
+
+
+@pytest.mark.parametrize(
+    ("head", "named"),
+    [
+        ("12", "--head: '12' is not SEQ:HASH"),
+        ("twelve:" + "a" * 64, "'twelve' is not a sequence number"),
+        ("12:abc", "64 hexadecimal characters"),
+    ],
+)
+def test_audit_verify_refuses_a_malformed_head_naming_the_problem(
+    cli: CliRunner, head: str, named: str
+) -> None:
+    code, out = invoke(cli, "audit", "verify", "--head", head)
+
+    assert code == 2 and named in flat(out) and len(out.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["-n", "-5"], "-n must be at least 1, got -5"),
+        (["-n", "0"], "-n must be at least 1, got 0"),
+        (["--thread", ""], "--thread must not be blank"),
+        (["--thread", "   "], "--thread must not be blank"),
+        (["--thread", "t" * 5000], "--thread is 5000 characters long; thread ids have at most 255"),
+    ],
+)
+def test_audit_tail_refuses_a_count_below_one_and_blank_or_overlong_threads(
+    cli: CliRunner, args: list[str], named: str
+) -> None:
+    code, out = invoke(cli, "audit", "tail", *args)
+
+    assert code == 2 and named in flat(out)
+
+
+def test_audit_commands_print_hostile_text_from_the_trail_literally(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+    db_path = tmp_path / "home" / "governance.db"
+    AuditLog(sqlite_engine(db_path)).append(
+        EventKind.REQUEST, {"text": "[/] [bold]\x1b[31mred"}, thread_id="t-[/]", actor="\x1b]0;pwned\x07[/]"
+    )
+
+    shown = cli.invoke(app, ["audit", "tail"], env={"COLUMNS": "200"})  # wide enough not to wrap
+    code, out = shown.exit_code, shown.output
+
+    assert code == 0 and "\x1b" not in out and "\x07" not in out
+    assert '{"text": "[/] [bold]\\u001b[31mred"}' in out  # as JSON
+    assert "t-[/]" in out and "<U+001B>]0;pwned<U+0007>[/]" in out
+    assert json.loads(invoke(cli, "audit", "tail", "--json")[1])[0]["actor"] == "\x1b]0;pwned\x07[/]"
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE audit_events SET event_id = '[/]\x1b[2J', hash = '[/]\x1b[2J'")
+    code, out = invoke(cli, "audit", "head")
+    assert code == 0 and out == "1:[/]<U+001B>[2J\n"
+    code, out = invoke(cli, "audit", "verify")
+    assert code == 1 and "id=[/]<U+001B>[2J: payload or fields edited" in flat(out) and "\x1b" not in out
 
 
 def test_chat_approve_from_cli_executes_the_po_once(cli: CliRunner, tmp_path: Path) -> None:

@@ -15,7 +15,18 @@ from agent.cli.app import app
 from governance.executions import ExecutionLedger, idempotency_key
 from governance.store import sqlite_engine
 
-PO_RESULT = '{"number": "PO-2026-0777", "status": "submitted", "total_amount": 55100.0}'
+PO_RESULT = json.dumps(
+    {
+        "number": "PO-2026-0777",
+        "supplier_id": "SUP-001",
+        "cost_centre": "CC-IT-OPS",
+        "requester": "alice.requester",
+        "lines": [{"sku": "LAP-14-PRO", "quantity": 40, "unit_price": 1377.5}],
+        "total_amount": 55100.0,
+        "state": "submitted",
+        "created_at": "2026-11-02T09:31:00Z",
+    }
+)
 
 
 @pytest.fixture
@@ -118,10 +129,12 @@ def test_settled_as_completed_the_thread_resumes_with_the_recorded_result(
 
     code, out = invoke("chat", "--resume", "--thread", stuck["thread_id"])
 
-    assert code == 0 and "PO-2026-0777" in out and "recorded result, not run again" in flat(out)
+    assert code == 0 and "recorded result, not run again" in flat(out)
+    assert "Purchase order PO-2026-0777 created (submitted): 40 × LAP-14-PRO" in flat(out)
     assert purchase_orders(home) == before  # nothing ran: the settlement said it already had
     shown = json.loads(invoke("executions", "show", stuck["key"], "--json")[1])
-    assert (shown["status"], shown["result"]) == ("completed", PO_RESULT)
+    assert shown["status"] == "completed"
+    assert json.loads(shown["result"])["lines"][0]["line_total"] == 55100.0  # as the tool writes it
     assert (shown["settlement"]["operator"], shown["settlement"]["previous_status"]) == (
         "dave.incident",
         "started",
@@ -169,6 +182,30 @@ def test_settle_refuses_bad_input_naming_the_problem(
 
     assert code == 2 and expected in flat(out)
     assert json.loads(invoke("executions", "show", stuck["key"], "--json")[1])["status"] == "started"
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        ('{"number": "PO-2026-0777"', "not valid JSON (Expecting ',' delimiter at line 1 column 26)"),
+        ("PO-2026-0777 is in the ERP", "not valid JSON"),
+        ('{"number": "PO-2026-0777"}', "supplier_id: Field required"),
+        (PO_RESULT.replace('"submitted"', '"lost"'), "state: Input should be"),
+        (PO_RESULT.replace("{", '{"[/]": 1, ', 1), "[/]: not a field of the result"),
+    ],
+)
+def test_settle_refuses_a_result_that_is_not_the_tools_record(
+    stuck: dict[str, Any], result: str, expected: str
+) -> None:
+    code, out = invoke(
+        "executions", "settle", stuck["key"], "--as", "dave.incident", "--completed", "--result", result
+    )
+
+    assert code == 2 and "not one procurement_create_purchase_order returns" in flat(out)
+    assert expected in flat(out)
+    assert json.loads(invoke("executions", "show", stuck["key"], "--json")[1])["status"] == "started"
+    events = json.loads(invoke("audit", "tail", "-n", "200", "--json")[1])
+    assert [e for e in events if e["kind"] == "execution_settled"] == []
 
 
 @pytest.mark.parametrize(

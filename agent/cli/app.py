@@ -10,14 +10,17 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from agent import wiring as services
 from agent.cli.chat import approvals_app, chat
 from agent.cli.executions import executions_app
+from agent.cli.failures import fail
 from agent.cli.knowledge import ingest, search
-from agent.cli.render import print_decision, tier_label
+from agent.cli.render import literal, print_decision, tier_label, visible
 from agent.run.review import explain
 from agent.settings import Settings
+from governance.audit import ChainHead, Problem
 from governance.decision import Tier
 from governance.directory import DirectoryError, UnknownPerson
 from governance.policy import PolicyError
@@ -214,27 +217,64 @@ def policy_replay(
     console.print(f"{len(changed)} of {len(results)} recorded tool calls would change tier.")
 
 
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the hash chain; exit 1 naming the first broken event."""
-    result = services.open_audit(Settings()).verify()
-    if result.ok:
-        console.print(f"[green]audit chain intact[/]: {result.checked} events verified")
+@audit_app.command("head")
+def audit_head(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Print the newest event's SEQ:HASH; keep it where the database's writers cannot change it."""
+    head = services.open_audit(Settings()).head()
+    if as_json:
+        _print_json({"seq": head.seq, "hash": head.hash})
         return
-    _fail(
-        f"audit chain broken at event seq={result.first_broken_seq} id={result.event_id}: {result.problem} "
-        f"({result.checked} events checked)",
-        code=1,
-    )
+    typer.echo(visible(head))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    head: str | None = typer.Option(
+        None,
+        "--head",
+        help="A SEQ:HASH printed by `audit head` earlier: fail if the chain no longer holds it.",
+    ),
+) -> None:
+    """Recompute the hash chain; exit 1 naming the first broken event, or the kept head it lacks."""
+    kept = None
+    if head is not None:
+        try:
+            kept = ChainHead.parse(head)
+        except ValueError as exc:
+            fail(f"--head: {exc}")
+    result = services.open_audit(Settings()).verify(head=kept)
+    if result.ok:
+        against = f", including the kept head at seq {kept.seq}" if kept is not None else ""
+        console.print(
+            Text.assemble(
+                ("audit chain intact", "green"),
+                f": {result.checked} events verified{against}; head {visible(result.head)}",
+            )
+        )
+        return
+    event = f"seq={result.first_broken_seq}" + (f" id={result.event_id}" if result.event_id else "")
+    if result.problem in (Problem.HEAD_MISSING, Problem.HEAD_CHANGED):
+        fail(
+            f"audit chain does not hold the kept head at {event}: {result.problem}; the chain now ends "
+            f"at seq {result.head.seq} ({result.checked} events checked)",
+            code=1,
+        )
+    fail(f"audit chain broken at event {event}: {result.problem} ({result.checked} events checked)", code=1)
 
 
 @audit_app.command("tail")
 def audit_tail(
-    n: int = typer.Option(20, "-n", help="How many of the newest events."),
+    n: int = typer.Option(20, "-n", help="How many of the newest events (at least 1)."),
     thread: str | None = typer.Option(None, "--thread", help="Only this thread."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show the newest audit events, oldest first."""
+    if n < 1:
+        fail(f"-n must be at least 1, got {n}")
+    if thread is not None and not thread.strip():
+        fail("--thread must not be blank")
+    if thread is not None and len(thread) > _MAX_THREAD_ID:
+        fail(f"--thread is {len(thread)} characters long; thread ids have at most {_MAX_THREAD_ID}")
     events = services.open_audit(Settings()).tail(n, thread_id=thread)
     if as_json:
         _print_json([event.to_dict() for event in events])
@@ -242,7 +282,7 @@ def audit_tail(
     table = Table("seq", "at", "kind", "actor", "thread", "payload", title="Audit trail")
     for event in events:
         payload = json.dumps(event.payload, ensure_ascii=False)
-        table.add_row(
+        cells = (
             str(event.seq),
             event.at,
             event.kind,
@@ -250,7 +290,12 @@ def audit_tail(
             event.thread_id or "",
             payload if len(payload) <= 80 else payload[:77] + "...",
         )
+        # Text, never markup: the trail holds whatever users and backends wrote.
+        table.add_row(*(literal(cell) for cell in cells))
     console.print(table)
+
+
+_MAX_THREAD_ID = 255  # the width of the thread_id columns in the approvals and executions tables
 
 
 @app.command()

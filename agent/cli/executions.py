@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent import wiring as services
+from agent.cli.render import visible
 from agent.settings import Settings
 from governance.audit import AuditEvent
 from governance.directory import DirectoryError, UnknownPerson
@@ -43,7 +44,10 @@ _KEY_HELP = "The execution key, or a unique prefix of at least 8 characters."
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    # The message may quote what an operator typed or a backend held: printed literally, never obeyed.
+    line = Text("error: ", style="bold red")
+    line.append(visible(message))
+    errors.print(line, highlight=False)
     raise typer.Exit(code)
 
 
@@ -111,7 +115,9 @@ def executions_settle(
     completed: bool = typer.Option(False, "--completed", help="The call took effect in the backend."),
     failed: bool = typer.Option(False, "--failed", help="The call did not take effect."),
     result: str | None = typer.Option(
-        None, "--result", help="With --completed: what the backend holds (e.g. the record as JSON)."
+        None,
+        "--result",
+        help="With --completed: the record the backend holds, as the JSON the tool returns (checked).",
     ),
     reason: str | None = typer.Option(None, "--reason", help="With --failed: why; the agent is told."),
 ) -> None:
@@ -130,6 +136,7 @@ def executions_settle(
             status,
             text=text,
             operator=operator,
+            tools=services.build_registry(),
             entitled_roles=settings.settle_roles,
         )
     except NotEntitled as exc:

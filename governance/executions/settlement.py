@@ -6,6 +6,13 @@ row from a call still running, so nothing settles it automatically. A person che
 the idempotency key and records what they found: ``completed`` with the record the backend holds (the
 agent then tells the model that result), or ``failed`` with the reason (the model is told it failed).
 
+The result: the model is told it as the tool's own, so it must be what the tool returns. It is
+checked against the tool handler's return type (e.g. ``PurchaseOrder``) and refused
+(:class:`InvalidResult`) when it is not JSON, lacks a field, has one of the wrong type or one the
+record does not have; what is stored is the record as the executor would have written it
+(``result_to_json``), computed fields included. A notification row (``notify:`` key) records that
+people were told, not a tool result, so its text is not checked.
+
 Who: a person from the directory who holds one of ``entitled_roles``. The shipped default,
 :data:`DEFAULT_SETTLER_ROLES`, is the service desk and incident managers: the people who run
 operations and look into backends day to day. Approvers (procurement, finance, change, warehouse)
@@ -25,9 +32,13 @@ crash in between can lose the event, but no event is written for a settlement th
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import json
+import typing
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
+
+from pydantic import TypeAdapter, ValidationError
 
 from governance.audit import AuditEvent, AuditLog, EventKind
 from governance.decision import Actor
@@ -40,11 +51,16 @@ from governance.executions import (
     usage_charge_key,
 )
 from governance.usage import UsageCharge
+from tools.errors import NotFound
+from tools.registry import ToolRegistry, result_to_json
+from tools.spec import ToolSpec
 
 DEFAULT_SETTLER_ROLES: tuple[str, ...] = ("service_desk", "incident_manager")
 """Roles that may settle executions unless the deployment names others."""
 
 _AUDIT_TEXT_LIMIT = 2000  # as for ``execution`` events: the ledger keeps the whole text
+_PROBLEMS_SHOWN = 5
+_NOTIFICATION_PREFIX = "notify:"  # the executor's key for the notification sent before a call
 
 
 class UsageRecorder(Protocol):
@@ -64,6 +80,21 @@ class NotEntitled(ExecutionError):
         self.person_id = person_id
 
 
+class InvalidResult(ExecutionError):
+    """A ``completed`` settlement whose result is not what the tool returns; ``problems`` names each."""
+
+    def __init__(self, key: str, tool: str, problems: list[str]) -> None:
+        shown = "; ".join(problems[:_PROBLEMS_SHOWN])
+        more = f"; and {len(problems) - _PROBLEMS_SHOWN} more" if len(problems) > _PROBLEMS_SHOWN else ""
+        super().__init__(
+            f"the result given is not one {tool} returns: {shown}{more}. Give the record the backend "
+            "holds, as the tool's JSON",
+            key=key,
+        )
+        self.tool = tool
+        self.problems = tuple(problems)
+
+
 def settle_execution(
     ledger: ExecutionLedger,
     audit: AuditLog,
@@ -73,16 +104,19 @@ def settle_execution(
     *,
     text: str,
     operator: Actor,
+    tools: ToolRegistry,
     entitled_roles: Collection[str] = DEFAULT_SETTLER_ROLES,
 ) -> ExecutionRecord:
     """Settle the ``started`` row ``key`` as ``status`` on ``operator``'s word; return the settled row.
 
-    ``text`` is the result found in the backend (``completed``) or the reason (``failed``). Raises
-    :class:`NotEntitled`, or an :class:`~governance.executions.ExecutionError` from the ledger
-    (unknown key, not started, changed meanwhile, empty text); nothing is written then.
+    ``text`` is the result found in the backend (``completed``: checked against the tool's result
+    type in ``tools``, stored as the tool's JSON) or the reason (``failed``). Raises
+    :class:`NotEntitled`, :class:`InvalidResult`, or an :class:`~governance.executions.ExecutionError`
+    from the ledger (unknown key, not started, changed meanwhile, empty text); nothing is written then.
     """
     if operator.roles.isdisjoint(entitled_roles):
         raise NotEntitled(key, operator.id, entitled_roles)
+    text = _checked_text(tools, ledger.get(key), status, text)
     settled = ledger.settle(key, status, text=text)
     charged = _charge_usage(audit, usage, settled) if status is ExecutionStatus.COMPLETED else []
     audit.append(
@@ -92,6 +126,41 @@ def settle_execution(
         actor=operator.id,
     )
     return settled
+
+
+def checked_result(tools: ToolRegistry, record: ExecutionRecord, text: str) -> str:
+    """``text`` as the JSON ``record``'s tool returns (computed fields included); InvalidResult if it is not.
+
+    A notification row's text is returned as given: it records that people were told.
+    """
+    if record.key.startswith(_NOTIFICATION_PREFIX):
+        return text
+    try:
+        spec = tools.get(record.tool)
+    except NotFound:
+        raise InvalidResult(
+            record.key, record.tool, ["no such tool here, so its result cannot be checked"]
+        ) from None
+    try:
+        given = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        raise InvalidResult(record.key, spec.name, [problem]) from None
+    try:
+        # Computed fields (a line's total) are in the tool's JSON but not inputs: extras are found below.
+        value = TypeAdapter(result_type(spec)).validate_python(given, extra="ignore")
+    except ValidationError as exc:
+        raise InvalidResult(record.key, spec.name, _problems(exc)) from None
+    stored = result_to_json(value)
+    unknown = [f"{path}: not a field of the result" for path in _unknown_keys(given, json.loads(stored))]
+    if unknown:
+        raise InvalidResult(record.key, spec.name, unknown)
+    return stored
+
+
+def result_type(spec: ToolSpec) -> Any:
+    """What ``spec``'s handler returns (its return annotation; ``Any`` when it has none)."""
+    return typing.get_type_hints(spec.handler).get("return", Any)
 
 
 def call_decision(audit: AuditLog, record: ExecutionRecord) -> AuditEvent | None:
@@ -122,6 +191,38 @@ def _decision_key(thread_id: str, payload: Mapping[str, Any]) -> str | None:
     if not isinstance(tool_call_id, str) or not isinstance(digest, str):
         return None
     return idempotency_key(thread_id, tool_call_id, digest)
+
+
+def _checked_text(
+    tools: ToolRegistry, current: ExecutionRecord | None, status: ExecutionStatus, text: str
+) -> str:
+    """The text to settle with: a result checked; the ledger refuses what is not started or empty."""
+    if status is not ExecutionStatus.COMPLETED or current is None or not text.strip():
+        return text
+    if current.status is not ExecutionStatus.STARTED:
+        return text
+    return checked_result(tools, current, text)
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return [
+        f"{'.'.join(str(part) for part in error['loc']) or '(result)'}: {error['msg']}"
+        for error in exc.errors(include_url=False)
+    ]
+
+
+def _unknown_keys(given: Any, known: Any, path: str = "") -> Iterator[str]:
+    """Paths of the object keys in ``given`` that ``known`` (the same value, as the tool writes it) lacks."""
+    if isinstance(given, dict) and isinstance(known, dict):
+        for name, value in given.items():
+            where = f"{path}.{name}" if path else name
+            if name in known:
+                yield from _unknown_keys(value, known[name], where)
+            else:
+                yield where
+    elif isinstance(given, list) and isinstance(known, list):
+        for index, (item, written) in enumerate(zip(given, known, strict=False)):
+            yield from _unknown_keys(item, written, f"{path}.{index}" if path else str(index))
 
 
 def _charge_usage(audit: AuditLog, usage: UsageRecorder, record: ExecutionRecord) -> list[UsageCharge]:

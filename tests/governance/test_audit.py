@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 
 from governance.audit import (
+    EMPTY_HEAD,
     GENESIS_HASH,
     AuditEvent,
     AuditLog,
+    ChainHead,
     EventKind,
     NewEvent,
     Problem,
@@ -284,6 +286,103 @@ def test_tamper_detection_survives_batch_boundaries(log: AuditLog, db_path: Path
     assert (result.first_broken_seq, result.checked, result.problem) == (4321, 4321, Problem.EDITED)
 
 
+# --- the head: deletion of the newest events ---------------------------------------------------------
+
+
+def test_head_is_the_newest_events_seq_and_hash_written_seq_colon_hash(log: AuditLog) -> None:
+    assert log.head() == EMPTY_HEAD == ChainHead(seq=0, hash=GENESIS_HASH)
+
+    events = _fill(log, 4)
+
+    assert log.head() == ChainHead(seq=4, hash=events[-1].hash)
+    assert str(log.head()) == f"4:{events[-1].hash}"
+    assert ChainHead.parse(str(log.head())) == log.head()
+    assert ChainHead.parse(f" 4:{events[-1].hash.upper()}\n") == log.head()
+
+
+def test_deleting_the_newest_events_passes_verify_but_not_verify_against_the_kept_head(
+    log: AuditLog, db_path: Path
+) -> None:
+    _fill(log, 10)
+    kept = log.head()
+    _raw(db_path, "DELETE FROM audit_events WHERE seq >= 8")
+
+    assert log.verify().ok  # what the chain alone cannot tell
+    result = log.verify(head=kept)
+
+    assert (result.ok, result.first_broken_seq, result.event_id) == (False, 10, None)
+    assert result.problem == Problem.HEAD_MISSING
+    assert (result.checked, result.head.seq) == (7, 7)
+
+
+def test_deleted_newest_events_replaced_by_new_ones_do_not_match_the_kept_head(
+    log: AuditLog, db_path: Path
+) -> None:
+    _fill(log, 10)
+    kept = log.head()
+    _raw(db_path, "DELETE FROM audit_events WHERE seq >= 9")
+    replaced = _fill(log, 2)[-1]
+
+    assert log.verify().ok and replaced.seq == 10
+    result = log.verify(head=kept)
+
+    assert (result.ok, result.first_broken_seq, result.event_id) == (False, 10, replaced.event_id)
+    assert result.problem == Problem.HEAD_CHANGED
+
+
+def test_the_newest_event_rewritten_with_its_hash_recomputed_does_not_match_the_kept_head(
+    log: AuditLog, db_path: Path
+) -> None:
+    _fill(log, 5)
+    kept = log.head()
+    seq, event_id, at, thread_id, kind, actor, _, prev_hash, _ = _row(db_path, 5)
+    payload = '{"amount":0.0}'
+    fields = {"thread_id": thread_id, "kind": kind, "actor": actor, "payload": payload}
+    new_hash = event_hash(seq=seq, event_id=event_id, at=at, prev_hash=prev_hash, **fields)
+    _raw(db_path, "UPDATE audit_events SET payload = ?, hash = ? WHERE seq = 5", payload, new_hash)
+
+    assert log.verify().ok
+    result = log.verify(head=kept)
+
+    assert (result.ok, result.first_broken_seq, result.problem) == (False, 5, Problem.HEAD_CHANGED)
+
+
+def test_an_older_head_still_verifies_as_the_chain_grows(log: AuditLog) -> None:
+    kept_empty = log.head()
+    _fill(log, 3)
+    kept = log.head()
+    _fill(log, 4)
+
+    assert log.verify(head=kept).ok and log.verify(head=kept_empty).ok
+    assert log.verify(head=kept).head == log.head()
+
+
+def test_a_broken_link_is_named_before_the_kept_head_is_checked(log: AuditLog, db_path: Path) -> None:
+    _fill(log, 10)
+    kept = log.head()
+    _raw(db_path, "DELETE FROM audit_events WHERE seq = 4 OR seq >= 9")
+
+    result = log.verify(head=kept)
+
+    assert (result.first_broken_seq, result.problem) == (5, Problem.MISSING_BEFORE)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("12", "no ':'"),
+        ("x:" + "a" * 64, "'x' is not a sequence number"),
+        ("-1:" + "a" * 64, "'-1' is not a sequence number"),
+        ("12:abc", "64 hexadecimal characters"),
+        ("12:" + "g" * 64, "64 hexadecimal characters"),
+        ("0:" + "a" * 64, "64 zeros"),
+    ],
+)
+def test_a_malformed_head_is_refused_naming_the_problem(text: str, named: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(named)):
+        ChainHead.parse(text)
+
+
 # --- payload validation -----------------------------------------------------------------------------
 
 
@@ -335,6 +434,14 @@ def test_tail_returns_the_last_n_oldest_first(log: AuditLog) -> None:
     assert log.tail(3) == events[-3:]
     assert [e.seq for e in log.tail(50)] == list(range(1, 11))
     assert [e.seq for e in log.tail()] == list(range(1, 11))
+
+
+@pytest.mark.parametrize("n", [0, -5])
+def test_tail_refuses_a_count_below_one_rather_than_returning_everything(log: AuditLog, n: int) -> None:
+    _fill(log, 3)
+
+    with pytest.raises(ValueError, match=f"n={n}"):
+        log.tail(n)
 
 
 def test_tail_filters_by_thread_and_kinds(log: AuditLog) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,13 +23,18 @@ from governance.executions import (
 )
 from governance.executions.settlement import (
     DEFAULT_SETTLER_ROLES,
+    InvalidResult,
     NotEntitled,
     call_decision,
+    result_type,
     settle_execution,
     settlement_of,
 )
 from governance.store import sqlite_engine
 from governance.usage import SqlUsageLedger, UsageCharge
+from tools.catalogue import build_catalogue
+from tools.models import OrderLine, POState, PurchaseOrder
+from tools.registry import ToolRegistry, result_to_json
 
 START = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 TOOL = "procurement_create_purchase_order"
@@ -36,8 +42,19 @@ DIGEST = "d" * 64
 THREAD = "t-1"
 KEY = idempotency_key(THREAD, "call-1", DIGEST)
 BUDGET = UsageCharge(limit_id="po-daily-budget", key="alice.requester", amount=4760.0)
-PO_JSON = '{"number": "PO-2026-0025", "total_amount": 4760.0}'
+PO = PurchaseOrder(
+    number="PO-2026-0025",
+    supplier_id="SUP-003",
+    cost_centre="CC-IT-OPS",
+    requester="alice.requester",
+    lines=(OrderLine(sku="LAP-14-PRO", quantity=4, unit_price=1190.0),),
+    total_amount=4760.0,
+    state=POState.SUBMITTED,
+    created_at=START,
+)
+PO_JSON = result_to_json(PO)  # what the tool returns, as the executor records it
 PEOPLE = load_directory()
+TOOLS = ToolRegistry(build_catalogue())
 
 
 def _clock() -> Callable[[], datetime]:
@@ -54,7 +71,7 @@ class Stores:
     def settle(self, status: ExecutionStatus, text: str, person: str, **kw: Any) -> ExecutionRecord:
         operator = PEOPLE.actor(person)
         return settle_execution(
-            self.ledger, self.audit, self.usage, KEY, status, text=text, operator=operator, **kw
+            self.ledger, self.audit, self.usage, KEY, status, text=text, operator=operator, tools=TOOLS, **kw
         )
 
     def used(self) -> float:
@@ -118,6 +135,84 @@ def test_an_incident_manager_settles_a_call_as_completed_audited_and_charged(sto
     assert stores.used() == 4760.0
     assert settlement_of(stores.audit, settled) == event
     assert stores.audit.verify().ok
+
+
+def test_a_result_is_stored_as_the_tool_writes_it_computed_fields_included(stores: Stores) -> None:
+    typed = json.dumps(
+        {**PO.model_dump(mode="json"), "lines": [{"sku": "LAP-14-PRO", "quantity": 4, "unit_price": 1190}]}
+    )
+    assert "line_total" not in typed
+
+    settled = stores.settle(ExecutionStatus.COMPLETED, typed, "dave.incident")
+
+    assert settled.result == PO_JSON and json.loads(PO_JSON)["lines"][0]["line_total"] == 4760.0
+    assert stores.settled_events()[0].payload["result"] == PO_JSON
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"number": "PO-2026-0025",', "not valid JSON (Expecting property name enclosed in double quotes"),
+        ("PO-2026-0025 exists", "not valid JSON"),
+        ("[]", "(result): Input should be a valid dictionary or instance of PurchaseOrder"),
+        ('{"number": "PO-2026-0025", "total_amount": 4760.0}', "supplier_id: Field required"),
+        (json.dumps({**json.loads(PO_JSON), "state": "lost"}), "state: Input should be 'draft'"),
+        (
+            json.dumps({**json.loads(PO_JSON), "total_amount": "a lot"}),
+            "total_amount: Input should be a valid number",
+        ),
+        (json.dumps({**json.loads(PO_JSON), "numbr": "PO-1"}), "numbr: not a field of the result"),
+        (
+            json.dumps(
+                {**json.loads(PO_JSON), "lines": [{**json.loads(PO_JSON)["lines"][0], "colour": "red"}]}
+            ),
+            "lines.0.colour: not a field of the result",
+        ),
+    ],
+)
+def test_a_result_that_is_not_what_the_tool_returns_is_refused_and_nothing_is_written(
+    stores: Stores, text: str, named: str
+) -> None:
+    with pytest.raises(InvalidResult, match="not one procurement_create_purchase_order returns") as refused:
+        stores.settle(ExecutionStatus.COMPLETED, text, "dave.incident")
+
+    assert named in str(refused.value)
+    assert stores.ledger.get(KEY).status is ExecutionStatus.STARTED  # type: ignore[union-attr]
+    assert stores.settled_events() == [] and stores.used() == 0.0
+
+
+def test_a_refusal_lists_at_most_five_problems(stores: Stores) -> None:
+    with pytest.raises(InvalidResult, match=r"lines: Field required; and 3 more\. Give") as refused:
+        stores.settle(ExecutionStatus.COMPLETED, "{}", "dave.incident")
+
+    assert len(refused.value.problems) == 8
+
+
+def test_a_notification_row_is_settled_with_plain_text(stores: Stores) -> None:
+    notify = "notify:" + KEY
+
+    def killed() -> str:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stores.ledger.run_once(notify, tool=TOOL, args_digest=DIGEST, thread_id=THREAD, handler=killed)
+    settled = settle_execution(
+        stores.ledger,
+        stores.audit,
+        stores.usage,
+        notify,
+        ExecutionStatus.COMPLETED,
+        text="told grace.procure by phone",
+        operator=PEOPLE.actor("carol.desk"),
+        tools=TOOLS,
+    )
+
+    assert settled.result == "told grace.procure by phone"
+
+
+def test_every_catalogue_tool_names_the_result_it_returns() -> None:
+    assert all(result_type(spec) is not Any for spec in TOOLS)
+    assert result_type(TOOLS.get(TOOL)) is PurchaseOrder
 
 
 def test_a_charge_the_executor_made_before_the_crash_is_not_made_again(stores: Stores) -> None:
