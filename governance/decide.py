@@ -203,7 +203,7 @@ class _Verdict:
             approvals=_merge(self.approvals) if tier is Tier.APPROVE else (),
             notify=_targets(self.notify) if tier is Tier.APPROVE or tier is Tier.NOTIFY else (),
             policy_version=version,
-            args_digest=args_digest(call.args),
+            args_digest=_digest(call.args),
             condition_errors=tuple(self.errors),
             usage_charges=tuple(self.charges),
             exceeded_limits=tuple(self.exceeded),
@@ -224,6 +224,15 @@ def _merge(requirements: list[ApprovalRequirement]) -> tuple[ApprovalRequirement
         if current is None or requirement.count > current.count:
             merged[requirement.roles] = requirement
     return tuple(merged.values())
+
+
+def _digest(args: Mapping[str, Any]) -> str:
+    """The args digest; arguments JSON cannot hold get the digest of their text (decide never raises on
+    them, and no approval or execution can match it: those demand the strict digest)."""
+    try:
+        return args_digest(args)
+    except (TypeError, ValueError):
+        return args_digest({"not_json": repr(args)})
 
 
 class _Inputs:

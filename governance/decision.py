@@ -5,8 +5,6 @@ Also the pure approval rule used later by the review queue: :func:`approval_sati
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -14,8 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import orjson
-
+from governance.canonical import digest
 from governance.usage import UsageCharge
 
 
@@ -115,20 +112,9 @@ class Decision:
 
 
 def args_digest(args: Mapping[str, Any]) -> str:
-    """sha256 hex of the canonical JSON of ``args``: what an approval is bound to.
-
-    Canonical JSON is compact UTF-8 JSON with sorted keys and no ASCII escaping — for JSON-derived
-    arguments byte-identical to ``json.dumps(args, sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False)``. orjson produces it about five times faster, which matters on the
-    ``decide`` hot path; values JSON cannot hold are written with ``str``.
-    """
-    try:
-        canonical = orjson.dumps(args, option=orjson.OPT_SORT_KEYS, default=str)
-    except orjson.JSONEncodeError:  # e.g. integers beyond 64 bits, which orjson refuses
-        canonical = json.dumps(
-            args, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-        ).encode()
-    return hashlib.sha256(canonical).hexdigest()
+    """sha256 hex of the canonical JSON of ``args`` (:mod:`governance.canonical`): what an approval is
+    bound to. Arguments JSON cannot hold (NaN, objects) raise: they never reach a decision."""
+    return digest(args)
 
 
 def _charge_dict(charge: UsageCharge) -> dict[str, Any]:

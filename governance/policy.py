@@ -7,8 +7,6 @@ names a tool, every role and person exists, every ``approve`` says who approves.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -18,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from governance.canonical import digest
 from governance.decision import Tier
 from tools.spec import SideEffect
 
@@ -148,8 +147,7 @@ class Policy(_Model):
 
         YAML formatting and key order do not change it; any change of content does.
         """
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return digest(self.model_dump(mode="json"))
 
     @property
     def version(self) -> str:

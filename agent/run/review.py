@@ -217,4 +217,9 @@ def _audit_refusal(
 
 
 def _raw_digest(raw: Any) -> str:
-    return args_digest(raw) if isinstance(raw, Mapping) else args_digest({"raw": str(raw)})
+    if isinstance(raw, Mapping):
+        try:
+            return args_digest(raw)
+        except (TypeError, ValueError):  # not JSON (NaN, …): digest its text instead
+            pass
+    return args_digest({"raw": str(raw)})

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from governance.canonical import canonical_json
 from governance.decision import ApprovalRequirement
 
 
@@ -216,7 +217,7 @@ def _json_copy(args: Mapping[str, Any]) -> dict[str, Any]:
 
 def _canonical(value: Any) -> str:
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return canonical_json(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"approval data must be plain JSON: {exc}") from exc
 
