@@ -12,7 +12,14 @@ from knowledge.documents import KINDS, Chunk, Document, Kind
 from knowledge.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder, Vectors
 from knowledge.errors import CorpusError, KnowledgeError, StoreMismatch
 from knowledge.fusion import FusionConfig, weighted_rrf
-from knowledge.ingest import IngestProgress, IngestSummary, ProgressCallback, ingest_incidents, ingest_paths
+from knowledge.ingest import (
+    FileProblem,
+    IngestProgress,
+    IngestSummary,
+    ProgressCallback,
+    ingest_incidents,
+    ingest_paths,
+)
 from knowledge.lexical import Tokenizer
 from knowledge.retrieval import MODES, Citation, Hit, Mode, Passage, Retriever
 from knowledge.store import COLLECTIONS, KnowledgeStore, open_store
@@ -27,6 +34,7 @@ __all__ = [
     "CorpusError",
     "Document",
     "Embedder",
+    "FileProblem",
     "FusionConfig",
     "Hit",
     "IngestProgress",

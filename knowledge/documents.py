@@ -23,9 +23,10 @@ CITATION_PREFIX: Mapping[Kind, str] = {"runbook": "rb", "incident": "inc"}
 class Document:
     """One source document: a runbook file, a text file, a JSONL line or an ITSM incident.
 
-    ``key`` is the document's path relative to the ingested root (``"payments/db-failover.md"``),
-    extended with the line's id for JSONL (``"export.jsonl/INC001"``) and the incident number for ITSM
-    incidents. ``file`` is the file it came from, relative to ``root`` (empty for ITSM incidents):
+    ``key`` is the root's ``label`` (a short name of the ingested folder, unique in the store) and the
+    document's path relative to that root (``"runbooks/payments/db-failover.md"``), extended with the
+    line's id for JSONL (``"exports/past.jsonl/INC001"``); for ITSM incidents it is the incident number
+    (no label). ``file`` is the file it came from, relative to ``root`` (empty for ITSM incidents):
     re-ingesting a file replaces every document that came from it.
     """
 
@@ -33,6 +34,7 @@ class Document:
     key: str
     root: str
     file: str
+    label: str = ""
     title: str
     text: str
     format: Format

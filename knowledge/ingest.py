@@ -3,7 +3,9 @@
 A document whose fingerprint (content, title, metadata, root, chunking) matches the manifest is skipped
 before anything is chunked or embedded, so re-ingesting an unchanged corpus never loads the model.
 Re-ingesting a file replaces every document that came from it; ``prune`` also removes documents whose
-files are gone from an ingested directory. Everything is read and validated before the first write.
+files are gone from an ingested directory. Everything is read and validated before the first write:
+one bad file stops the ingestion with nothing written, unless ``keep_going`` asks to ingest the rest
+and report the bad files in the summary.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -21,12 +24,13 @@ from knowledge.chunking import ChunkingConfig, chunk_document
 from knowledge.documents import Document, Kind
 from knowledge.embeddings import Vectors
 from knowledge.errors import CorpusError
-from knowledge.sources import ITSM_ROOT, discover, incident_document, read_documents
+from knowledge.sources import ITSM_ROOT, discover, incident_document, read_documents, root_label
 from knowledge.store import DocumentChunks, KnowledgeStore, ManifestEntry
 from tools.models import IncidentState
 from tools.protocols import ITSMBackend
 
 EMBED_BATCH = 128
+_T = TypeVar("_T")
 _PAST_STATES = (IncidentState.RESOLVED, IncidentState.CLOSED)
 
 
@@ -43,8 +47,18 @@ ProgressCallback = Callable[[IngestProgress], None]
 
 
 @dataclass(frozen=True, kw_only=True)
+class FileProblem:
+    """A path that was not ingested (with ``keep_going``) and why."""
+
+    path: str
+    problem: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class IngestSummary:
-    """Documents added, updated (re-embedded), unchanged (skipped) and removed; chunks embedded."""
+    """Documents added, updated (re-embedded), unchanged (skipped) and removed; chunks embedded; the
+    paths left out because they could not be read (only with ``keep_going``; their documents from an
+    earlier ingestion are kept)."""
 
     added: int
     updated: int
@@ -52,6 +66,7 @@ class IngestSummary:
     removed: int
     chunks: int
     seconds: float
+    failed: tuple[FileProblem, ...] = ()
 
     @property
     def chunks_per_s(self) -> float:
@@ -67,6 +82,7 @@ class _Scan:
 
     documents: dict[str, Document]
     stale: set[str]
+    failed: tuple[FileProblem, ...] = ()
 
 
 def ingest_paths(
@@ -75,18 +91,21 @@ def ingest_paths(
     *,
     kind: Kind = "runbook",
     prune: bool = False,
+    keep_going: bool = False,
     progress: ProgressCallback | None = None,
     chunking: ChunkingConfig | None = None,
 ) -> IngestSummary:
     """Ingest Markdown, text and JSONL files (directories recursively) as documents of ``kind``.
 
-    Document ids are ``<kind>:<path relative to the ingested directory>``. Raises :class:`CorpusError`
-    (nothing written) for a missing path, an unreadable or malformed file, or a directory with nothing
-    to ingest.
+    Document ids are ``<kind>:<root label>/<path relative to the root>``, the label being the ingested
+    directory's name (with a short hash of its full path when another root in the store has that name),
+    so two roots holding the same relative path stay apart. Raises :class:`CorpusError` (nothing
+    written) for a missing path, an unreadable or malformed file, or a directory with nothing to ingest;
+    with ``keep_going`` such paths are skipped and listed in the summary's ``failed`` instead.
     """
     started = time.perf_counter()
     manifest = store.manifest()
-    scan = _scan_paths([Path(p) for p in paths], kind, prune, manifest, progress)
+    scan = _scan_paths([Path(p) for p in paths], kind, prune, keep_going, manifest, progress)
     return _apply(store, scan, manifest, chunking or ChunkingConfig(), progress, started)
 
 
@@ -121,37 +140,67 @@ def _scan_paths(
     paths: Sequence[Path],
     kind: Kind,
     prune: bool,
+    keep_going: bool,
     manifest: dict[str, ManifestEntry],
     progress: ProgressCallback | None,
 ) -> _Scan:
     if not paths:
         raise CorpusError("", "no paths given")
-    listed = [(path, *discover(path)) for path in paths]
+    problems = _Problems(keep_going=keep_going)
+    listed: list[tuple[Path, Path, list[Path]]] = []
+    for path in paths:
+        discovered = problems.attempt(partial(discover, path))
+        if discovered is not None:
+            listed.append((path, *discovered))
+    labels = _root_labels([str(root) for _, root, _ in listed], manifest)
     total = sum(len(files) for _, _, files in listed)
     documents: dict[str, Document] = {}
     read_files: set[tuple[str, str]] = set()
+    unread: set[tuple[str, str]] = set()
     for _, root, files in listed:
         for file in files:
-            for document in read_documents(file, root, kind):
-                _add_unique(documents, document, file)
-            read_files.add((str(root), file.relative_to(root).as_posix()))
-            _report(progress, "read", len(read_files), total)
+            where = (str(root), file.relative_to(root).as_posix())
+            read = problems.attempt(partial(read_documents, file, root, kind, labels[str(root)]))
+            documents |= {doc.doc_id: doc for doc in read or []}
+            (read_files if read is not None else unread).add(where)
+            _report(progress, "read", len(read_files) + len(unread), total)
     pruned_roots = {str(root) for path, root, _ in listed if prune and path.is_dir()}
+    # A file that could not be read keeps what an earlier ingestion stored from it.
     stale = {
         doc_id
         for doc_id, entry in manifest.items()
-        if (entry.root, entry.file) in read_files or (entry.kind == kind and entry.root in pruned_roots)
+        if (entry.root, entry.file) not in unread
+        and ((entry.root, entry.file) in read_files or (entry.kind == kind and entry.root in pruned_roots))
     }
-    return _Scan(documents=documents, stale=stale)
+    return _Scan(documents=documents, stale=stale, failed=tuple(problems.found))
 
 
-def _add_unique(documents: dict[str, Document], document: Document, file: Path) -> None:
-    earlier = documents.get(document.doc_id)
-    if earlier is not None and earlier.root != document.root:
-        raise CorpusError(
-            file, f"{document.doc_id} is also found under {earlier.root}; ingest the two roots separately"
-        )
-    documents[document.doc_id] = document
+class _Problems:
+    """Corpus errors raised at once, or collected when the caller asked to keep going."""
+
+    def __init__(self, *, keep_going: bool) -> None:
+        self.keep_going = keep_going
+        self.found: list[FileProblem] = []
+
+    def attempt(self, read: Callable[[], _T]) -> _T | None:
+        try:
+            return read()
+        except CorpusError as error:
+            if not self.keep_going:
+                raise
+            self.found.append(FileProblem(path=error.path, problem=error.problem))
+            return None
+
+
+def _root_labels(roots: Sequence[str], manifest: dict[str, ManifestEntry]) -> dict[str, str]:
+    """Each root's label: the one it already has in the store, else a new one no other root uses."""
+    labels = {entry.root: entry.label for entry in manifest.values() if entry.label}
+    taken = set(labels.values())
+    for root in roots:
+        if root not in labels:
+            labels[root] = root_label(root, taken)
+            taken.add(labels[root])
+    return labels
 
 
 def _apply(
@@ -186,6 +235,7 @@ def _apply(
         removed=len(removed),
         chunks=sum(len(item.chunks) for item in prepared),
         seconds=time.perf_counter() - started,
+        failed=scan.failed,
     )
 
 

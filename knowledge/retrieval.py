@@ -159,21 +159,27 @@ class Retriever:
         where: Mapping[str, Any] | None = None,
         mode: Mode = "hybrid",
     ) -> list[list[Hit]]:
-        """:meth:`search` for many queries, with one embedding call and one store round trip."""
+        """:meth:`search` for many queries, with one embedding call and one store round trip.
+
+        One result per query, in order; a blank query matches nothing (an empty list)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if k < 1:
             raise ValueError("k must be at least 1")
+        results: list[list[Hit]] = [[] for _ in queries]
+        asked = [i for i, query in enumerate(queries) if query.strip()]
         snapshot = self._current()
-        if not snapshot.chunks:
-            return [[] for _ in queries]
+        if not snapshot.chunks or not asked:
+            return results
+        texts = [queries[i] for i in asked]
         depth = max(self.fusion.candidates, 5 * k)
-        dense = self._dense(snapshot, queries, depth, kind, where) if mode != "bm25" else None
-        lexical = [self._bm25(snapshot, q, depth, kind, where) for q in queries] if mode != "dense" else None
-        return [
-            self._hits(snapshot, query, k, dense[i] if dense else None, lexical[i] if lexical else None)
-            for i, query in enumerate(queries)
-        ]
+        dense = self._dense(snapshot, texts, depth, kind, where) if mode != "bm25" else None
+        lexical = [self._bm25(snapshot, q, depth, kind, where) for q in texts] if mode != "dense" else None
+        for n, i in enumerate(asked):
+            results[i] = self._hits(
+                snapshot, queries[i], k, dense[n] if dense else None, lexical[n] if lexical else None
+            )
+        return results
 
     def refresh(self) -> None:
         """Rebuild the lexical index now if the store changed (searches do this when needed)."""

@@ -6,13 +6,19 @@ collection holds one record per document (content hash, root, file, chunk count)
 compares hashes without embedding anything, and its metadata carries the store's revision (changed on
 every write, so a retriever in any process knows when to rebuild its lexical index) and the embedder
 name (a store is never filled with vectors from two models).
+
+Opening an embedded store holds a file lock (``.open.lock`` in its directory): Chroma creates its
+tables and collections without one, and processes opening a fresh directory at once would fail with
+"table collections already exists".
 """
 
 from __future__ import annotations
 
+import fcntl
 import uuid
 from collections.abc import Collection as AbstractCollection
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -32,6 +38,7 @@ from tools.errors import BackendUnavailable
 
 COLLECTIONS: Mapping[Kind, str] = {"runbook": "runbooks", "incident": "incidents"}
 MANIFEST = "manifest"
+OPEN_LOCK = ".open.lock"
 _PAGE = 5000
 # Chunk metadata the store itself writes; a document's own metadata may not override these.
 RESERVED_KEYS = frozenset(
@@ -59,6 +66,7 @@ class ManifestEntry:
     file: str
     content_hash: str
     chunks: int
+    label: str = ""  # the root's label in document ids; empty for ITSM incidents and older stores
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,7 +129,12 @@ class KnowledgeStore:
         }
 
     def count(self, kind: Kind | None = None) -> int:
+        """Chunks stored (of ``kind``); cheap, never loads the embedding model."""
         return sum(self._chunks[k].count() for k in _kinds(kind))
+
+    def is_empty(self) -> bool:
+        """Nothing to retrieve: nothing was ingested (or everything was removed). Cheap."""
+        return self.count() == 0
 
     def write(self, documents: Sequence[DocumentChunks], vectors: Vectors) -> None:
         """Replace the chunks of ``documents`` (old chunks deleted) with the given chunks and vectors.
@@ -213,16 +226,34 @@ def open_store(
     ``embedder`` defaults to :class:`MiniLMEmbedder` (loaded lazily). Raises ``BackendUnavailable`` when
     the server cannot be reached and ``StoreMismatch`` when the store holds another model's vectors.
     """
-    return KnowledgeStore(_client(path, url), embedder=embedder or MiniLMEmbedder())
+    embedder = embedder or MiniLMEmbedder()
+    if url is not None:
+        return KnowledgeStore(_http_client(url), embedder=embedder)
+    if path is None:
+        raise ValueError("open_store needs a directory (path) or a Chroma server URL (url)")
+    with _opening(Path(path)):
+        client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+        return KnowledgeStore(client, embedder=embedder)
 
 
-def _client(path: Path | str | None, url: str | None) -> ClientAPI:
-    settings = ChromaSettings(anonymized_telemetry=False)
-    if url is None:
-        if path is None:
-            raise ValueError("open_store needs a directory (path) or a Chroma server URL (url)")
-        Path(path).mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=settings)
+@contextmanager
+def _opening(directory: Path) -> Iterator[None]:
+    """Held while Chroma creates or migrates its tables and the collections are got or created."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / OPEN_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _chroma_settings() -> ChromaSettings:
+    return ChromaSettings(anonymized_telemetry=False)
+
+
+def _http_client(url: str) -> ClientAPI:
+    settings = _chroma_settings()
     parts = urlsplit(url)
     ssl = parts.scheme == "https"
     try:
@@ -294,6 +325,7 @@ def _manifest_metadata(item: DocumentChunks) -> Metadata:
         "file": item.document.file,
         "content_hash": item.fingerprint,
         "chunks": len(item.chunks),
+        "label": item.document.label,
     }
 
 
@@ -305,6 +337,7 @@ def _manifest_entry(doc_id: str, metadata: Mapping[str, Any]) -> ManifestEntry:
         file=str(metadata["file"]),
         content_hash=str(metadata["content_hash"]),
         chunks=int(metadata["chunks"]),
+        label=str(metadata.get("label", "")),
     )
 
 

@@ -41,8 +41,13 @@ class ModeChoice(StrEnum):
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    _error(message)
     raise typer.Exit(code)
+
+
+def _error(message: str) -> None:
+    """One line on stderr, never wrapped, so that scripts can read it."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _open_store(settings: Settings) -> KnowledgeStore:
@@ -76,18 +81,30 @@ def _knowledge_errors() -> Iterator[None]:
 
 def ingest(
     paths: list[Path] | None = typer.Argument(
-        None, help="Markdown, .txt or .jsonl files, or directories of them (searched recursively)."
+        None,
+        help="Markdown, .txt or .jsonl files, or directories of them (searched recursively; files listed "
+        "in a directory's .ingestignore are skipped). The shipped runbooks: knowledge/corpus.",
     ),
     kind: KindChoice = typer.Option(KindChoice.runbook, "--kind", help="What the files are."),
     prune: bool = typer.Option(
         False, "--prune", help="Remove documents whose files are gone from the given directories."
+    ),
+    keep_going: bool = typer.Option(
+        False,
+        "--keep-going",
+        help="Ingest the good files when some cannot be read; list each bad one and exit 1 at the end.",
     ),
     from_itsm: bool = typer.Option(
         False, "--from-itsm", help="Ingest resolved and closed incidents from the ITSM backend."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Ingest runbooks or past incidents into the knowledge store; unchanged documents are skipped."""
+    """Ingest runbooks or past incidents into the knowledge store; unchanged documents are skipped.
+
+    Answers are grounded only after an ingest: opslayer ingest knowledge/corpus
+    (the shipped runbooks), opslayer ingest --from-itsm (past incidents).
+    A bad file stops the ingest with nothing written, unless --keep-going.
+    """
     if bool(paths) == from_itsm:
         _fail("give PATH... or --from-itsm (one of the two)")
     settings = Settings()
@@ -100,17 +117,24 @@ def ingest(
 
             summary = ingest_incidents(store, open_systems(settings).itsm, progress=report)
         else:
-            summary = ingest_paths(store, paths or [], kind=kind.value, prune=prune, progress=report)
+            summary = ingest_paths(
+                store, paths or [], kind=kind.value, prune=prune, keep_going=keep_going, progress=report
+            )
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
-        return
-    console.print(_summary_table(summary))
+    else:
+        console.print(_summary_table(summary))
+    for failure in summary.failed:
+        _error(f"{failure.path}: {failure.problem}")
+    if summary.failed:
+        _fail(f"{len(summary.failed)} path(s) could not be ingested (listed above); the rest were", code=1)
 
 
 @contextmanager
 def _progress_bar() -> Iterator[ProgressCallback]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=errors, transient=True) as bar:
+    # No bar when stderr is not a terminal: a script reading stderr gets only the errors.
+    with Progress(*columns, console=errors, transient=True, disable=not errors.is_terminal) as bar:
         tasks: dict[str, TaskID] = {}
 
         def report(event: IngestProgress) -> None:
@@ -150,17 +174,24 @@ def search(
         None, "--batch", help="File with one query per line ('-' for stdin); prints one JSON line per query."
     ),
 ) -> None:
-    """Search runbooks and past incidents; every hit cites its source and section."""
+    """Search runbooks and past incidents; every hit cites its source and section.
+
+    With --batch, output line N answers input line N (a blank line: "error": "empty query").
+    """
     if (query is None) == (batch is None):
         _fail("give a QUERY or --batch FILE (one of the two)")
+    if query is not None and not query.strip():
+        _fail("empty query: give the words to search for")
     queries = _batch_queries(batch) if batch is not None else [query or ""]
     settings = Settings()
     if settings.chroma_url is None and not settings.knowledge_dir.exists():
-        _fail(f"no knowledge store at {settings.knowledge_dir}; run `opslayer ingest PATH...` first")
+        _fail(f"no knowledge store at {settings.knowledge_dir}; {_INGEST_HINT}")
     with _knowledge_errors():
         from knowledge import Retriever
 
         retriever = Retriever(_open_store(settings))
+        if retriever.store.is_empty():
+            errors.print(f"note: the knowledge store is empty; {_INGEST_HINT}", highlight=False)
         results = retriever.search_batch(queries, k=k, kind=kind.value if kind else None, mode=mode.value)
     if batch is not None:
         for text, hits in zip(queries, results, strict=True):
@@ -171,18 +202,24 @@ def search(
         _print_hits(queries[0], results[0])
 
 
+_INGEST_HINT = "run `opslayer ingest knowledge/corpus` (or `opslayer ingest PATH...`) first"
+
+
 def _batch_queries(batch: Path) -> list[str]:
+    """One query per line, blank lines kept (as empty queries) so that outputs line up with inputs."""
     try:
         text = sys.stdin.read() if str(batch) == "-" else batch.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         _fail(f"{batch}: cannot read the query file ({exc})")
-    queries = [line.strip() for line in text.splitlines() if line.strip()]
-    if not queries:
+    queries = [line.strip() for line in text.splitlines()]
+    if not any(queries):
         _fail(f"{batch}: no queries (one per line)")
     return queries
 
 
 def _result(query: str, hits: list[Hit]) -> dict[str, object]:
+    if not query:
+        return {"query": query, "hits": [], "error": "empty query"}
     return {"query": query, "hits": [hit.to_dict() for hit in hits]}
 
 

@@ -16,7 +16,7 @@ FENCE = re.compile(r"^ {0,3}```", re.MULTILINE)
 
 
 def runbook(root: Path, name: str) -> Document:
-    [document] = read_documents(root / name, root, "runbook")
+    [document] = read_documents(root / name, root, "runbook", "rbs")
     return document
 
 
@@ -102,7 +102,7 @@ def test_front_matter_becomes_metadata(tmp_path: Path) -> None:
     assert "---" not in document.text
     [chunk] = chunk_document(document)
     assert chunk.section == "Diagnosis"
-    assert chunk.citation_id == "rb:disk.md#diagnosis"
+    assert chunk.citation_id == "rb:rbs/disk.md#diagnosis"
 
 
 def test_anchors_are_github_slugs_unique_per_document(tmp_path: Path) -> None:
@@ -122,18 +122,22 @@ def test_plain_text_and_jsonl(tmp_path: Path) -> None:
         "\n"
         '{"text": "No id: named by its line."}\n'
     )
-    [text] = read_documents(tmp_path / "notes.txt", tmp_path, "runbook")
-    first, second = read_documents(tmp_path / "past.jsonl", tmp_path, "incident")
+    [text] = read_documents(tmp_path / "notes.txt", tmp_path, "runbook", "notes")
+    first, second = read_documents(tmp_path / "past.jsonl", tmp_path, "incident", "export")
 
-    assert (text.title, text.doc_id) == ("Printer jam on floor 3", "runbook:notes.txt")
+    assert (text.title, text.doc_id, text.source) == (
+        "Printer jam on floor 3",
+        "runbook:notes/notes.txt",
+        "notes.txt",
+    )
     assert (first.doc_id, first.title, first.metadata) == (
-        "incident:past.jsonl/PI-1",
+        "incident:export/past.jsonl/PI-1",
         "Scanner outage",
         {"site": "BER-2"},
     )
     assert first.source == "past.jsonl"
-    assert second.key == "past.jsonl/3"
-    assert chunk_document(first)[0].citation_id == "inc:past.jsonl/PI-1"
+    assert second.key == "export/past.jsonl/3"
+    assert chunk_document(first)[0].citation_id == "inc:export/past.jsonl/PI-1"
 
 
 @pytest.mark.parametrize(
@@ -147,7 +151,7 @@ def test_plain_text_and_jsonl(tmp_path: Path) -> None:
 def test_malformed_jsonl_names_file_and_line(tmp_path: Path, content: bytes, problem: str) -> None:
     (tmp_path / "bad.jsonl").write_bytes(content)
     with pytest.raises(CorpusError, match=re.escape(problem)) as caught:
-        read_documents(tmp_path / "bad.jsonl", tmp_path, "incident")
+        read_documents(tmp_path / "bad.jsonl", tmp_path, "incident", "export")
     assert caught.value.path.endswith("bad.jsonl")
 
 
@@ -168,7 +172,7 @@ def test_discovery_is_recursive_sorted_and_skips_hidden_and_other_files(tmp_path
 
 def test_the_dev_corpus_chunks_without_errors() -> None:
     root, files = discover(OPENSHIFT)
-    chunks = [c for f in files for d in read_documents(f, root, "runbook") for c in chunk_document(d)]
+    chunks = [c for f in files for d in read_documents(f, root, "runbook", "rbs") for c in chunk_document(d)]
     assert len(files) == 271
     assert all(c.text.strip() for c in chunks)
     assert len({c.chunk_id for c in chunks}) == len({c.citation_id for c in chunks}) == len(chunks)

@@ -13,6 +13,8 @@ from agent.cli.knowledge import ingest, search
 from knowledge import MiniLMEmbedder, open_store
 from tests.knowledge.conftest import copy_runbooks
 
+SHIPPED = Path(__file__).resolve().parents[2] / "knowledge" / "corpus"
+
 app = typer.Typer()
 app.command()(ingest)
 app.command()(search)
@@ -54,27 +56,30 @@ def test_ingest_then_search(home: Path, corpus: Path, tmp_path: Path) -> None:
     result = json.loads(out)
     assert result["query"] == "etcd members are down"
     [hit] = result["hits"]
-    assert hit["doc_id"] == "runbook:cluster-etcd-operator/etcdMembersDown.md"
+    assert hit["doc_id"] == "runbook:runbooks/cluster-etcd-operator/etcdMembersDown.md"
     assert hit["source"] == "cluster-etcd-operator/etcdMembersDown.md"
     assert set(hit["citation"]) == {"id", "source", "section", "snippet"}
-    assert hit["citation"]["id"].startswith("rb:cluster-etcd-operator/etcdMembersDown.md#")
+    assert hit["citation"]["id"].startswith("rb:runbooks/cluster-etcd-operator/etcdMembersDown.md#")
     assert {"text", "score", "citation", "chunk_id"} <= set(hit["passages"][0])
 
     code, out, _ = run("search", "etcd members are down")
     assert code == 0
-    assert "rb:cluster-etcd-operator/etcdMembersDown.md" in out
+    assert "rb:runbooks/cluster-etcd-operator/etcdMembersDown.md" in out
 
     queries = tmp_path / "queries.txt"
-    queries.write_text("Kubelet has disappeared from Prometheus target discovery\n\netcd quorum lost\n")
+    queries.write_text("Kubelet has disappeared from Prometheus target discovery\n  \netcd quorum lost\n")
     code, out, _ = run("search", "--batch", str(queries), "--k", "2")
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines()]
+    # Output line N answers input line N; the blank line says so instead of being dropped.
     assert [line["query"] for line in lines] == [
         "Kubelet has disappeared from Prometheus target discovery",
+        "",
         "etcd quorum lost",
     ]
-    assert lines[0]["hits"][0]["doc_id"] == "runbook:cluster-monitoring-operator/KubeletDown.md"
-    assert all(len(line["hits"]) == 2 for line in lines)
+    assert lines[1] == {"query": "", "hits": [], "error": "empty query"}
+    assert lines[0]["hits"][0]["doc_id"] == "runbook:runbooks/cluster-monitoring-operator/KubeletDown.md"
+    assert len(lines[0]["hits"]) == len(lines[2]["hits"]) == 2
 
 
 def test_ingest_from_itsm_and_search_incidents(home: Path) -> None:
@@ -98,6 +103,8 @@ def test_ingest_from_itsm_and_search_incidents(home: Path) -> None:
         (("ingest", "{missing}"), "{missing}: no such file or directory"),
         (("ingest", "{corpus}", "{missing}"), "{missing}: no such file or directory"),
         (("search",), "give a QUERY or --batch FILE"),
+        (("search", ""), "empty query"),
+        (("search", "  "), "empty query"),
         (("search", "anything"), "no knowledge store at"),
     ],
 )
@@ -128,3 +135,65 @@ def test_openai_embeddings_without_a_key_exit_2(
 
     assert code == 2
     assert "needs OPENAI_API_KEY" in err
+
+
+def test_search_refuses_a_blank_query_even_with_a_store(home: Path, corpus: Path) -> None:
+    assert run("ingest", str(corpus))[0] == 0
+
+    code, out, err = run("search", "   ", "--json")
+
+    assert (code, out) == (2, "")
+    assert "empty query" in err
+
+
+def test_the_shipped_corpus_is_named_in_the_help_and_ingests(home: Path) -> None:
+    code, out, _ = run("ingest", "--help")
+    assert code == 0
+    assert "knowledge/corpus" in out
+
+    code, out, err = run("ingest", str(SHIPPED), "--json")
+
+    assert code == 0, err
+    runbooks = sorted(p.relative_to(SHIPPED).as_posix() for p in (SHIPPED / "runbooks").rglob("*.md"))
+    assert json.loads(out)["added"] == len(runbooks)
+    store = open_store(home / "knowledge", embedder=MiniLMEmbedder())
+    assert sorted(entry.file for entry in store.manifest().values()) == runbooks
+
+
+def test_a_bad_file_fails_in_one_line_naming_it_and_writes_nothing(home: Path, corpus: Path) -> None:
+    bad = corpus / "a-folder-with-a-rather-long-name-to-make-the-line-long" / "latin1.md"
+    bad.parent.mkdir()
+    bad.write_bytes("# Caf\xe9\n\nno UTF-8".encode("latin-1"))
+
+    code, _, err = run("ingest", str(corpus))
+
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {bad}: not UTF-8 text (invalid continuation byte at byte 5)",
+    ]
+    assert _manifest_is_empty(home)
+
+
+def test_keep_going_ingests_the_good_files_lists_the_bad_and_exits_1(
+    home: Path, corpus: Path, tmp_path: Path
+) -> None:
+    bad = corpus / "latin1.md"
+    bad.write_bytes("# Caf\xe9\n\nno UTF-8".encode("latin-1"))
+    missing = tmp_path / "nowhere"
+
+    code, out, err = run("ingest", str(corpus), str(missing), "--keep-going", "--json")
+
+    assert code == 1
+    summary = json.loads(out)
+    assert summary["added"] == 2
+    assert summary["failed"] == [
+        {"path": str(missing), "problem": "no such file or directory"},
+        {"path": str(bad), "problem": "not UTF-8 text (invalid continuation byte at byte 5)"},
+    ]
+    assert err.splitlines() == [
+        f"error: {missing}: no such file or directory",
+        f"error: {bad}: not UTF-8 text (invalid continuation byte at byte 5)",
+        "error: 2 path(s) could not be ingested (listed above); the rest were",
+    ]
+    code, out, _ = run("search", "etcd members are down", "--k", "1", "--json")
+    assert json.loads(out)["hits"][0]["source"] == "cluster-etcd-operator/etcdMembersDown.md"

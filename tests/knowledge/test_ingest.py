@@ -4,6 +4,7 @@ and resolved incidents from the local ITSM becoming searchable past-incident doc
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def test_a_changed_file_replaces_its_old_chunks(
     summary = ingest_paths(store, [corpus])
 
     assert (summary.added, summary.updated, summary.unchanged) == (0, 1, 2)
-    texts = chunk_texts(store, "runbook:cluster-monitoring-operator/KubeNodeNotReady.md")
+    texts = chunk_texts(store, "runbook:corpus/cluster-monitoring-operator/KubeNodeNotReady.md")
     assert embedder.texts == summary.chunks == len(texts)
     joined = "\n".join(texts)
     assert "cannot run any workloads" in joined
@@ -86,7 +87,7 @@ def test_a_changed_file_replaces_its_old_chunks(
 def test_prune_removes_documents_whose_files_are_gone(store: KnowledgeStore, corpus: Path) -> None:
     ingest_paths(store, [corpus])
     (corpus / "cluster-etcd-operator/etcdMembersDown.md").unlink()
-    gone = "runbook:cluster-etcd-operator/etcdMembersDown.md"
+    gone = "runbook:corpus/cluster-etcd-operator/etcdMembersDown.md"
 
     kept = ingest_paths(store, [corpus])
     assert kept.removed == 0
@@ -112,7 +113,7 @@ def test_lines_gone_from_a_jsonl_file_are_removed_with_it(store: KnowledgeStore,
     summary = ingest_paths(store, [export], kind="incident")
 
     assert (summary.removed, summary.unchanged) == (1, 1)
-    assert set(store.manifest()) == {"incident:past.jsonl/B"}
+    assert set(store.manifest()) == {"incident:export/past.jsonl/B"}
 
 
 @pytest.mark.parametrize("problem", ["missing", "empty", "not-utf8", "bad-front-matter"])
@@ -200,3 +201,99 @@ class _HidingITSM(LocalITSM):
 
     def search_incidents(self, **kwargs: Any) -> list[Incident]:
         return [i for i in self._inner.search_incidents(**kwargs) if i.number != self._hidden]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+ZANZIBAR = "# Zanzibar gateway\n\n## Restart\n\nRestart the zanzibar gateway pods one at a time.\n"
+QUOKKA = "# Quokka queue\n\n## Drain\n\nDrain the quokka queue before the nightly batch.\n"
+
+
+def test_two_roots_with_the_same_relative_path_stay_two_documents(
+    store: KnowledgeStore, embedder: CountingEmbedder, tmp_path: Path
+) -> None:
+    _write(tmp_path / "team-a" / "runbooks" / "x.md", ZANZIBAR)
+    _write(tmp_path / "team-b" / "runbooks" / "x.md", QUOKKA)
+
+    ingest_paths(store, [tmp_path / "team-a"])
+    ingest_paths(store, [tmp_path / "team-b"])
+
+    assert set(store.manifest()) == {"runbook:team-a/runbooks/x.md", "runbook:team-b/runbooks/x.md"}
+    retriever = Retriever(store)
+    [zanzibar] = retriever.search("zanzibar gateway", k=1, mode="bm25")
+    [quokka] = retriever.search("quokka queue", k=1, mode="bm25")
+    assert (zanzibar.citation.id, zanzibar.source) == ("rb:team-a/runbooks/x.md#restart", "runbooks/x.md")
+    assert (quokka.citation.id, quokka.source) == ("rb:team-b/runbooks/x.md#drain", "runbooks/x.md")
+
+    embedder.calls = 0
+    again = ingest_paths(store, [tmp_path / "team-a", tmp_path / "team-b"])
+    assert (again.added, again.updated, again.unchanged, again.removed) == (0, 0, 2, 0)
+    assert embedder.calls == 0
+
+
+def test_roots_with_the_same_name_are_told_apart_and_keep_their_ids(
+    store: KnowledgeStore, embedder: CountingEmbedder, tmp_path: Path
+) -> None:
+    first = _write(tmp_path / "one" / "corpus" / "x.md", ZANZIBAR).parent
+    second = _write(tmp_path / "two" / "corpus" / "x.md", QUOKKA).parent
+
+    assert ingest_paths(store, [first, second]).added == 2
+
+    ids = set(store.manifest())
+    assert "runbook:corpus/x.md" in ids
+    [other] = ids - {"runbook:corpus/x.md"}
+    assert re.fullmatch(r"runbook:corpus~[0-9a-f]{6}/x\.md", other)
+    embedder.calls = 0
+    assert ingest_paths(store, [second]).unchanged == 1
+    assert ingest_paths(store, [first]).unchanged == 1
+    assert set(store.manifest()) == ids
+    assert embedder.calls == 0
+
+
+def test_keep_going_ingests_the_good_files_and_lists_the_bad(
+    store: KnowledgeStore, corpus: Path, tmp_path: Path
+) -> None:
+    (corpus / "latin1.md").write_bytes("# Caf\xe9\n\nno UTF-8".encode("latin-1"))
+    _write(corpus / "export" / "queries.jsonl", '{"query": "not a document"}\n')
+    missing = tmp_path / "nowhere"
+
+    summary = ingest_paths(store, [corpus, missing], keep_going=True)
+
+    assert summary.added == len(SMALL)
+    assert [(Path(f.path).name, f.problem) for f in summary.failed] == [
+        ("nowhere", "no such file or directory"),
+        ("queries.jsonl", 'line 1: expected an object with a "text" string'),
+        ("latin1.md", "not UTF-8 text (invalid continuation byte at byte 5)"),
+    ]
+    assert summary.to_dict()["failed"][0] == {"path": str(missing), "problem": "no such file or directory"}
+    assert {entry.file for entry in store.manifest().values()} == set(SMALL)
+
+
+def test_keep_going_keeps_the_last_good_version_of_a_file_that_became_bad(
+    store: KnowledgeStore, corpus: Path
+) -> None:
+    ingest_paths(store, [corpus])
+    broken = corpus / "cluster-etcd-operator/etcdMembersDown.md"
+    broken.write_text("---\ntitle: [unclosed\n---\n# Broken\n")
+
+    summary = ingest_paths(store, [corpus], keep_going=True, prune=True)
+
+    assert [Path(f.path).name for f in summary.failed] == ["etcdMembersDown.md"]
+    assert (summary.removed, summary.unchanged) == (0, 2)
+    assert "runbook:corpus/cluster-etcd-operator/etcdMembersDown.md" in store.manifest()
+
+
+def test_a_folder_ingestignore_skips_what_it_lists(store: KnowledgeStore, corpus: Path) -> None:
+    _write(corpus / "README.md", "# About this folder\n")
+    _write(corpus / "queries.jsonl", '{"query": "not a document"}\n')
+    _write(corpus / "drafts" / "wip.md", "# Work in progress\n")
+    _write(corpus / ".ingestignore", "# not runbooks\nREADME.md\nqueries.jsonl\ndrafts/\n")
+
+    summary = ingest_paths(store, [corpus])
+
+    assert summary.added == len(SMALL)
+    assert {entry.file for entry in store.manifest().values()} == set(SMALL)

@@ -14,8 +14,8 @@ from knowledge import FusionConfig, Hit, KnowledgeStore, MiniLMEmbedder, Retriev
 from knowledge.store import StoredChunk
 from tests.knowledge.conftest import OPENSHIFT_SAMPLE, copy_runbooks
 
-ALERTMANAGER = "runbook:cluster-monitoring-operator/AlertmanagerFailedReload.md"
-ETCD = "runbook:cluster-etcd-operator/etcdMembersDown.md"
+ALERTMANAGER = "runbook:runbooks/cluster-monitoring-operator/AlertmanagerFailedReload.md"
+ETCD = "runbook:runbooks/cluster-etcd-operator/etcdMembersDown.md"
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_citations_name_source_section_and_snippet(retriever: Retriever) -> None
     citation = hit.citation
     assert hit.source == citation.source == "cluster-etcd-operator/etcdMembersDown.md"
     assert citation.section == "Diagnosis > General etcd health"
-    assert citation.id == "rb:cluster-etcd-operator/etcdMembersDown.md#general-etcd-health"
+    assert citation.id == "rb:runbooks/cluster-etcd-operator/etcdMembersDown.md#general-etcd-health"
     snippet = citation.snippet.strip("… ")
     assert snippet and snippet in " ".join(hit.passages[0].text.split())
     assert hit.to_dict()["citation"] == {
@@ -82,8 +82,9 @@ def test_citations_name_source_section_and_snippet(retriever: Retriever) -> None
 def test_citation_ids_are_stable_across_reingests(
     tmp_path: Path, model: MiniLMEmbedder, retriever: Retriever
 ) -> None:
-    """The same files ingested again (from another directory, into another store) cite the same ids."""
-    root = copy_runbooks(tmp_path / "elsewhere", OPENSHIFT_SAMPLE[:3])
+    """The same files ingested again (from another folder of the same name, into another store) cite
+    the same ids."""
+    root = copy_runbooks(tmp_path / "elsewhere" / "runbooks", OPENSHIFT_SAMPLE[:3])
     other = open_store(tmp_path / "other", embedder=model)
     ingest_paths(other, [root])
     query = "API server error budget burn rate too high"
@@ -91,7 +92,9 @@ def test_citation_ids_are_stable_across_reingests(
     ours = [p.citation.id for h in retriever.search(query, k=3, kind="runbook") for p in h.passages]
     theirs = [p.citation.id for h in Retriever(other).search(query, k=3) for p in h.passages]
     assert ours[0] == theirs[0]
-    assert re.fullmatch(r"rb:cluster-kube-apiserver-operator/KubeAPIErrorBudgetBurn\.md#[a-z0-9-]+", ours[0])
+    assert re.fullmatch(
+        r"rb:runbooks/cluster-kube-apiserver-operator/KubeAPIErrorBudgetBurn\.md#[a-z0-9-]+", ours[0]
+    )
     assert set(theirs) <= {c.citation_id for c in _all_chunks(other)}
     assert {c.citation_id for c in _all_chunks(other)} <= {
         c.citation_id for c in _all_chunks(retriever.store)
@@ -108,11 +111,11 @@ def test_filters_by_kind_and_metadata(retriever: Retriever) -> None:
     assert retriever.search("node", kind="incident") == []
     for mode in ("hybrid", "dense", "bm25"):
         hits = retriever.search("etcd members down", k=5, where={"source": source}, mode=mode)
-        assert doc_ids(hits) == [f"runbook:{source}"], mode
+        assert doc_ids(hits) == [f"runbook:runbooks/{source}"], mode
     hits = retriever.search(
         "etcd", k=5, where={"source": {"$in": [source, "cluster-etcd-operator/etcdMembersDown.md"]}}
     )
-    assert set(doc_ids(hits)) == {f"runbook:{source}", ETCD}
+    assert set(doc_ids(hits)) == {f"runbook:runbooks/{source}", ETCD}
 
 
 def test_front_matter_metadata_filters_and_is_returned(tmp_path: Path, model: MiniLMEmbedder) -> None:
@@ -154,9 +157,9 @@ def test_the_store_survives_a_restart(tmp_path: Path, model: MiniLMEmbedder) -> 
 
     reopened = open_store(tmp_path / "knowledge", embedder=model)
     assert reopened.count() > 0
-    assert "runbook:cluster-monitoring-operator/KubeletDown.md" in reopened.manifest()
+    assert "runbook:corpus/cluster-monitoring-operator/KubeletDown.md" in reopened.manifest()
     [hit] = Retriever(reopened).search("Kubelet has disappeared from Prometheus target discovery", k=1)
-    assert hit.doc_id == "runbook:cluster-monitoring-operator/KubeletDown.md"
+    assert hit.doc_id == "runbook:corpus/cluster-monitoring-operator/KubeletDown.md"
     assert ingest_paths(reopened, [corpus]).unchanged == 1
 
 
@@ -173,4 +176,4 @@ def test_the_lexical_index_follows_the_store(tmp_path: Path, model: MiniLMEmbedd
     ingest_paths(store, [corpus])
 
     [hit] = retriever.search("zanzibar", mode="bm25")
-    assert hit.citation.id == "rb:zanzibar.md#restart"
+    assert hit.citation.id == "rb:corpus/zanzibar.md#restart"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,3 +35,34 @@ def test_an_unreachable_chroma_server_is_backend_unavailable() -> None:
 def test_a_store_needs_a_directory_or_a_url() -> None:
     with pytest.raises(ValueError, match="directory"):
         open_store(embedder=MiniLMEmbedder())
+
+
+def _open_after(barrier: Any, path: Path, failures: Any) -> None:
+    barrier.wait()
+    try:
+        open_store(path, embedder=MiniLMEmbedder()).count()
+    except Exception as exc:  # reported to the parent, which fails the test with it
+        failures.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_several_processes_open_a_fresh_store_at_once(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    processes, rounds = 4, 3
+    failures: Any = context.Queue()
+    for attempt in range(rounds):  # the race is narrow; a few fresh folders make it show
+        path = tmp_path / f"knowledge-{attempt}"
+        barrier = context.Barrier(processes)
+        workers = [
+            context.Process(target=_open_after, args=(barrier, path, failures)) for _ in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert [worker.exitcode for worker in workers] == [0] * processes
+    reported = [failures.get(timeout=1) for _ in range(failures.qsize())]
+    assert reported == []
+    store = open_store(tmp_path / "knowledge-0", embedder=MiniLMEmbedder())
+    assert sorted(c.name for c in store._client.list_collections()) == sorted(
+        [*COLLECTIONS.values(), "manifest"]
+    )
