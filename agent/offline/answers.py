@@ -94,8 +94,15 @@ _MISSING_WORDS = {
 
 
 def failure(step: Step) -> str:
-    """Say plainly why a step did not succeed, quoting what governance or the tool said."""
-    action = describe(step.tool, step.args)
+    """Say plainly why a step did not succeed, quoting what governance or the tool said.
+
+    The call is described with the arguments that ran when the tool message names them: after an
+    approver edited the call, those are what failed, not what was proposed.
+    """
+    ran = step.outcome.args if step.outcome.args is not None else step.args
+    action = describe(step.tool, ran)
+    if action != describe(step.tool, step.args):
+        action += " (as edited at approval)"
     quoted = _quote(step.outcome.text)
     return {
         Status.REFUSED: f"I could not {action}: policy refused it. {quoted}",
@@ -103,9 +110,33 @@ def failure(step: Step) -> str:
         Status.PENDING: f"The request to {action} is waiting for approval; it runs once approved. {quoted}",
         Status.INVALID: f"I could not {action}: the arguments failed validation. {quoted}",
         Status.DRY_RUN: f"Dry run, nothing was changed: I would {action}. {quoted}",
-        Status.FAILED: f"I could not {action}. {quoted}",
+        Status.FAILED: f"I could not {action}: it failed. {quoted}",
         Status.OK: f"I could {action}.",
     }[step.outcome.status].strip()
+
+
+# Writes whose record names everything :func:`describe` says about the call.
+_RECORDED_WRITES = frozenset(
+    {
+        "itsm_create_change_request",
+        "inventory_transfer_stock",
+        "inventory_adjust_stock",
+        "procurement_create_purchase_order",
+    }
+)
+
+
+def edited(step: Step) -> str:
+    """A note when the write that ran differs from the call proposed (an approver edited it), else "".
+
+    The answer itself is written from the record, so it already states what ran; the note says why
+    that is not what was asked for.
+    """
+    if step.tool not in _RECORDED_WRITES or not step.outcome.ok:
+        return ""
+    if describe(step.tool, _record(step.outcome.data)) == describe(step.tool, step.args):
+        return ""
+    return " An approver edited the request before approving it; the above is what ran."
 
 
 def describe(tool: str, args: Mapping[str, Any]) -> str:
@@ -227,12 +258,14 @@ def order(offer: Mapping[str, Any], record: Any, *, compared: int) -> str:
     choice = "the only active offer" if compared == 1 else f"the cheapest of {compared} active offers"
     lines = po.get("lines") or [{}]
     line = lines[0] if isinstance(lines, list) and lines else {}
+    # After an approver chose another supplier, the offer picked is no longer the one ordered from.
+    who = "has" if offer.get("supplier_id") == po.get("supplier_id") else "was proposed:"
     return (
         f"Purchase order {po.get('number')} created ({_words(po.get('state'))}): "
         f"{line.get('quantity')} × {line.get('sku')} at {_money(line.get('unit_price'))} from "
         f"{po.get('supplier_id')}, total {_money(po.get('total_amount'))}, "
         f"charged to {po.get('cost_centre')}. "
-        f"{offer.get('supplier_id')} has {choice} (lead time {offer.get('lead_time_days')} days)."
+        f"{offer.get('supplier_id')} {who} {choice} (lead time {offer.get('lead_time_days')} days)."
     )
 
 

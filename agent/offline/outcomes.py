@@ -2,7 +2,8 @@
 
 A result is JSON (a record or a list of records). Anything else, or a message marked as an
 error, is read for what governance or the tool said: refused by policy, waiting for approval,
-rejected by an approver, invalid arguments, a dry run, or a plain failure.
+rejected by an approver, invalid arguments, a dry run, or a plain failure. A failure that names the
+arguments that ran (``"args"``: an approver may have edited them) keeps them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Outcome:
     status: Status
     data: Any = None
     text: str = ""
+    args: Mapping[str, Any] | None = None  # the arguments that ran, when a failure names them
 
     @property
     def ok(self) -> bool:
@@ -64,7 +66,7 @@ def read_outcome(message: ToolMessage) -> Outcome:
     data = _json(text)
     failure = _failure_text(data)
     if failure is not None:
-        return Outcome(status=_classify(failure) or Status.FAILED, text=failure)
+        return Outcome(status=_classify(failure) or Status.FAILED, text=failure, args=_ran_args(data))
     if message.status == "error" or data is None:
         status = _classify(text) or (Status.FAILED if message.status == "error" else Status.OK)
         return Outcome(status=status, data=text if status is Status.OK else None, text=text)
@@ -88,6 +90,11 @@ def _failure_text(data: Any) -> str | None:
     if str(data.get("status", "")).lower() in {status.value for status in Status} - {"ok"}:
         return str(data.get("message") or data.get("reason") or json.dumps(data))
     return None
+
+
+def _ran_args(data: Any) -> Mapping[str, Any] | None:
+    args = data.get("args") if isinstance(data, dict) else None
+    return args if isinstance(args, dict) else None
 
 
 def _classify(text: str) -> Status | None:

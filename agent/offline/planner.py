@@ -47,7 +47,8 @@ exceed what one purchase order may total. Anything else gets an answer saying pl
 incidents for the request, an answer quoting the best of them with their citation ids. Final answers
 to supported requests end with the two most relevant citations when there are any. When a call is
 refused by policy, rejected by an approver, still pending, invalid or failed, the answer says so and
-quotes the reason.
+quotes the reason. Answers describe what ran: a record the call created, or for a failure the
+arguments the tool message names, which after edit-and-approve are the approver's, not the proposal.
 """
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ def next_move(request: Request, steps: Sequence[Step]) -> Move:
         return answers.missing(request)
     if steps and not steps[-1].outcome.ok:
         return answers.failure(steps[-1])
-    return _RECIPES[request.intent](request, steps)
+    move = _RECIPES[request.intent](request, steps)
+    return move + answers.edited(steps[-1]) if isinstance(move, str) and steps else move
 
 
 def _incident(request: Request, steps: Sequence[Step]) -> Move:

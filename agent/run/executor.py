@@ -212,12 +212,22 @@ def _audit_execution(
 
 
 def _result_text(call: ClearedCall, record: ExecutionRecord) -> str:
+    """What the model is told: the tool's result, or the failure with the arguments that ran.
+
+    A result describes the record the call created or changed, so it already shows arguments an
+    approver edited. A failure has no record: it carries ``args`` — what ran, which after
+    edit-and-approve is not what the model proposed — so the answer can say what failed.
+    """
     if record.status.value == "completed":
         return record.result or ""
-    return json.dumps(
-        {"status": "failed", "tool": call["tool"], "error": record.error, "error_type": record.error_type},
-        ensure_ascii=False,
-    )
+    failure = {
+        "status": "failed",
+        "tool": call["tool"],
+        "error": record.error,
+        "error_type": record.error_type,
+        "args": call["args"],
+    }
+    return json.dumps(failure, ensure_ascii=False)
 
 
 def _dry_run_text(call: ClearedCall, decision: Decision) -> str:
