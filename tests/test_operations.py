@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def ops(tmp_path: Path) -> Operations:
-    return Operations(Settings(home=tmp_path / "home", grounding=False, _env_file=None))  # type: ignore[call-arg]
+    return Operations(Settings(home=tmp_path / "home", grounding=False, _env_file=None))
 
 
 def test_reading_the_queue_and_the_trail_builds_no_model_and_imports_no_heavy_stack(tmp_path: Path) -> None:

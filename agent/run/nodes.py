@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -15,11 +16,20 @@ from langgraph.types import interrupt
 from agent.run.errors import PlannerUnavailable
 from agent.run.executor import Executed, execute, recorded, release_stale_holds, reserve_usage
 from agent.run.prompts import system_prompt
-from agent.run.review import Proposed, Reviewed, refusal_text, refuse_duplicates, review
+from agent.run.review import (
+    AwaitApproval,
+    Proposed,
+    Refuse,
+    Run,
+    Verdict,
+    refusal_text,
+    refuse_duplicates,
+    review,
+)
 from agent.run.state import AgentDeps, AgentState, ClearedCall, PendingApproval
 from governance.approvals import ApprovalRequest, ApprovalStatus, RequestKeyTaken
 from governance.audit import EventKind
-from governance.decision import Actor, Decision, DecisionContext, Tier, approval_satisfied
+from governance.decision import Actor, Decision, DecisionContext, approval_satisfied
 
 # A cleared call whose limits another session filled between its decision and its hold is decided
 # again; each round sees the other holds, so it ends in a hold or an escalation well within this.
@@ -65,22 +75,29 @@ def plan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
 
 
 def govern(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
-    """Decide every tool call of the latest model message; refuse, clear, or ask for approval."""
+    """Decide every tool call of the latest model message: each is refused, cleared, or awaits approval."""
     deps = runtime.context
     thread_id = _thread_id(runtime, state)
     actor = deps.governance.directory.actor(state["actor_id"])
     context = DecisionContext(now=deps.clock(), channel=state.get("channel", "cli"), thread_id=thread_id)
-    refusals: list[BaseMessage] = []
-    cleared: list[ClearedCall] = []
-    pending: list[PendingApproval] = []
     proposed, duplicates = _proposed_calls(_last_ai(state), _earlier_ids(state))
-    for call_id, calls in duplicates.items():
-        text = refuse_duplicates(deps, calls, actor, context)
-        refusals.append(ToolMessage(content=text, tool_call_id=call_id, status="error"))
-    for call in proposed:
-        reviewed = review(deps, call, actor, context, stage="plan")
-        _route(deps, reviewed, thread_id, state, refusals, cleared, pending)
-    return {"messages": refusals, "cleared": cleared, "pending": pending}
+    verdicts: list[Verdict | Asked] = [
+        Refuse(call=calls[0], message=refuse_duplicates(deps, calls, actor, context))
+        for calls in duplicates.values()
+    ]
+    verdicts += [
+        _planned(deps, review(deps, call, actor, context, stage="plan"), state, thread_id)
+        for call in proposed
+    ]
+    return {
+        "messages": [_refusal(v) for v in verdicts if isinstance(v, Refuse)],
+        "cleared": [_cleared(v.call.id, v.call.tool, v.args, None) for v in verdicts if isinstance(v, Run)],
+        "pending": [
+            {"approval_id": v.request.id, "tool_call_id": v.request.tool_call_id}
+            for v in verdicts
+            if isinstance(v, Asked)
+        ],
+    }
 
 
 def await_approval(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
@@ -156,41 +173,40 @@ def after_await(state: AgentState) -> str:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _route(
-    deps: AgentDeps,
-    reviewed: Reviewed,
-    thread_id: str,
-    state: AgentState,
-    refusals: list[BaseMessage],
-    cleared: list[ClearedCall],
-    pending: list[PendingApproval],
-) -> None:
-    call, decision = reviewed.call, reviewed.decision
-    if reviewed.refusal is not None or decision is None:
-        refusals.append(ToolMessage(content=reviewed.refusal or "", tool_call_id=call.id, status="error"))
-    elif decision.tier is Tier.APPROVE and deps.dry_run:
+@dataclass(frozen=True, kw_only=True)
+class Asked:
+    """An approval request the call now waits for."""
+
+    request: ApprovalRequest
+
+
+def _planned(deps: AgentDeps, verdict: Verdict, state: AgentState, thread_id: str) -> Verdict | Asked:
+    """What a first review leads to: an approve-tier call gets its durable request (or, dry, a note)."""
+    if not isinstance(verdict, AwaitApproval):
+        return verdict
+    call, decision = verdict.call, verdict.decision
+    if deps.dry_run:
         needs = " and ".join(f"{r.count} × {' or '.join(r.roles)}" for r in decision.approvals)
-        text = refusal_text(
-            "dry_run", call.tool, f"dry run: would need approval by {needs}; nothing was executed"
+        note = f"dry run: would need approval by {needs}; nothing was executed"
+        return Refuse(call=call, message=refusal_text("dry_run", call.tool, note), error=False)
+    try:
+        request = deps.approvals.request(
+            thread_id=thread_id,
+            tool_call_id=call.id,
+            tool=call.tool,
+            args=verdict.args,
+            decision=decision,
+            requester=state["actor_id"],
+            channel=state.get("channel", "cli"),
         )
-        refusals.append(ToolMessage(content=text, tool_call_id=call.id))
-    elif decision.tier is Tier.APPROVE:
-        try:
-            request = deps.approvals.request(
-                thread_id=thread_id,
-                tool_call_id=call.id,
-                tool=call.tool,
-                args=reviewed.args,
-                decision=decision,
-                requester=state["actor_id"],
-                channel=state.get("channel", "cli"),
-            )
-        except RequestKeyTaken as taken:
-            refusals.append(_key_taken(deps, call.id, call.tool, taken, thread_id, state["actor_id"]))
-            return
-        pending.append({"approval_id": request.id, "tool_call_id": call.id})
-    else:
-        cleared.append(_cleared(call.id, call.tool, reviewed.args, None))
+    except RequestKeyTaken as taken:
+        return _key_taken(deps, call, taken, thread_id, state["actor_id"])
+    return Asked(request=request)
+
+
+def _refusal(verdict: Refuse) -> ToolMessage:
+    status = "error" if verdict.error else "success"
+    return ToolMessage(content=verdict.message, tool_call_id=verdict.call.id, status=status)
 
 
 def _recheck_and_run(
@@ -214,22 +230,23 @@ def _recheck_and_run(
     release_stale_holds(deps, call, thread_id=thread_id)
     proposed = Proposed(id=call["tool_call_id"], tool=call["tool"], raw_args=call["args"])
     for _ in range(_RESERVE_ATTEMPTS):
-        reviewed = review(deps, proposed, actor, context, stage="recheck")
-        decision = reviewed.decision
-        if reviewed.refusal is not None or decision is None:
-            return ToolMessage(
-                content=reviewed.refusal or "", tool_call_id=call["tool_call_id"], status="error"
-            )
-        approval = deps.approvals.outcome(call["approval_id"]) if call["approval_id"] else None
-        if decision.tier is Tier.APPROVE and not _approval_covers(deps, call, decision):
+        verdict = review(deps, proposed, actor, context, stage="recheck")
+        if isinstance(verdict, Refuse):
+            return _refusal(verdict)
+        if isinstance(verdict, AwaitApproval) and not _approval_covers(deps, call, verdict.decision):
             if deps.dry_run:
-                return ToolMessage(
-                    content=refusal_text("dry_run", call["tool"], "dry run: would need approval"),
-                    tool_call_id=call["tool_call_id"],
-                )
-            return _escalate(deps, call, decision, actor, thread_id, state, pending)
-        if reserve_usage(deps, call, decision, thread_id=thread_id) is None:
-            done = execute(deps, call, decision, approval=approval, thread_id=thread_id, actor_id=actor.id)
+                note = refusal_text("dry_run", call["tool"], "dry run: would need approval")
+                return _refusal(Refuse(call=proposed, message=note, error=False))
+            asked = _escalate(deps, call, verdict.decision, actor, thread_id, state)
+            if isinstance(asked, Refuse):
+                return _refusal(asked)
+            pending.append({"approval_id": asked.request.id, "tool_call_id": call["tool_call_id"]})
+            return None
+        if reserve_usage(deps, call, verdict.decision, thread_id=thread_id) is None:
+            approval = deps.approvals.outcome(call["approval_id"]) if call["approval_id"] else None
+            done = execute(
+                deps, call, verdict.decision, approval=approval, thread_id=thread_id, actor_id=actor.id
+            )
             return _tool_message(call, done)
         context = DecisionContext(now=deps.clock(), channel=context.channel, thread_id=thread_id)
     text = refusal_text(
@@ -245,13 +262,13 @@ def _escalate(
     actor: Actor,
     thread_id: str,
     state: AgentState,
-    pending: list[PendingApproval],
-) -> ToolMessage | None:
-    """Ask for the approval the re-check needs; the call waits for it (or runs if it is already given).
+) -> Asked | Refuse:
+    """Ask for the approval the re-check needs; the call waits for it.
 
     The request's stage names the policy version, exceeded limits and arguments it was made for, so a
     later re-check under other conditions asks again; the model cannot name a stage, only a call id.
     """
+    proposed = Proposed(id=call["tool_call_id"], tool=call["tool"], raw_args=call["args"])
     try:
         request = deps.approvals.request(
             thread_id=thread_id,
@@ -264,18 +281,15 @@ def _escalate(
             channel=state.get("channel", "cli"),
         )
     except RequestKeyTaken as taken:
-        return _key_taken(deps, call["tool_call_id"], call["tool"], taken, thread_id, actor.id)
+        return _key_taken(deps, proposed, taken, thread_id, actor.id)
     if request.status is ApprovalStatus.APPROVED:  # given, and still not enough: never loop on it
         reason = f"approval {request.id} does not meet what the policy now requires; nothing ran"
-        return ToolMessage(
-            content=refusal_text("refused", call["tool"], reason, approval_id=request.id),
-            tool_call_id=call["tool_call_id"],
-            status="error",
+        return Refuse(
+            call=proposed, message=refusal_text("refused", call["tool"], reason, approval_id=request.id)
         )
     if request.status is ApprovalStatus.PENDING:
         _audit_escalation(deps, call, request, thread_id, actor.id)
-    pending.append({"approval_id": request.id, "tool_call_id": call["tool_call_id"]})
-    return None
+    return Asked(request=request)
 
 
 def _recheck_stage(decision: Decision) -> str:
@@ -300,26 +314,23 @@ def _audit_escalation(
 
 
 def _key_taken(
-    deps: AgentDeps, call_id: str, tool: str, taken: RequestKeyTaken, thread_id: str, actor_id: str
-) -> ToolMessage:
+    deps: AgentDeps, call: Proposed, taken: RequestKeyTaken, thread_id: str, actor_id: str
+) -> Refuse:
     """Refuse (and audit) a call whose approval key already serves another proposal."""
     reason = (
-        f"tool_call id {call_id!r} is already taken by another request in this thread; the call did not run"
+        f"tool_call id {call.id!r} is already taken by another request in this thread; the call did not run"
     )
-    deps.audit.append(
-        EventKind.DECISION,
-        {
-            "stage": "validation",
-            "tool_call_id": call_id,
-            "tool": tool,
-            "tier": "deny",
-            "reasons": [reason, str(taken)],
-        },
-        thread_id=thread_id,
-        actor=actor_id,
+    payload = {
+        "stage": "validation",
+        "tool_call_id": call.id,
+        "tool": call.tool,
+        "tier": "deny",
+        "reasons": [reason, str(taken)],
+    }
+    deps.audit.append(EventKind.DECISION, payload, thread_id=thread_id, actor=actor_id)
+    return Refuse(
+        call=call, message=refusal_text("refused", call.tool, f"{reason}. Give every tool call its own id.")
     )
-    text = refusal_text("refused", tool, f"{reason}. Give every tool call its own id.")
-    return ToolMessage(content=text, tool_call_id=call_id, status="error")
 
 
 def _tool_message(call: ClearedCall, done: Executed) -> ToolMessage:

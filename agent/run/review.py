@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance.audit import EventKind
 from governance.decide import decide
-from governance.decision import Actor, Decision, DecisionContext, ToolCall, args_digest
+from governance.decision import Actor, Decision, DecisionContext, Tier, ToolCall, args_digest
 from governance.usage import UsageReader
 from tools.errors import InvalidArguments, OpsError
 from tools.spec import Systems, ToolSpec, canonical_args
@@ -119,16 +119,37 @@ class Proposed:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Reviewed:
-    """The outcome of reviewing one call: a decision on canonical arguments, or a refusal message."""
+class Run:
+    """The call may run as decided (auto or notify tier)."""
+
+    call: Proposed
+    args: dict[str, Any]  # canonical arguments: exactly what will run
+    decision: Decision
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refuse:
+    """Nothing runs; ``message`` is the tool message the model gets (JSON with status and reason)."""
+
+    call: Proposed
+    message: str
+    error: bool = True  # False for a dry run's "would run / would need approval"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwaitApproval:
+    """The call needs the approvals ``decision.approvals`` names before it may run."""
 
     call: Proposed
     args: dict[str, Any]
-    decision: Decision | None  # None when the call never reached the policy (invalid arguments)
-    refusal: str | None  # model-facing text when nothing may run
+    decision: Decision
 
 
-def review(deps: AgentDeps, call: Proposed, actor: Actor, context: DecisionContext, stage: str) -> Reviewed:
+Verdict = Run | Refuse | AwaitApproval
+"""What reviewing one call concluded; :func:`review` audits it before returning it."""
+
+
+def review(deps: AgentDeps, call: Proposed, actor: Actor, context: DecisionContext, stage: str) -> Verdict:
     """Validate and decide ``call`` (see :func:`assess`); the decision or the refusal is audited.
 
     Arguments the facts lookup refuses (``InvalidArguments`` from the system of record) are refused
@@ -156,7 +177,7 @@ def refusal_text(status: str, tool: str, reason: str, **extra: Any) -> str:
 
 def _decided(
     deps: AgentDeps, call: Proposed, assessed: Assessed, actor: Actor, context: DecisionContext, stage: str
-) -> Reviewed:
+) -> Verdict:
     tool_call, decision, note = assessed.call, assessed.decision, assessed.note
     payload = {
         "stage": stage,
@@ -167,13 +188,14 @@ def _decided(
         **({"note": note} if note else {}),
     }
     deps.audit.append(EventKind.DECISION, payload, thread_id=context.thread_id, actor=actor.id)
-    refusal = None
-    if decision.tier.value == "deny":
-        reason = "; ".join(decision.reasons)
-        refusal = refusal_text(
-            "refused", call.tool, f"refused by policy: {reason}", rule_ids=list(decision.rule_ids)
-        )
-    return Reviewed(call=call, args=dict(tool_call.args), decision=decision, refusal=refusal)
+    args = dict(tool_call.args)
+    if decision.tier is Tier.DENY:
+        reason = f"refused by policy: {'; '.join(decision.reasons)}"
+        message = refusal_text("refused", call.tool, reason, rule_ids=list(decision.rule_ids))
+        return Refuse(call=call, message=message)
+    if decision.tier is Tier.APPROVE:
+        return AwaitApproval(call=call, args=args, decision=decision)
+    return Run(call=call, args=args, decision=decision)
 
 
 def refuse_duplicates(deps: AgentDeps, calls: list[Proposed], actor: Actor, context: DecisionContext) -> str:
@@ -191,12 +213,10 @@ def refuse_duplicates(deps: AgentDeps, calls: list[Proposed], actor: Actor, cont
     return refusal_text("refused", ", ".join(tools), f"{reason}. Give every tool call its own id.")
 
 
-def _invalid(
-    deps: AgentDeps, call: Proposed, actor: Actor, context: DecisionContext, message: str
-) -> Reviewed:
+def _invalid(deps: AgentDeps, call: Proposed, actor: Actor, context: DecisionContext, message: str) -> Refuse:
     _audit_refusal(deps, call, actor, context, message)
     text = refusal_text("invalid", call.tool, f"{message}. Fix the arguments and call the tool again.")
-    return Reviewed(call=call, args={}, decision=None, refusal=text)
+    return Refuse(call=call, message=text)
 
 
 def _audit_refusal(
