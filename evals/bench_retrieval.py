@@ -96,12 +96,13 @@ def bench_retrieval(
     embedder.embed_queries(["warm up"])  # load the model before anything is timed
     report: dict[str, Any] = {"config": _config(fusion, chunking)}
     openshift, openshift_queries = None, []
-    if openshift_dir is not None and (openshift_dir / "queries.jsonl").is_file():
+    missing = _missing_set("openshift", openshift_dir)
+    if openshift_dir is not None and missing is None:
         openshift = ingest_corpus(tmp_dir / "openshift", [openshift_dir / "runbooks"], embedder, chunking)
         openshift_queries = load_openshift_queries(openshift_dir / "queries.jsonl")
         report["openshift"] = quality(Retriever(openshift.store, fusion=fusion), openshift_queries)
     else:
-        report["openshift"] = {"skipped": f"openshift corpus not found at {openshift_dir}"}
+        report["openshift"] = {"skipped": missing}
     demo = ingest_corpus(tmp_dir / "demo", [demo_dir / "runbooks"], embedder, chunking)
     demo_queries = load_demo_queries(demo_dir / "queries.jsonl")
     retriever = Retriever(demo.store, fusion=fusion)
@@ -114,6 +115,16 @@ def bench_retrieval(
     )
     report["targets"] = targets(report)
     return report
+
+
+def _missing_set(name: str, corpus_dir: Path | None) -> str | None:
+    """Why the labelled set ``name`` cannot be measured, naming what is missing; ``None`` if it can."""
+    if corpus_dir is None:
+        return f"{name} set not measured: no folder given"
+    if not corpus_dir.is_dir():
+        return f"{name} set not found: no folder {corpus_dir}"
+    lacking = [part for part in ("runbooks", "queries.jsonl") if not (corpus_dir / part).exists()]
+    return f"{name} set incomplete: {corpus_dir} has no {' and no '.join(lacking)}" if lacking else None
 
 
 def ingest_corpus(

@@ -134,16 +134,6 @@ def test_names_and_side_effect_classes_are_the_fixed_catalogue(registry: ToolReg
     assert len(registry) == len(EXPECTED_SIDE_EFFECTS)
 
 
-def test_side_effects_are_plain_data(registry: ToolRegistry) -> None:
-    effects = registry.side_effects()
-    assert json.loads(json.dumps(effects)) == {name: effect.value for name, effect in effects.items()}
-
-
-def test_order_is_stable(registry: ToolRegistry) -> None:
-    assert registry.names() == ToolRegistry(build_catalogue()).names()
-    assert [spec.name for spec in registry] == list(registry.names())
-
-
 @pytest.mark.parametrize("name", sorted(EXPECTED_SIDE_EFFECTS))
 def test_names_are_openai_safe_and_prefixed_by_system(name: str) -> None:
     assert OPENAI_NAME.match(name)

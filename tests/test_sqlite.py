@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -24,15 +22,24 @@ def _locked_new_file(path: Path) -> sqlite3.Connection:
 def test_switching_to_wal_waits_for_a_lock_held_by_another_connection(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     holder = _locked_new_file(path)
-    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
-    release.start()
-    connection = sqlite3.connect(path, timeout=0.05, check_same_thread=False)
-    started = time.monotonic()
+    connection = sqlite3.connect(path, timeout=0.05)
+    switches: list[str] = []
+
+    def release_on_the_retry(action: int, name: str | None, *_: str | None) -> int:
+        # Called as each statement is compiled, before it locks: the first switch to WAL meets the
+        # lock, the second (a retry) finds it released.
+        if action == sqlite3.SQLITE_PRAGMA and name == "journal_mode":
+            switches.append(name)
+            if len(switches) == 2:
+                holder.execute("COMMIT")
+        return sqlite3.SQLITE_OK
+
+    connection.set_authorizer(release_on_the_retry)
 
     sqlite.configure(connection, timeout=10)
+    connection.set_authorizer(None)
 
-    release.join()
-    assert time.monotonic() - started >= 0.25  # it waited for the lock instead of failing
+    assert len(switches) == 2  # it retried after meeting the lock instead of failing
     assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
     assert connection.execute("SELECT x FROM t").fetchall() == [(1,)]

@@ -3,51 +3,51 @@
 A request is keyed by (thread, tool call id, stage); the stage is set by the agent ("plan", or a
 re-check's stage), never by the model. Asking again under a key returns the stored request only for
 the same tool and the same proposed arguments. An approved request is consumed by exactly one
-execution key for exactly its digest.
+execution key for exactly its digest. Every test runs on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from governance.approvals import ApprovalStatus, ApprovalStore, ApprovalUnusable, RequestKeyTaken
 from governance.audit import AuditLog
-from governance.store import SchemaOutdated, sqlite_engine
-from tests.governance.test_approvals import GRACE, _po, _store, _World, _world
+from governance.store import SchemaOutdated
+from tests.governance.test_approvals import GRACE, World, new_world, open_stores, po
+from tests.pg.engines import OpenEngine
 
 T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> _World:
-    """The approvals suite's world (tests/pg gives one on PostgreSQL)."""
-    return _world(lambda: sqlite_engine(tmp_path / "governance.db"))
+def world(open_engine: OpenEngine) -> World:
+    """The approvals suite's world, on SQLite and on PostgreSQL."""
+    return new_world(open_engine)
 
 
-def test_the_same_call_id_at_another_stage_is_another_request(world: _World) -> None:
-    planned = world.ask(_po(600.0))
-    rechecked = world.ask(_po(600.0), stage="recheck-abc")
+def test_the_same_call_id_at_another_stage_is_another_request(world: World) -> None:
+    planned = world.ask(po(600.0))
+    rechecked = world.ask(po(600.0), stage="recheck-abc")
 
     assert planned.id != rechecked.id
     assert (planned.stage, rechecked.stage) == ("plan", "recheck-abc")
-    assert world.ask(_po(600.0), stage="recheck-abc") == rechecked
+    assert world.ask(po(600.0), stage="recheck-abc") == rechecked
 
 
-def test_a_key_never_returns_a_request_for_other_arguments_or_another_tool(world: _World) -> None:
-    request = world.ask(_po(600.0))
+def test_a_key_never_returns_a_request_for_other_arguments_or_another_tool(world: World) -> None:
+    request = world.ask(po(600.0))
 
     with pytest.raises(RequestKeyTaken, match="other arguments"):
-        world.ask(_po(27_000.0))  # a model reusing the id with a bigger order
+        world.ask(po(27_000.0))  # a model reusing the id with a bigger order
     assert [r.args for r in world.store.for_thread("t-1")] == [request.args]
     assert len(world.events("approval_requested")) == 1
 
 
-def test_an_approval_is_consumed_by_one_execution_only(world: _World) -> None:
-    request = world.ask(_po(600.0))
+def test_an_approval_is_consumed_by_one_execution_only(world: World) -> None:
+    request = world.ask(po(600.0))
     world.vote(request.id, GRACE)
 
     used = world.store.consume(request.id, execution_key="exec-1", args_digest=request.args_digest)
@@ -59,13 +59,13 @@ def test_an_approval_is_consumed_by_one_execution_only(world: _World) -> None:
     assert world.store.get(request.id).consumed_by == "exec-1"  # type: ignore[union-attr]
 
 
-def test_an_approval_cannot_be_used_for_other_arguments_or_before_it_is_approved(world: _World) -> None:
-    request = world.ask(_po(600.0))
+def test_an_approval_cannot_be_used_for_other_arguments_or_before_it_is_approved(world: World) -> None:
+    request = world.ask(po(600.0))
 
     with pytest.raises(ApprovalUnusable, match="is pending, not approved"):
         world.store.consume(request.id, execution_key="exec-1", args_digest=request.args_digest)
     world.vote(request.id, GRACE)
-    other = world.ask(_po(700.0), call="call-2")
+    other = world.ask(po(700.0), call="call-2")
     with pytest.raises(ApprovalUnusable, match="other arguments"):
         world.store.consume(request.id, execution_key="exec-1", args_digest=other.args_digest)
     with pytest.raises(ApprovalUnusable, match="no approval request"):
@@ -73,10 +73,10 @@ def test_an_approval_cannot_be_used_for_other_arguments_or_before_it_is_approved
     assert world.store.get(request.id).consumed_by is None  # type: ignore[union-attr]
 
 
-def test_executions_racing_for_one_approval_from_other_processes_get_it_once(world: _World) -> None:
-    request = world.ask(_po(600.0))
+def test_executions_racing_for_one_approval_from_other_processes_get_it_once(world: World) -> None:
+    request = world.ask(po(600.0))
     world.vote(request.id, GRACE)
-    stores = [_store(world.open_engine(), world.clock)[1] for _ in range(4)]
+    stores = [open_stores(world.open_engine(), world.clock)[1] for _ in range(4)]
     start = threading.Barrier(len(stores), timeout=60)
     won: list[str] = []
 
@@ -99,8 +99,8 @@ def test_executions_racing_for_one_approval_from_other_processes_get_it_once(wor
     assert world.store.get(request.id).status is ApprovalStatus.APPROVED  # type: ignore[union-attr]
 
 
-def test_a_table_from_an_older_version_is_named_at_start(tmp_path: Path) -> None:
-    engine = sqlite_engine(tmp_path / "old.db")
+def test_a_table_from_an_older_version_is_named_at_start(open_engine: OpenEngine) -> None:
+    engine = open_engine()
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE approval_requests (id VARCHAR(32) PRIMARY KEY)")
 

@@ -1,5 +1,9 @@
 """Approval requests: idempotent creation, who may vote, quorum and two-person rule, reject, expiry,
-edit-and-approve through the real policy, concurrent approvers; store state and audit events."""
+edit-and-approve through the real policy, concurrent approvers; store state and audit events.
+
+Every test runs on SQLite and on PostgreSQL (``open_engine``); a second store on its own engine
+stands for another process.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +33,8 @@ from governance.compiled import CompiledPolicy, compile_policy
 from governance.decide import decide
 from governance.decision import Actor, Decision, DecisionContext, Tier, ToolCall, args_digest
 from governance.loader import parse_policy
-from governance.store import sqlite_engine
 from governance.usage import InMemoryUsage
+from tests.pg.engines import OpenEngine
 from tools.spec import SideEffect
 
 PO = "procurement_create_purchase_order"
@@ -72,6 +75,7 @@ GRACE = Actor(id="grace.procure", roles=frozenset({"procurement_manager"}))
 LEO = Actor(id="leo.procure2", roles=frozenset({"procurement_manager"}))
 HEIDI = Actor(id="heidi.finance", roles=frozenset({"finance_controller"}))
 CAROL = Actor(id="carol.desk", roles=frozenset({"service_desk"}))
+MAX = Actor(id="max.procure3", roles=frozenset({"procurement_manager"}))
 BOTH = Actor(id="pat.both", roles=frozenset({"procurement_manager", "finance_controller"}))
 
 
@@ -87,8 +91,10 @@ class _Clock:
 
 
 @dataclass
-class _World:
-    open_engine: Callable[[], Engine]  # a new engine on the world's database, as another process opens it
+class World:
+    """A policy, a clock and the stores on one database; ``open_engine`` reaches it as another process."""
+
+    open_engine: OpenEngine
     clock: _Clock
     audit: AuditLog
     store: ApprovalStore
@@ -125,7 +131,7 @@ class _World:
         return list(self.audit.events(kinds=[kind]))
 
 
-def _po(total: float) -> dict[str, Any]:
+def po(total: float) -> dict[str, Any]:
     return {
         "supplier_id": "SUP-004",
         "cost_centre": "CC-IT-OPS",
@@ -134,37 +140,37 @@ def _po(total: float) -> dict[str, Any]:
     }
 
 
-def _store(engine: Engine, clock: _Clock) -> tuple[AuditLog, ApprovalStore]:
+def open_stores(engine: Engine, clock: _Clock) -> tuple[AuditLog, ApprovalStore]:
     audit = AuditLog(engine, clock=clock)
     return audit, ApprovalStore(engine, audit=audit, clock=clock)
 
 
-def _world(open_engine: Callable[[], Engine]) -> _World:
+def new_world(open_engine: OpenEngine) -> World:
     catalogue = {PO: SideEffect.FINANCIAL, CANCEL: SideEffect.FINANCIAL}
     roles = {"procurement_manager", "finance_controller", "requester", "service_desk"}
     policy = parse_policy(POLICY, catalogue=catalogue, roles=roles, people={ALICE})
     clock = _Clock()
-    audit, store = _store(open_engine(), clock)
-    return _World(open_engine, clock, audit, store, compile_policy(policy, catalogue))
+    audit, store = open_stores(open_engine(), clock)
+    return World(open_engine, clock, audit, store, compile_policy(policy, catalogue))
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> _World:
-    return _world(lambda: sqlite_engine(tmp_path / "governance.db"))
+def world(open_engine: OpenEngine) -> World:
+    return new_world(open_engine)
 
 
 # -- creation ---------------------------------------------------------------------------------------
 
 
-def test_request_is_stored_pending_with_the_decision_and_audited(world: _World) -> None:
-    request = world.ask(_po(600.0))
+def test_request_is_stored_pending_with_the_decision_and_audited(world: World) -> None:
+    request = world.ask(po(600.0))
 
     assert re.fullmatch(r"APR-[0-9A-F]{8}", request.id)
     stored = world.store.get(request.id)
     assert stored == request
     assert stored.status is ApprovalStatus.PENDING
-    assert stored.args == _po(600.0)
-    assert stored.args_digest == args_digest(_po(600.0))
+    assert stored.args == po(600.0)
+    assert stored.args_digest == args_digest(po(600.0))
     assert [(r.roles, r.count, r.rule_id) for r in stored.requirements] == [
         (("procurement_manager",), 1, "big-po")
     ]
@@ -179,24 +185,24 @@ def test_request_is_stored_pending_with_the_decision_and_audited(world: _World) 
     assert event.payload["requirements"] == [
         {"roles": ["procurement_manager"], "count": 1, "rule_id": "big-po"}
     ]
-    assert event.payload["args"] == _po(600.0)
+    assert event.payload["args"] == po(600.0)
 
 
-def test_request_is_idempotent_per_thread_and_tool_call(world: _World) -> None:
-    first = world.ask(_po(600.0))
-    again = world.ask(_po(600.0))
+def test_request_is_idempotent_per_thread_and_tool_call(world: World) -> None:
+    first = world.ask(po(600.0))
+    again = world.ask(po(600.0))
     # A restarted process derives the same id and finds the same row.
-    _, other_store = _store(world.open_engine(), world.clock)
+    _, other_store = open_stores(world.open_engine(), world.clock)
     from_elsewhere = other_store.request(
         thread_id="t-1",
         tool_call_id="call-1",
         tool=PO,
-        args=_po(600.0),
-        decision=world.decide(PO, _po(600.0)),
+        args=po(600.0),
+        decision=world.decide(PO, po(600.0)),
         requester=ALICE,
         channel="cli",
     )
-    other_call = world.ask(_po(600.0), call="call-2")
+    other_call = world.ask(po(600.0), call="call-2")
 
     assert again == first == from_elsewhere
     assert other_call.id != first.id
@@ -204,24 +210,24 @@ def test_request_is_idempotent_per_thread_and_tool_call(world: _World) -> None:
     assert [r.id for r in world.store.for_thread("t-1")] == [first.id, other_call.id]
 
 
-def test_repeated_request_returns_the_edited_request_unchanged(world: _World) -> None:
+def test_repeated_request_returns_the_edited_request_unchanged(world: World) -> None:
     """On resume the node asks again with the model's original args; the edit must survive."""
-    request = world.ask(_po(6000.0))
+    request = world.ask(po(6000.0))
     world.vote(request.id, HEIDI)
-    edited = world.vote(request.id, GRACE, edited_args=_po(5500.0), redecide=world.redecide())
+    edited = world.vote(request.id, GRACE, edited_args=po(5500.0), redecide=world.redecide())
 
-    assert world.ask(_po(6000.0)) == edited
-    assert edited.args == _po(5500.0)
+    assert world.ask(po(6000.0)) == edited
+    assert edited.args == po(5500.0)
 
 
-def test_request_refuses_a_decision_that_is_not_for_these_args(world: _World) -> None:
+def test_request_refuses_a_decision_that_is_not_for_these_args(world: World) -> None:
     with pytest.raises(ValueError, match="not the decision on this"):
         world.store.request(
             thread_id="t-1",
             tool_call_id="call-1",
             tool=PO,
-            args=_po(700.0),
-            decision=world.decide(PO, _po(600.0)),
+            args=po(700.0),
+            decision=world.decide(PO, po(600.0)),
             requester=ALICE,
             channel="cli",
         )
@@ -230,15 +236,15 @@ def test_request_refuses_a_decision_that_is_not_for_these_args(world: _World) ->
             thread_id="t-1",
             tool_call_id="call-1",
             tool=PO,
-            args=_po(100.0),
-            decision=world.decide(PO, _po(100.0)),
+            args=po(100.0),
+            decision=world.decide(PO, po(100.0)),
             requester=ALICE,
             channel="cli",
         )
 
 
-def test_ids_are_case_insensitive_and_the_prefix_is_optional(world: _World) -> None:
-    request = world.ask(_po(600.0))
+def test_ids_are_case_insensitive_and_the_prefix_is_optional(world: World) -> None:
+    request = world.ask(po(600.0))
 
     assert world.store.get(request.id.lower()) == request
     assert world.store.get(request.id.removeprefix("APR-")) == request
@@ -248,8 +254,8 @@ def test_ids_are_case_insensitive_and_the_prefix_is_optional(world: _World) -> N
 # -- quorum -----------------------------------------------------------------------------------------
 
 
-def test_quorum_of_one_is_approved_by_the_right_role(world: _World) -> None:
-    request = world.ask(_po(600.0))
+def test_quorum_of_one_is_approved_by_the_right_role(world: World) -> None:
+    request = world.ask(po(600.0))
 
     after = world.vote(request.id, GRACE, comment="within budget")
 
@@ -265,7 +271,7 @@ def test_quorum_of_one_is_approved_by_the_right_role(world: _World) -> None:
     )
     assert vote.args_digest == request.args_digest
     outcome = world.store.outcome(request.id)
-    assert outcome.approved and outcome.args == _po(600.0)
+    assert outcome.approved and outcome.args == po(600.0)
     assert "grace.procure" in outcome.reason
     [vote_event] = world.events("approval_vote")
     assert vote_event.actor == GRACE.id
@@ -279,7 +285,7 @@ def test_quorum_of_one_is_approved_by_the_right_role(world: _World) -> None:
     assert final.payload["approvers"] == [GRACE.id]
 
 
-def test_quorum_of_two_needs_two_distinct_approvers(world: _World) -> None:
+def test_quorum_of_two_needs_two_distinct_approvers(world: World) -> None:
     request = world.ask({"po_number": "PO-0042"}, tool=CANCEL)
 
     first = world.vote(request.id, GRACE)
@@ -296,8 +302,8 @@ def test_quorum_of_two_needs_two_distinct_approvers(world: _World) -> None:
     assert sorted(final.payload["approvers"]) == [GRACE.id, LEO.id]
 
 
-def test_two_person_rule_one_person_cannot_fill_both_requirements(world: _World) -> None:
-    request = world.ask(_po(6000.0))  # big-po (procurement) and huge-po (finance)
+def test_two_person_rule_one_person_cannot_fill_both_requirements(world: World) -> None:
+    request = world.ask(po(6000.0))  # big-po (procurement) and huge-po (finance)
 
     after_both = world.vote(request.id, BOTH)
     assert after_both.status is ApprovalStatus.PENDING
@@ -311,8 +317,8 @@ def test_two_person_rule_one_person_cannot_fill_both_requirements(world: _World)
     assert "leo.procure2 (rule 'big-po')" in final.status_reason
 
 
-def test_a_vote_that_fills_no_still_needed_slot_is_refused(world: _World) -> None:
-    request = world.ask(_po(6000.0))
+def test_a_vote_that_fills_no_still_needed_slot_is_refused(world: World) -> None:
+    request = world.ask(po(6000.0))
     world.vote(request.id, GRACE)
 
     with pytest.raises(NotEntitled, match=r"still-needed roles: needs 1 more approver.*finance_controller"):
@@ -325,8 +331,8 @@ def test_a_vote_that_fills_no_still_needed_slot_is_refused(world: _World) -> Non
 # -- refusals ---------------------------------------------------------------------------------------
 
 
-def test_requester_cannot_approve_their_own_request_even_with_the_role(world: _World) -> None:
-    request = world.ask(_po(600.0))
+def test_requester_cannot_approve_their_own_request_even_with_the_role(world: World) -> None:
+    request = world.ask(po(600.0))
     requester_as_manager = Actor(id=ALICE, roles=frozenset({"procurement_manager"}))
 
     with pytest.raises(SelfApproval, match=r"alice\.requester requested this call"):
@@ -340,8 +346,8 @@ def test_requester_cannot_approve_their_own_request_even_with_the_role(world: _W
     assert refusal.payload["request_id"] == request.id
 
 
-def test_wrong_role_is_refused_and_audited(world: _World) -> None:
-    request = world.ask(_po(600.0))
+def test_wrong_role_is_refused_and_audited(world: World) -> None:
+    request = world.ask(po(600.0))
 
     with pytest.raises(NotEntitled, match=r"carol.desk \(roles: service_desk\) holds none"):
         world.vote(request.id, CAROL)
@@ -356,7 +362,7 @@ def test_wrong_role_is_refused_and_audited(world: _World) -> None:
     ]
 
 
-def test_unknown_request_is_refused_and_audited(world: _World) -> None:
+def test_unknown_request_is_refused_and_audited(world: World) -> None:
     with pytest.raises(UnknownRequest, match="no approval request 'APR-DEADBEEF'"):
         world.vote("APR-DEADBEEF", GRACE)
     with pytest.raises(UnknownRequest):
@@ -369,7 +375,7 @@ def test_unknown_request_is_refused_and_audited(world: _World) -> None:
 # -- reject -----------------------------------------------------------------------------------------
 
 
-def test_reject_with_reason_is_final_and_the_reason_reaches_the_agent(world: _World) -> None:
+def test_reject_with_reason_is_final_and_the_reason_reaches_the_agent(world: World) -> None:
     request = world.ask({"po_number": "PO-0042"}, tool=CANCEL)
 
     after = world.vote(request.id, GRACE, approve=False, reason="supplier already shipped")
@@ -391,8 +397,8 @@ def test_reject_with_reason_is_final_and_the_reason_reaches_the_agent(world: _Wo
 
 
 @pytest.mark.parametrize("reason", [None, "", "   "])
-def test_reject_without_reason_is_refused(world: _World, reason: str | None) -> None:
-    request = world.ask(_po(600.0))
+def test_reject_without_reason_is_refused(world: World, reason: str | None) -> None:
+    request = world.ask(po(600.0))
 
     with pytest.raises(ReasonRequired, match="needs a reason"):
         world.vote(request.id, GRACE, approve=False, reason=reason)
@@ -404,8 +410,8 @@ def test_reject_without_reason_is_refused(world: _World, reason: str | None) -> 
 # -- expiry -----------------------------------------------------------------------------------------
 
 
-def test_a_due_request_expires_on_read_and_refuses_votes(world: _World) -> None:
-    request = world.ask(_po(600.0))
+def test_a_due_request_expires_on_read_and_refuses_votes(world: World) -> None:
+    request = world.ask(po(600.0))
     world.clock.advance(hours=24)
 
     expired = world.store.get(request.id)
@@ -420,8 +426,8 @@ def test_a_due_request_expires_on_read_and_refuses_votes(world: _World) -> None:
     assert final.actor is None
 
 
-def test_a_vote_after_expiry_is_refused_without_a_prior_read(world: _World) -> None:
-    request = world.ask(_po(600.0))
+def test_a_vote_after_expiry_is_refused_without_a_prior_read(world: World) -> None:
+    request = world.ask(po(600.0))
     world.clock.advance(hours=24, seconds=1)
 
     with pytest.raises(RequestClosed):
@@ -431,9 +437,9 @@ def test_a_vote_after_expiry_is_refused_without_a_prior_read(world: _World) -> N
     assert [e.payload["status"] for e in world.events("approval_final")] == ["expired"]
 
 
-def test_expire_due_expires_only_what_is_due_and_only_once(world: _World) -> None:
-    short = world.ask(_po(600.0), call="short", ttl=timedelta(hours=1))
-    long = world.ask(_po(600.0), call="long")
+def test_expire_due_expires_only_what_is_due_and_only_once(world: World) -> None:
+    short = world.ask(po(600.0), call="short", ttl=timedelta(hours=1))
+    long = world.ask(po(600.0), call="long")
     world.clock.advance(hours=2)
 
     expired = world.store.expire_due()
@@ -450,56 +456,56 @@ def test_expire_due_expires_only_what_is_due_and_only_once(world: _World) -> Non
 # -- edit and approve -------------------------------------------------------------------------------
 
 
-def test_edit_within_authority_is_approved_with_the_new_args(world: _World) -> None:
-    request = world.ask(_po(900.0))
+def test_edit_within_authority_is_approved_with_the_new_args(world: World) -> None:
+    request = world.ask(po(900.0))
 
-    after = world.vote(request.id, GRACE, edited_args=_po(550.0), redecide=world.redecide(), comment="fewer")
+    after = world.vote(request.id, GRACE, edited_args=po(550.0), redecide=world.redecide(), comment="fewer")
 
     assert after.status is ApprovalStatus.APPROVED
-    assert after.args == _po(550.0)
-    assert after.args_digest == args_digest(_po(550.0)) != request.args_digest
-    assert world.store.outcome(request.id).args == _po(550.0)
+    assert after.args == po(550.0)
+    assert after.args_digest == args_digest(po(550.0)) != request.args_digest
+    assert world.store.outcome(request.id).args == po(550.0)
     [vote] = world.events("approval_vote")
     assert vote.payload["edited"] is True
     assert vote.payload["args_digest"] == after.args_digest
     assert vote.payload["replaced_args_digest"] == request.args_digest
-    assert vote.payload["args"] == _po(550.0)
+    assert vote.payload["args"] == po(550.0)
     [final] = world.events("approval_final")
     assert final.payload["args_digest"] == after.args_digest
 
 
-def test_edit_to_a_call_needing_no_approval_counts_as_approved(world: _World) -> None:
-    request = world.ask(_po(900.0))
+def test_edit_to_a_call_needing_no_approval_counts_as_approved(world: World) -> None:
+    request = world.ask(po(900.0))
 
-    after = world.vote(request.id, GRACE, edited_args=_po(400.0), redecide=world.redecide())
+    after = world.vote(request.id, GRACE, edited_args=po(400.0), redecide=world.redecide())
 
     assert after.status is ApprovalStatus.APPROVED
     assert after.requirements == ()
     assert "needs no approval (policy tier auto)" in after.status_reason
 
 
-def test_edit_beyond_authority_stays_pending_and_discards_earlier_approvals(world: _World) -> None:
-    request = world.ask(_po(6000.0))
+def test_edit_beyond_authority_stays_pending_and_discards_earlier_approvals(world: World) -> None:
+    request = world.ask(po(6000.0))
     world.vote(request.id, HEIDI)  # finance approved the 6,000 order
 
-    edited = world.vote(request.id, GRACE, edited_args=_po(9000.0), redecide=world.redecide())
+    edited = world.vote(request.id, GRACE, edited_args=po(9000.0), redecide=world.redecide())
 
     assert edited.status is ApprovalStatus.PENDING
-    assert edited.args == _po(9000.0)
+    assert edited.args == po(9000.0)
     assert [vote.approver for vote in edited.counted_votes] == [GRACE.id]
     assert "needs 1 more approver(s) holding finance_controller" in edited.status_reason
     assert world.events("approval_final") == []
     # Finance approved different arguments, so it votes again, on these.
     final = world.vote(request.id, HEIDI)
     assert final.status is ApprovalStatus.APPROVED
-    assert final.args_digest == args_digest(_po(9000.0))
+    assert final.args_digest == args_digest(po(9000.0))
     assert world.events("approval_final")[0].payload["args_digest"] == final.args_digest
 
 
-def test_edit_into_a_denied_call_rejects_with_the_policy_reason(world: _World) -> None:
-    request = world.ask(_po(900.0))
+def test_edit_into_a_denied_call_rejects_with_the_policy_reason(world: World) -> None:
+    request = world.ask(po(900.0))
 
-    after = world.vote(request.id, GRACE, edited_args=_po(250000.0), redecide=world.redecide())
+    after = world.vote(request.id, GRACE, edited_args=po(250000.0), redecide=world.redecide())
 
     assert after.status is ApprovalStatus.REJECTED
     outcome = world.store.outcome(request.id)
@@ -508,22 +514,22 @@ def test_edit_into_a_denied_call_rejects_with_the_policy_reason(world: _World) -
     assert world.events("approval_final")[0].payload["status"] == "rejected"
 
 
-def test_edit_is_refused_for_someone_without_a_needed_role(world: _World) -> None:
-    request = world.ask(_po(900.0))
+def test_edit_is_refused_for_someone_without_a_needed_role(world: World) -> None:
+    request = world.ask(po(900.0))
 
     with pytest.raises(NotEntitled):
-        world.vote(request.id, CAROL, edited_args=_po(550.0), redecide=world.redecide())
+        world.vote(request.id, CAROL, edited_args=po(550.0), redecide=world.redecide())
 
     assert world.store.get(request.id) == request
 
 
-def test_edit_needs_redecide_and_a_matching_decision(world: _World) -> None:
-    request = world.ask(_po(900.0))
+def test_edit_needs_redecide_and_a_matching_decision(world: World) -> None:
+    request = world.ask(po(900.0))
 
     with pytest.raises(ValueError, match="need redecide"):
-        world.vote(request.id, GRACE, edited_args=_po(550.0))
+        world.vote(request.id, GRACE, edited_args=po(550.0))
     with pytest.raises(ValueError, match="other arguments"):
-        world.vote(request.id, GRACE, edited_args=_po(550.0), redecide=lambda _: world.decide(PO, _po(551.0)))
+        world.vote(request.id, GRACE, edited_args=po(550.0), redecide=lambda _: world.decide(PO, po(551.0)))
 
     assert world.store.get(request.id) == request
 
@@ -531,10 +537,10 @@ def test_edit_needs_redecide_and_a_matching_decision(world: _World) -> None:
 # -- listing and values -----------------------------------------------------------------------------
 
 
-def test_list_filters_and_to_dict_is_json(world: _World) -> None:
-    approved = world.ask(_po(600.0), call="a")
+def test_list_filters_and_to_dict_is_json(world: World) -> None:
+    approved = world.ask(po(600.0), call="a")
     world.clock.advance(seconds=1)
-    pending = world.ask(_po(700.0), call="b")
+    pending = world.ask(po(700.0), call="b")
     world.vote(approved.id, GRACE, comment="ok")
 
     assert [r.id for r in world.store.list()] == [approved.id, pending.id]
@@ -550,21 +556,21 @@ def test_list_filters_and_to_dict_is_json(world: _World) -> None:
 # -- concurrency ------------------------------------------------------------------------------------
 
 
-def test_a_vote_that_lost_the_race_is_re_checked_and_refused(world: _World) -> None:
+def test_a_vote_that_lost_the_race_is_re_checked_and_refused(world: World) -> None:
     """Store B lands the last vote while store A (another process) is between its read and its write."""
-    request = world.ask(_po(900.0))
-    _, other = _store(world.open_engine(), world.clock)
+    request = world.ask(po(900.0))
+    _, other = open_stores(world.open_engine(), world.clock)
 
     def redecide_while_other_approves(args: Mapping[str, Any]) -> Decision:
         other.vote(request.id, approver=LEO, approve=True, channel="web")
         return world.decide(PO, args)
 
     with pytest.raises(RequestClosed, match="already approved"):
-        world.vote(request.id, GRACE, edited_args=_po(550.0), redecide=redecide_while_other_approves)
+        world.vote(request.id, GRACE, edited_args=po(550.0), redecide=redecide_while_other_approves)
 
     final = world.store.get(request.id)
     assert final is not None and final.status is ApprovalStatus.APPROVED
-    assert final.args == _po(900.0)
+    assert final.args == po(900.0)
     assert [vote.approver for vote in final.votes] == [LEO.id]
     assert len(world.events("approval_final")) == 1
 
@@ -590,10 +596,10 @@ def _race(votes: list[tuple[ApprovalStore, Actor]], request_id: str) -> list[str
     return outcomes
 
 
-def test_racing_last_votes_from_two_stores_finalise_once(world: _World) -> None:
-    other = _store(world.open_engine(), world.clock)[1]
+def test_racing_last_votes_from_two_stores_finalise_once(world: World) -> None:
+    other = open_stores(world.open_engine(), world.clock)[1]
     for round_ in range(8):
-        request = world.ask(_po(600.0), call=f"race-{round_}")
+        request = world.ask(po(600.0), call=f"race-{round_}")
 
         outcomes = _race([(world.store, GRACE), (other, LEO)], request.id)
 
@@ -603,3 +609,51 @@ def test_racing_last_votes_from_two_stores_finalise_once(world: _World) -> None:
     finals = world.events("approval_final")
     assert len({event.payload["request_id"] for event in finals}) == len(finals) == 8
     assert world.audit.verify().ok
+
+
+def test_three_approvers_racing_on_a_quorum_of_two_finalise_once(world: World) -> None:
+    stores = [world.store, *(open_stores(world.open_engine(), world.clock)[1] for _ in range(2))]
+    for round_ in range(5):
+        request = world.ask({"po_number": f"PO-{round_:04d}"}, tool=CANCEL, call=f"race-{round_}")
+
+        outcomes = _race(list(zip(stores, (GRACE, LEO, MAX), strict=True)), request.id)
+
+        assert sorted(outcomes) == ["accepted", "accepted", "closed"]
+        stored = world.store.get(request.id)
+        assert stored is not None and stored.status is ApprovalStatus.APPROVED and len(stored.votes) == 2
+    finals = world.events("approval_final")
+    assert len({event.payload["request_id"] for event in finals}) == len(finals) == 5
+    assert world.audit.verify().ok
+
+
+def test_one_tool_call_requested_from_two_stores_at_once_is_one_request(world: World) -> None:
+    """LangGraph may run the same interrupted node twice at once (e.g. a double resume)."""
+    other = open_stores(world.open_engine(), world.clock)[1]
+    args = po(600.0)
+    decision = world.decide(PO, args)
+    start = threading.Barrier(2, timeout=60)
+    requests: list[ApprovalRequest] = []
+
+    def ask(store: ApprovalStore) -> None:
+        start.wait()
+        requests.append(
+            store.request(
+                thread_id="t-1",
+                tool_call_id="call-1",
+                tool=PO,
+                args=args,
+                decision=decision,
+                requester=ALICE,
+                channel="cli",
+            )
+        )
+
+    threads = [threading.Thread(target=ask, args=(store,)) for store in (world.store, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    first, second = requests
+    assert first == second and [r.id for r in world.store.list()] == [first.id]
+    assert len(world.events("approval_requested")) == 1

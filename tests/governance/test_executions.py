@@ -1,16 +1,18 @@
-"""The executions ledger: a key runs its handler at most once, across retries, ledgers and threads."""
+"""The executions ledger: a key runs its handler at most once, across retries, ledgers and threads.
+
+Every test runs on SQLite (the driver fast path and the SQLAlchemy Core path) and on PostgreSQL; each
+ledger has its own engine, as in separate processes.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Protocol
 
 import pytest
+from sqlalchemy import text
 
 from governance.executions import (
     SETTLED_BY_OPERATOR,
@@ -25,7 +27,7 @@ from governance.executions import (
     UnknownExecution,
     idempotency_key,
 )
-from governance.store import sqlite_engine
+from tests.pg.engines import Engines, OpenEngine
 
 START = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 TOOL = "inventory_transfer_stock"
@@ -37,8 +39,20 @@ def _clock() -> Callable[[], datetime]:
     return lambda: START + timedelta(seconds=next(ticks))
 
 
-class LedgerFactory(Protocol):
-    def __call__(self, db: Path, clock: Callable[[], datetime] | None = None) -> ExecutionLedger: ...
+class Ledgers:
+    """Makes ledgers on one database, each on its own engine as another process would."""
+
+    def __init__(self, open_engine: OpenEngine, *, driver: bool) -> None:
+        self._open_engine = open_engine
+        self._driver = driver
+
+    def __call__(self, clock: Callable[[], datetime] | None = None) -> ExecutionLedger:
+        return ExecutionLedger(self._open_engine(), clock=clock or _clock(), driver=self._driver)
+
+    def sql(self, statement: str) -> None:
+        """Run SQL on a connection of its own, as an operator or another process would."""
+        with self._open_engine().begin() as conn:
+            conn.execute(text(statement))
 
 
 class _Handler:
@@ -56,17 +70,14 @@ class _Handler:
         return self.result
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "governance.db"
-
-
-@pytest.fixture(params=[True, False], ids=["sqlite-driver", "sqlalchemy-core"])
-def make_ledger(request: pytest.FixtureRequest) -> LedgerFactory:
-    """Both ledger paths: SQLite's driver fast path, and the Core path other databases take."""
-    return lambda db, clock=None: ExecutionLedger(
-        sqlite_engine(db), clock=clock or _clock(), driver=request.param
-    )
+@pytest.fixture(
+    params=[("sqlite", True), ("sqlite", False), ("postgresql", True)],
+    ids=["sqlite-driver", "sqlite-core", "postgresql"],
+)
+def make_ledger(request: pytest.FixtureRequest, engines: Engines) -> Ledgers:
+    """SQLite's driver fast path, the Core path other databases take (on SQLite), and PostgreSQL."""
+    kind, driver = request.param
+    return Ledgers(engines.opener(kind), driver=driver)
 
 
 def _run(ledger: ExecutionLedger, handler: Callable[[], str], key: str = "k1", **kw: bool) -> ExecutionRecord:
@@ -84,8 +95,8 @@ def test_idempotency_key_is_stable_and_separates_its_parts() -> None:
     assert idempotency_key("a", "bc", DIGEST) != idempotency_key("ab", "c", DIGEST)
 
 
-def test_first_run_calls_the_handler_and_records_the_result(db: Path, make_ledger: LedgerFactory) -> None:
-    ledger, handler = make_ledger(db), _Handler()
+def test_first_run_calls_the_handler_and_records_the_result(make_ledger: Ledgers) -> None:
+    ledger, handler = make_ledger(), _Handler()
 
     record = _run(ledger, handler)
 
@@ -98,15 +109,13 @@ def test_first_run_calls_the_handler_and_records_the_result(db: Path, make_ledge
     assert ledger.get("unknown") is None
 
 
-def test_second_run_replays_the_result_without_calling_the_handler(
-    db: Path, make_ledger: LedgerFactory
-) -> None:
-    ledger, handler = make_ledger(db), _Handler()
+def test_second_run_replays_the_result_without_calling_the_handler(make_ledger: Ledgers) -> None:
+    ledger, handler = make_ledger(), _Handler()
     first = _run(ledger, handler)
     again = _Handler(result="must not run")
 
     replay = _run(ledger, again)
-    from_another_ledger = _run(make_ledger(db), again)
+    from_another_ledger = _run(make_ledger(), again)
 
     assert again.calls == 0 and handler.calls == 1
     assert replay.replayed and from_another_ledger.replayed
@@ -114,8 +123,8 @@ def test_second_run_replays_the_result_without_calling_the_handler(
     assert replay.to_dict() == {**first.to_dict(), "replayed": True}
 
 
-def test_a_failed_handler_is_recorded_and_not_re_run_by_default(db: Path, make_ledger: LedgerFactory) -> None:
-    ledger = make_ledger(db)
+def test_a_failed_handler_is_recorded_and_not_re_run_by_default(make_ledger: Ledgers) -> None:
+    ledger = make_ledger()
     failing = _Handler(error=LookupError("warehouse BER-9 does not exist"))
 
     record = _run(ledger, failing)
@@ -129,8 +138,8 @@ def test_a_failed_handler_is_recorded_and_not_re_run_by_default(db: Path, make_l
     assert failing.calls == 1
 
 
-def test_retry_failed_runs_a_failed_key_again_once(db: Path, make_ledger: LedgerFactory) -> None:
-    ledger = make_ledger(db)
+def test_retry_failed_runs_a_failed_key_again_once(make_ledger: Ledgers) -> None:
+    ledger = make_ledger()
     _run(ledger, _Handler(error=ConnectionError("backend down")))
     retry = _Handler()
 
@@ -143,9 +152,9 @@ def test_retry_failed_runs_a_failed_key_again_once(db: Path, make_ledger: Ledger
     assert after.replayed and after.attempts == 2
 
 
-def test_a_key_started_elsewhere_is_not_run_again(db: Path, make_ledger: LedgerFactory) -> None:
+def test_a_key_started_elsewhere_is_not_run_again(make_ledger: Ledgers) -> None:
     """While one ledger's handler runs, another ledger on the same file sees the claim and backs off."""
-    first, second = make_ledger(db), make_ledger(db)
+    first, second = make_ledger(), make_ledger()
     inner = _Handler()
     seen: list[ExecutionInProgress] = []
 
@@ -164,12 +173,12 @@ def test_a_key_started_elsewhere_is_not_run_again(db: Path, make_ledger: LedgerF
     assert "has not finished" in str(error)
 
 
-def test_a_crash_inside_the_handler_leaves_the_key_claimed(db: Path, make_ledger: LedgerFactory) -> None:
+def test_a_crash_inside_the_handler_leaves_the_key_claimed(make_ledger: Ledgers) -> None:
     """A process killed mid-call (here: KeyboardInterrupt) may have written: later attempts must not run."""
-    ledger = make_ledger(db)
+    ledger = make_ledger()
     with pytest.raises(KeyboardInterrupt):
         _run(ledger, _Handler(error=KeyboardInterrupt()))
-    after_restart = make_ledger(db)
+    after_restart = make_ledger()
     retry = _Handler()
 
     with pytest.raises(ExecutionInProgress):
@@ -181,8 +190,8 @@ def test_a_crash_inside_the_handler_leaves_the_key_claimed(db: Path, make_ledger
     assert after_restart.get("k1").status is ExecutionStatus.STARTED  # type: ignore[union-attr]
 
 
-def test_a_key_reused_for_another_call_is_refused(db: Path, make_ledger: LedgerFactory) -> None:
-    ledger = make_ledger(db)
+def test_a_key_reused_for_another_call_is_refused(make_ledger: Ledgers) -> None:
+    ledger = make_ledger()
     _run(ledger, _Handler())
 
     with pytest.raises(ValueError, match="belongs to inventory_transfer_stock"):
@@ -191,24 +200,28 @@ def test_a_key_reused_for_another_call_is_refused(db: Path, make_ledger: LedgerF
         )
 
 
-def test_two_ledgers_racing_on_one_key_run_the_handler_once(db: Path, make_ledger: LedgerFactory) -> None:
-    ledgers = [make_ledger(db), make_ledger(db)]
-    barrier = threading.Barrier(2)
+def test_two_ledgers_racing_on_one_key_run_the_handler_once(make_ledger: Ledgers) -> None:
+    """Both claim at once; the handler holds the claim open until the other attempt is over."""
+    ledgers = [make_ledger(), make_ledger()]
+    barrier = threading.Barrier(2, timeout=60)
+    other_attempt_over = threading.Event()
     calls: list[str] = []
     outcomes: list[str] = []
 
-    def slow_handler() -> str:
+    def handler() -> str:
         calls.append(threading.current_thread().name)
-        time.sleep(0.05)  # keeps the claim open while the other thread arrives
+        if not other_attempt_over.wait(timeout=60):
+            raise TimeoutError("the other attempt never finished: it waited for this claim")
         return "ok"
 
     def attempt(ledger: ExecutionLedger) -> None:
-        barrier.wait(timeout=60)
+        barrier.wait()
         try:
-            record = _run(ledger, slow_handler)
+            record = _run(ledger, handler)
             outcomes.append("replayed" if record.replayed else "ran")
         except ExecutionInProgress:
             outcomes.append("in progress")
+            other_attempt_over.set()
 
     threads = [threading.Thread(target=attempt, args=(ledger,)) for ledger in ledgers]
     for thread in threads:
@@ -217,9 +230,86 @@ def test_two_ledgers_racing_on_one_key_run_the_handler_once(db: Path, make_ledge
         thread.join()
 
     assert len(calls) == 1
-    ran, other = sorted(outcomes, key=lambda outcome: outcome != "ran")
-    assert ran == "ran" and other in {"in progress", "replayed"}
+    assert sorted(outcomes) == ["in progress", "ran"]
     assert ledgers[0].get("k1").result == "ok"  # type: ignore[union-attr]
+
+
+def test_ledgers_racing_from_threads_run_each_key_once(make_ledger: Ledgers) -> None:
+    """Four ledgers (own engines, as four processes) run the same twelve calls, each at the same moment."""
+    keys = [f"key-{n:02d}" for n in range(12)]
+    ledgers = [make_ledger() for _ in range(4)]
+    each_key = threading.Barrier(len(ledgers), timeout=60)
+    ran: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def handler_for(key: str) -> Callable[[], str]:
+        def handler() -> str:
+            with lock:
+                ran[key] += 1
+            return f"done {key}"
+
+        return handler
+
+    def attempt(ledger: ExecutionLedger) -> None:
+        for key in keys:
+            each_key.wait()
+            try:
+                record = _run(ledger, handler_for(key), key=key)
+                outcome = "replayed" if record.replayed else "ran"
+            except ExecutionInProgress:
+                outcome = "in progress"
+            with lock:
+                outcomes[outcome] += 1
+
+    threads = [threading.Thread(target=attempt, args=(ledger,)) for ledger in ledgers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert ran == dict.fromkeys(keys, 1)
+    assert outcomes["ran"] == len(keys) and sum(outcomes.values()) == len(keys) * len(ledgers)
+    for key in keys:
+        record = ledgers[0].get(key)
+        assert record is not None
+        assert (record.status, record.result) == (ExecutionStatus.COMPLETED, f"done {key}")
+
+
+def test_two_ledgers_retrying_one_failed_key_run_it_once(make_ledger: Ledgers) -> None:
+    first, second = make_ledger(), make_ledger()
+    _run(first, _Handler(error=ConnectionError("backend down")))
+    retry = _Handler()
+    start = threading.Barrier(2, timeout=60)
+    records: list[ExecutionRecord] = []
+
+    def attempt(ledger: ExecutionLedger) -> None:
+        start.wait()
+        try:
+            records.append(_run(ledger, retry, retry_failed=True))
+        except ExecutionInProgress as busy:
+            records.append(busy.record)
+
+    threads = [threading.Thread(target=attempt, args=(ledger,)) for ledger in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert retry.calls == 1 and len(records) == 2
+    final = first.get("k1")
+    assert final is not None and (final.status, final.attempts) == (ExecutionStatus.COMPLETED, 2)
+
+
+def test_a_notification_key_is_stored_and_replayed(make_ledger: Ledgers) -> None:
+    """The executor claims ``notify:<key>`` before a call that notifies: 71 characters, not 64."""
+    key = "notify:" + idempotency_key("t-1", "call-1", DIGEST)
+
+    first = _run(make_ledger(), lambda: "sent", key=key)
+    again = _run(make_ledger(), lambda: "sent twice", key=key)
+
+    assert (first.status, first.key) == (ExecutionStatus.COMPLETED, key)
+    assert again.replayed and again.result == "sent"
 
 
 # --- listing and settling: what operators do with a row a crash left started ----------------------
@@ -256,14 +346,8 @@ def _clock_with(meanwhile: Callable[[], object]) -> Callable[[], datetime]:
     return read
 
 
-def _raw(db: Path, sql: str) -> None:
-    with sqlite3.connect(db) as conn:
-        conn.execute(sql)
-    conn.close()
-
-
-def test_list_filters_by_status_and_thread_newest_first(db: Path, make_ledger: LedgerFactory) -> None:
-    ledger = make_ledger(db)
+def test_list_filters_by_status_and_thread_newest_first(make_ledger: Ledgers) -> None:
+    ledger = make_ledger()
     _run(ledger, _Handler(), key="a")
     _run(ledger, _Handler(error=LookupError("no such SKU")), key="b")
     _crash(ledger, key="c", thread_id="t-2")
@@ -279,10 +363,8 @@ def test_list_filters_by_status_and_thread_newest_first(db: Path, make_ledger: L
         ledger.list(limit=0)
 
 
-def test_resolve_takes_a_key_or_a_unique_prefix_of_eight_characters(
-    db: Path, make_ledger: LedgerFactory
-) -> None:
-    ledger = make_ledger(db)
+def test_resolve_takes_a_key_or_a_unique_prefix_of_eight_characters(make_ledger: Ledgers) -> None:
+    ledger = make_ledger()
     key = idempotency_key("t-1", "call-1", DIGEST)
     _run(ledger, _Handler(), key=key)
     _run(ledger, _Handler(), key="abcdef12-one")
@@ -302,15 +384,13 @@ def test_resolve_takes_a_key_or_a_unique_prefix_of_eight_characters(
         ledger.resolve("ABCDEF12-t")  # matched exactly, case included
 
 
-def test_a_row_settled_completed_is_replayed_and_the_handler_never_runs(
-    db: Path, make_ledger: LedgerFactory
-) -> None:
-    started = _crash(make_ledger(db))
-    operator_side = make_ledger(db)
+def test_a_row_settled_completed_is_replayed_and_the_handler_never_runs(make_ledger: Ledgers) -> None:
+    started = _crash(make_ledger())
+    operator_side = make_ledger()
 
     settled = operator_side.settle("k1", ExecutionStatus.COMPLETED, text='{"transfer": "TRF-0042"}')
     handler = _Handler()
-    replay = _run(make_ledger(db), handler)
+    replay = _run(make_ledger(), handler)
 
     assert handler.calls == 0
     assert settled.status is ExecutionStatus.COMPLETED and settled.result == '{"transfer": "TRF-0042"}'
@@ -320,10 +400,8 @@ def test_a_row_settled_completed_is_replayed_and_the_handler_never_runs(
     assert replay.replayed and replay.result == '{"transfer": "TRF-0042"}'
 
 
-def test_a_row_settled_failed_carries_the_reason_and_may_be_retried_on_request(
-    db: Path, make_ledger: LedgerFactory
-) -> None:
-    ledger = make_ledger(db)
+def test_a_row_settled_failed_carries_the_reason_and_may_be_retried_on_request(make_ledger: Ledgers) -> None:
+    ledger = make_ledger()
     _crash(ledger)
 
     settled = ledger.settle("k1", ExecutionStatus.FAILED, text="no transfer TRF-… in the WMS for this key")
@@ -337,10 +415,8 @@ def test_a_row_settled_failed_carries_the_reason_and_may_be_retried_on_request(
     assert retry.calls == 1 and (rerun.status, rerun.attempts) == (ExecutionStatus.COMPLETED, 2)
 
 
-def test_settling_refuses_unknown_keys_rows_with_an_outcome_and_empty_text(
-    db: Path, make_ledger: LedgerFactory
-) -> None:
-    ledger = make_ledger(db)
+def test_settling_refuses_unknown_keys_rows_with_an_outcome_and_empty_text(make_ledger: Ledgers) -> None:
+    ledger = make_ledger()
     _run(ledger, _Handler(), key="done")
     _crash(ledger)
 
@@ -360,12 +436,10 @@ def test_settling_refuses_unknown_keys_rows_with_an_outcome_and_empty_text(
     assert ledger.get("k1").status is ExecutionStatus.STARTED  # type: ignore[union-attr]
 
 
-def test_of_two_operators_settling_at_once_the_first_wins(db: Path, make_ledger: LedgerFactory) -> None:
-    _crash(make_ledger(db))
-    other = make_ledger(db)
-    slow = make_ledger(
-        db, _clock_with(lambda: other.settle("k1", ExecutionStatus.FAILED, text="not in the WMS"))
-    )
+def test_of_two_operators_settling_at_once_the_first_wins(make_ledger: Ledgers) -> None:
+    _crash(make_ledger())
+    other = make_ledger()
+    slow = make_ledger(_clock_with(lambda: other.settle("k1", ExecutionStatus.FAILED, text="not in the WMS")))
 
     with pytest.raises(NotStarted, match="is failed, not started"):
         slow.settle("k1", ExecutionStatus.COMPLETED, text='{"transfer": "TRF-0042"}')
@@ -373,13 +447,11 @@ def test_of_two_operators_settling_at_once_the_first_wins(db: Path, make_ledger:
     assert other.get("k1").error == "not in the WMS"  # type: ignore[union-attr]
 
 
-def test_a_row_claimed_again_while_it_is_settled_is_not_overwritten(
-    db: Path, make_ledger: LedgerFactory
-) -> None:
+def test_a_row_claimed_again_while_it_is_settled_is_not_overwritten(make_ledger: Ledgers) -> None:
     """The guard compares the attempt too: a row retried meanwhile is a different execution."""
-    _crash(make_ledger(db))
+    _crash(make_ledger())
     retried = "UPDATE executions SET attempts = attempts + 1 WHERE key = 'k1'"
-    slow = make_ledger(db, _clock_with(lambda: _raw(db, retried)))
+    slow = make_ledger(_clock_with(lambda: make_ledger.sql(retried)))
 
     with pytest.raises(ExecutionChanged, match="now started, attempt 2"):
         slow.settle("k1", ExecutionStatus.COMPLETED, text="{}")
@@ -388,10 +460,10 @@ def test_a_row_claimed_again_while_it_is_settled_is_not_overwritten(
 
 
 def test_a_runner_that_finishes_after_a_settlement_fails_loudly_and_the_settlement_stands(
-    db: Path, make_ledger: LedgerFactory
+    make_ledger: Ledgers,
 ) -> None:
     """Settling a call that was still running is the operator's mistake; it must not pass silently."""
-    runner, operator_side = make_ledger(db), make_ledger(db)
+    runner, operator_side = make_ledger(), make_ledger()
 
     def handler_outlived_by_a_settlement() -> str:
         operator_side.settle("k1", ExecutionStatus.FAILED, text="looked stuck")

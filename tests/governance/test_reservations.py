@@ -3,22 +3,19 @@
 A bounded hold is refused when the window has no room left (charges and other holds count); holds of
 one call are all taken or none; a call's own earlier hold is replaced, not added to; a hold becomes the
 charge when the call ran and is dropped when it failed. Processes racing for the last of a budget
-never hold more than the budget between them.
+never hold more than the budget between them. Every test runs on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 
-from governance.store import sqlite_engine
 from governance.usage import Hold, SqlUsageLedger, UsageCharge
+from tests.pg.engines import OpenEngine
 
 T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 DAY = timedelta(hours=24)
@@ -26,21 +23,7 @@ BUDGET = 10_000.0
 
 
 @pytest.fixture
-def open_engine(tmp_path: Path) -> Iterator[Callable[[], Engine]]:
-    """Opens another engine on one SQLite file per call, as another process would (tests/pg: PostgreSQL)."""
-    engines: list[Engine] = []
-
-    def open_one() -> Engine:
-        engines.append(sqlite_engine(tmp_path / "usage.db"))
-        return engines[-1]
-
-    yield open_one
-    for engine in engines:
-        engine.dispose()
-
-
-@pytest.fixture
-def ledger(open_engine: Callable[[], Engine]) -> SqlUsageLedger:
+def ledger(open_engine: OpenEngine) -> SqlUsageLedger:
     return SqlUsageLedger(open_engine())
 
 
@@ -102,7 +85,7 @@ def test_a_hold_becomes_the_charge_once_and_release_leaves_charges_alone(ledger:
 
 
 def _race(
-    open_engine: Callable[[], Engine],
+    open_engine: OpenEngine,
     worker: int,
     rounds: int,
     start: Any,
@@ -116,7 +99,7 @@ def _race(
     results.put(held)
 
 
-def race(open_engine: Callable[[], Engine], workers: int = 4, rounds: int = 12) -> int:
+def race(open_engine: OpenEngine, workers: int = 4, rounds: int = 12) -> int:
     """Each round, ``workers`` processes race for the last 1,000 of a 10,000 budget; holds taken."""
     ledger = SqlUsageLedger(open_engine())  # tables created before the race
     for n in range(rounds):
@@ -138,7 +121,7 @@ def race(open_engine: Callable[[], Engine], workers: int = 4, rounds: int = 12) 
 
 
 def test_processes_racing_for_a_budget_never_hold_more_than_it(
-    open_engine: Callable[[], Engine], ledger: SqlUsageLedger
+    open_engine: OpenEngine, ledger: SqlUsageLedger
 ) -> None:
     assert race(open_engine, rounds=12) == 12  # one winner a round
     assert all(used(ledger, f"round-{n}") == BUDGET for n in range(12))

@@ -1,27 +1,24 @@
-"""The usage ledger: memory and SQL agree; recording is idempotent; a window includes its start."""
+"""The usage ledger: memory, SQLite and PostgreSQL agree; recording is idempotent, also when
+processes race; a window includes its start."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from governance.store import sqlite_engine
 from governance.usage import InMemoryUsage, SqlUsageLedger, UsageCharge
+from tests.pg.engines import ENGINES, Engines, OpenEngine
 
 T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InMemoryUsage | SqlUsageLedger]:
+@pytest.fixture(params=["memory", *ENGINES])
+def ledger(request: pytest.FixtureRequest, engines: Engines) -> InMemoryUsage | SqlUsageLedger:
     if request.param == "memory":
-        yield InMemoryUsage()
-    else:
-        engine = sqlite_engine(tmp_path / "usage.db")
-        yield SqlUsageLedger(engine)
-        engine.dispose()
+        return InMemoryUsage()
+    return SqlUsageLedger(engines.opener(request.param)())
 
 
 def charge(amount: float, key: str = "alice.requester", limit_id: str = "po-budget") -> UsageCharge:
@@ -64,10 +61,32 @@ def test_naive_times_are_refused(ledger: InMemoryUsage | SqlUsageLedger) -> None
         ledger.record(charge(1.0), datetime(2026, 11, 20), "a")
 
 
-def test_sql_ledger_survives_a_new_engine(tmp_path: Path) -> None:
-    engine = sqlite_engine(tmp_path / "usage.db")
+def test_sql_ledger_survives_a_new_engine(open_engine: OpenEngine) -> None:
+    engine = open_engine()
     SqlUsageLedger(engine).record(charge(42.0), T0, "a")
     engine.dispose()
-    reopened = sqlite_engine(tmp_path / "usage.db")
-    assert SqlUsageLedger(reopened).total("po-budget", "alice.requester", T0 - timedelta(hours=1)) == 42.0
-    reopened.dispose()
+
+    assert (
+        SqlUsageLedger(open_engine()).total("po-budget", "alice.requester", T0 - timedelta(hours=1)) == 42.0
+    )
+
+
+def test_recorders_racing_on_one_key_charge_once(open_engine: OpenEngine) -> None:
+    """Processes charging the same execution (a double resume): one row, whoever commits first."""
+    ledgers = [SqlUsageLedger(open_engine()) for _ in range(4)]
+    start = threading.Barrier(len(ledgers), timeout=60)
+    recorded: list[bool] = []
+
+    def record(ledger: SqlUsageLedger) -> None:
+        start.wait()
+        for n in range(10):
+            recorded.append(ledger.record(charge(100.0), T0, f"exec-{n}:po-budget"))
+
+    threads = [threading.Thread(target=record, args=(ledger,)) for ledger in ledgers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(recorded) == [False] * 30 + [True] * 10
+    assert ledgers[0].total("po-budget", "alice.requester", T0) == 1000.0

@@ -1,4 +1,8 @@
-"""The approvals-and-limits state machine with governance on PostgreSQL (a fresh database an example)."""
+"""The approvals-and-limits state machine with governance on PostgreSQL (a fresh database an example).
+
+A test of its own, not a parametrisation of ``tests/agent/test_approval_machine.py`` (SQLite): the
+machine takes a database maker per example, where the parametrised tests take one database a test.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,18 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from tests.agent.approval_machine import machine_for
 from tests.agent.test_approval_machine import MACHINE_SETTINGS
-from tests.pg.conftest import _Databases
+from tests.pg.server import Databases
 
 
 def test_approvals_and_limits_hold_against_a_model_choosing_ids(
-    tmp_path: Path, systems_template: Path, _databases: _Databases
+    tmp_path: Path, systems_template: Path, pg_databases: Databases
 ) -> None:
     made: list[str] = []
 
     def new_database() -> str:
         if made:  # the previous example's connections are closed by now
-            _databases.done(made.pop())
-        made.append(_databases.create())
+            pg_databases.done(made.pop())
+        made.append(pg_databases.create())
         return made[-1]
 
     try:
@@ -28,4 +32,4 @@ def test_approvals_and_limits_hold_against_a_model_choosing_ids(
         )
     finally:
         for url in made:
-            _databases.done(url)
+            pg_databases.done(url)

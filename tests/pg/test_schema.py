@@ -1,9 +1,8 @@
-"""Creating the governance tables on PostgreSQL: processes starting together on a new database."""
+"""Creating the governance tables: processes starting together on a new database, on each engine."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, inspect
@@ -12,6 +11,7 @@ from governance.approvals import ApprovalStore
 from governance.audit import AuditLog
 from governance.executions import ExecutionLedger
 from governance.usage import SqlUsageLedger
+from tests.pg.engines import OpenEngine
 
 
 def _open_all(engine: Engine) -> None:
@@ -22,10 +22,10 @@ def _open_all(engine: Engine) -> None:
 
 
 def test_stores_opened_at_once_by_several_processes_create_each_table_once(
-    new_engine: Callable[[], Engine],
+    open_engine: OpenEngine,
 ) -> None:
     """CREATE TABLE IF NOT EXISTS alone lets two sessions both create; the second then fails."""
-    engines = [new_engine() for _ in range(6)]
+    engines = [open_engine() for _ in range(6)]
     start = threading.Barrier(len(engines))
     errors: list[Exception] = []
 
