@@ -20,17 +20,17 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from agent import wiring
-from agent.run.review import decide_edit, explain
 from agent.settings import Settings
 from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest
 from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult
-from governance.decision import Decision, DecisionContext
-from governance.directory import Person
-from tools.spec import Systems, canonical_args
+from governance.executions import ExecutionRecord, ExecutionStatus
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: reading the queue stays cheap
     from agent.run.governance import Governance
     from agent.run.session import AgentSession, TurnResult
+    from governance.decision import Decision
+    from governance.directory import Person
+    from tools.spec import Systems
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +42,15 @@ class ApprovalView:
     citations: tuple[Mapping[str, Any], ...]  # runbook sections and past incidents that grounded it
     history: tuple[AuditEvent, ...]  # requested, votes (refused ones too), final
     still_needed: str  # which approvals are missing, in words ("" when final)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionView:
+    """One executed call: its ledger row, the decision it ran on and who settled it, if anyone did."""
+
+    record: ExecutionRecord
+    decision: AuditEvent | None
+    settlement: AuditEvent | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,6 +202,9 @@ class Operations:
 
     def redecide(self, request: ApprovalRequest, args: Mapping[str, Any]) -> Decision:
         """The decision on edited arguments, as the requester's own call at this moment."""
+        from agent.run.review import decide_edit
+        from governance.decision import DecisionContext
+
         context = DecisionContext(now=self._clock(), channel=request.channel, thread_id=request.thread_id)
         return decide_edit(
             self.governance,
@@ -205,7 +217,44 @@ class Operations:
         )
 
     def _canonical(self, tool: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        from tools.spec import canonical_args
+
         return canonical_args(self.governance.registry.get(tool).parse_args(dict(args)))
+
+    # --- executions ---------------------------------------------------------------------------------
+
+    def executions(
+        self, *, status: ExecutionStatus | None = None, thread: str | None = None, limit: int = 50
+    ) -> builtins.list[ExecutionRecord]:
+        """Executed calls, the most recently started first."""
+        return self.stores.executions.list(status=status, thread_id=thread, limit=limit)
+
+    def execution(self, key: str) -> ExecutionView:
+        """One execution by key or unique prefix (``UnknownExecution`` / ``AmbiguousKey`` otherwise)."""
+        from governance.executions.settlement import call_decision, settlement_of
+
+        record = self.stores.executions.resolve(key)
+        audit = self.stores.audit
+        return ExecutionView(
+            record=record, decision=call_decision(audit, record), settlement=settlement_of(audit, record)
+        )
+
+    def settle(self, key: str, status: ExecutionStatus, *, text: str, operator: str) -> ExecutionRecord:
+        """Record what the backend shows for a call a crash left ``started`` (role-checked, audited)."""
+        from governance.executions.settlement import settle_execution
+
+        stores = self.stores
+        return settle_execution(
+            stores.executions,
+            stores.audit,
+            stores.usage,
+            stores.executions.resolve(key).key,
+            status,
+            text=text,
+            operator=self.governance.directory.actor(operator),
+            tools=self.governance.registry,
+            entitled_roles=self.settings.settle_roles,
+        )
 
     # --- policy -------------------------------------------------------------------------------------
 
@@ -213,6 +262,8 @@ class Operations:
         self, tool: str, raw_args: Mapping[str, Any], *, actor: str, look_up_facts: bool = True
     ) -> tuple[Decision, builtins.list[str]]:
         """The decision ``actor`` would get for this call now, without running anything."""
+        from agent.run.review import explain
+
         return explain(
             self.governance,
             tool=tool,

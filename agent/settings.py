@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from governance.executions.settlement import DEFAULT_SETTLER_ROLES
+from governance.defaults import DEFAULT_SETTLER_ROLES
 
 
 class Settings(BaseSettings):

@@ -1,6 +1,8 @@
 """Wiring: builds the systems, the tool registry and governance from :class:`Settings`.
 
 Entry points (the CLI, later the HTTP API and Slack app) call these; library code never reads settings.
+Each function imports what it builds: opening the governance stores must not pay for the policy
+compiler, the tool catalogue or the systems (``opslayer approvals list`` stays a quick command).
 """
 
 from __future__ import annotations
@@ -10,37 +12,43 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.run.errors import ConfigurationError
-from agent.run.governance import Governance
 from agent.settings import Settings
 from governance.approvals import ApprovalStore
 from governance.audit import AuditLog
-from governance.compiled import compile_policy
-from governance.directory import Directory
-from governance.directory import load_directory as _load_directory
 from governance.executions import ExecutionLedger
-from governance.loader import load_policy
-from governance.policy import DEFAULT_POLICY_PATH
 from governance.store import sqlite_engine
 from governance.usage import SqlUsageLedger
-from tools.catalogue import build_catalogue
-from tools.local import open_local_systems
-from tools.registry import ToolRegistry
-from tools.spec import Systems
+
+if TYPE_CHECKING:
+    from agent.run.governance import Governance
+    from governance.directory import Directory
+    from tools.registry import ToolRegistry
+    from tools.spec import Systems
 
 
 def build_registry() -> ToolRegistry:
+    from tools.catalogue import build_catalogue
+    from tools.registry import ToolRegistry
+
     return ToolRegistry(build_catalogue())
 
 
 def load_directory(settings: Settings) -> Directory:
-    return _load_directory(settings.directory_file)
+    from governance.directory import load_directory as load
+
+    return load(settings.directory_file)
 
 
 def load_governance(settings: Settings, *, policy_file: Path | None = None) -> Governance:
     """Load directory and policy; raise ``PolicyError``/``DirectoryError`` naming every problem."""
+    from agent.run.governance import Governance
+    from governance.compiled import compile_policy
+    from governance.loader import load_policy
+    from governance.policy import DEFAULT_POLICY_PATH
+
     registry = build_registry()
     directory = load_directory(settings)
     path = policy_file or settings.policy_file or DEFAULT_POLICY_PATH
@@ -51,6 +59,9 @@ def load_governance(settings: Settings, *, policy_file: Path | None = None) -> G
 
 def open_systems(settings: Settings) -> Systems:
     """The ops systems: the local reference systems, with ServiceNow for ITSM when configured."""
+    from tools.local import open_local_systems
+    from tools.spec import Systems
+
     local = open_local_systems(settings.systems_db)
     if settings.itsm_backend == "local":
         return local

@@ -12,12 +12,14 @@ from evals.bench_audit import bench_audit
 from evals.bench_backends import bench_backends
 from evals.bench_governance import bench_governance
 from evals.bench_retrieval import bench_retrieval
+from evals.bench_startup import bench_startup
 
 
 def run_all() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="opslayer-bench-") as tmp:
         tmp_dir = Path(tmp)
-        report: dict[str, Any] = {**bench_governance()}
+        report: dict[str, Any] = {"startup": bench_startup(tmp_dir / "startup-home")}
+        report.update(bench_governance())
         report["audit"] = {**bench_audit(tmp_dir), "targets": {"append_per_s": 2000, "verify_per_s": 50000}}
         report["backends"] = bench_backends(tmp_dir)
         report["agent"] = bench_agent(tmp_dir)

@@ -1,31 +1,29 @@
-"""The ``opslayer`` command line (typer + rich)."""
+"""The ``opslayer`` command line (typer + rich).
+
+Each command imports what it needs when it runs, so ``opslayer --help`` and the light commands do not
+pay for langgraph, the model or Chroma (``make bench`` reports the start-up times).
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from agent import wiring as services
 from agent.cli.chat import approvals_app, chat
 from agent.cli.executions import executions_app
-from agent.cli.failures import fail
+from agent.cli.failures import fail, failing, load_settings
 from agent.cli.knowledge import ingest, search
 from agent.cli.render import literal, print_decision, tier_label, visible
-from agent.run.review import explain
-from agent.settings import Settings
-from governance.audit import ChainHead, Problem
-from governance.decision import Tier
-from governance.directory import DirectoryError, UnknownPerson
-from governance.policy import PolicyError
-from tools.errors import InvalidArguments
-from tools.local import reset_local_systems
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
 
 app = typer.Typer(
     help="opslayer: a governed AI execution layer for enterprise operations.", no_args_is_help=True
@@ -41,16 +39,30 @@ app.command()(ingest)
 app.command()(search)
 
 console = Console()
-errors = Console(stderr=True)
 
 
 def main() -> None:
     app()
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
-    raise typer.Exit(code)
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"opslayer {version('opslayer')}")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            typer.echo("opslayer (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """opslayer: a governed AI execution layer for enterprise operations."""
 
 
 def _print_json(data: Any) -> None:
@@ -59,19 +71,50 @@ def _print_json(data: Any) -> None:
 
 @app.command()
 def seed(
-    reset: bool = typer.Option(False, "--reset", help="Drop and re-create the reference systems."),
+    reset: bool = typer.Option(
+        False,
+        "--reset",
+        help="Start the home afresh: re-seed the reference systems and drop the governance state and "
+        "conversations that refer to their records (audit trail, approvals, usage, executions, checkpoints).",
+    ),
+    force: bool = typer.Option(False, "--force", help="With --reset: even while approvals are pending."),
 ) -> None:
     """Create (or with --reset re-create) the seeded local ITSM, inventory and procurement systems."""
-    settings = Settings()
-    if reset or not settings.systems_db.exists():
-        summary = reset_local_systems(settings.systems_db)
-        table = Table("records", "count", title=f"Seeded {settings.systems_db}")
-        for name, count in summary.model_dump().items():
-            table.add_row(name, str(count))
-        console.print(table)
-    else:
-        services.open_systems(settings)
-        console.print(f"Reference systems already at {settings.systems_db} (use --reset to re-create).")
+    from tools.local import reset_local_systems
+
+    settings = load_settings()
+    with failing():
+        if reset:
+            _reset_home(settings, force=force)
+        if reset or not settings.systems_db.exists():
+            summary = reset_local_systems(settings.systems_db)
+            table = Table("records", "count", title=f"Seeded {settings.systems_db}")
+            for name, count in summary.model_dump().items():
+                table.add_row(name, str(count))
+            console.print(table)
+            return
+        from agent.wiring import open_systems
+
+        open_systems(settings)
+    console.print(literal(f"Reference systems already at {settings.systems_db} (use --reset to re-create)."))
+
+
+def _reset_home(settings: Settings, *, force: bool) -> None:
+    """Drop everything that names records of the reference systems, so no number is ever reused.
+
+    Re-seeding restarts record numbers (PO-2026-0025 again): an audit trail, approval or checkpoint
+    that mentioned the old PO-2026-0025 would then name a different order.
+    """
+    if settings.governance_db.exists() and not force:
+        from agent.wiring import open_stores
+
+        waiting = [r.id for r in open_stores(settings).approvals.list(status="pending")]
+        if waiting:
+            fail(f"approvals are pending ({', '.join(waiting)}): decide them first, or pass --force")
+    for database in (settings.governance_db, settings.checkpoints_db, settings.systems_db):
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            path.unlink(missing_ok=True)
+    console.print(literal(f"Removed the governance state and conversations under {settings.home}."))
 
 
 @app.command("tools")
@@ -79,7 +122,9 @@ def list_tools(
     as_json: bool = typer.Option(False, "--json", help="Print JSON with each tool's schema."),
 ) -> None:
     """List every tool with its side-effect class (and JSON schema with --json)."""
-    registry = services.build_registry()
+    from agent.wiring import build_registry
+
+    registry = build_registry()
     if as_json:
         _print_json(registry.describe())
         return
@@ -92,11 +137,14 @@ def list_tools(
 @app.command()
 def users(as_json: bool = typer.Option(False, "--json")) -> None:
     """List the people directory: roles, Slack user ids and managers."""
-    settings = Settings()
+    from agent.wiring import load_directory
+    from governance.directory import DirectoryError
+
+    settings = load_settings()
     try:
-        directory = services.load_directory(settings)
+        directory = load_directory(settings)
     except DirectoryError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     people = [person.model_dump(mode="json") for person in directory]
     if as_json:
         _print_json(people)
@@ -118,11 +166,15 @@ def policy_check(
     file: Path | None = typer.Argument(None, help="Policy YAML (default: the policy in force)."),
 ) -> None:
     """Validate a policy; exit 2 listing every problem with its rule id and field."""
-    settings = Settings()
+    from agent.wiring import load_governance
+    from governance.directory import DirectoryError
+    from governance.policy import PolicyError
+
+    settings = load_settings()
     try:
-        governance = services.load_governance(settings, policy_file=file)
+        governance = load_governance(settings, policy_file=file)
     except (PolicyError, DirectoryError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     policy = governance.policy.policy
     console.print(
         f"[green]ok[/] {governance.policy.version}: {len(policy.rules)} rules, {len(policy.limits)} limits, "
@@ -140,9 +192,15 @@ def policy_explain(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show the decision the policy makes for one proposed tool call (nothing is executed)."""
-    settings = Settings()
+    from agent.run.review import explain
+    from agent.wiring import load_governance, open_systems, open_usage
+    from governance.directory import DirectoryError, UnknownPerson
+    from governance.policy import PolicyError
+    from tools.errors import InvalidArguments
+
+    settings = load_settings()
     try:
-        governance = services.load_governance(settings, policy_file=policy)
+        governance = load_governance(settings, policy_file=policy)
         actor = governance.directory.actor(as_user)
         decision, notes = explain(
             governance,
@@ -150,17 +208,17 @@ def policy_explain(
             raw_args=_json_object(args),
             actor=actor,
             now=_parse_time(at),
-            systems=services.open_systems(settings),
-            usage=services.open_usage(settings),
+            systems=open_systems(settings),
+            usage=open_usage(settings),
         )
     except (PolicyError, DirectoryError, InvalidArguments, UnknownPerson) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         _print_json({**decision.to_dict(), "notes": notes})
         return
     print_decision(console, decision, governance.directory)
     for note in notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(Text.assemble(("note: ", "yellow"), visible(note)))
 
 
 @policy_app.command("replay")
@@ -172,14 +230,17 @@ def policy_replay(
     all_calls: bool = typer.Option(False, "--all", help="List unchanged calls too."),
 ) -> None:
     """Shadow mode: re-decide every tool call in the audit trail under another policy; show tier changes."""
+    from agent.wiring import load_governance, open_audit
+    from governance.directory import DirectoryError
+    from governance.policy import PolicyError
     from governance.replay import replay
 
-    settings = Settings()
+    settings = load_settings()
     try:
-        governance = services.load_governance(settings, policy_file=policy)
+        governance = load_governance(settings, policy_file=policy)
     except (PolicyError, DirectoryError) as exc:
-        _fail(str(exc))
-    results = list(replay(services.open_audit(settings), governance.policy, governance.directory))
+        fail(str(exc))
+    results = list(replay(open_audit(settings), governance.policy, governance.directory))
     changed = [r for r in results if r.changed]
     if as_json:
         _print_json(
@@ -209,8 +270,8 @@ def policy_replay(
             r.thread_id or "",
             r.actor,
             r.tool,
-            tier_label(Tier(r.old_tier)),
-            tier_label(Tier(r.new_tier)),
+            tier_label(r.old_tier),
+            tier_label(r.new_tier),
             ", ".join(r.new_rules),
         )
     console.print(table)
@@ -220,7 +281,9 @@ def policy_replay(
 @audit_app.command("head")
 def audit_head(as_json: bool = typer.Option(False, "--json")) -> None:
     """Print the newest event's SEQ:HASH; keep it where the database's writers cannot change it."""
-    head = services.open_audit(Settings()).head()
+    from agent.wiring import open_audit
+
+    head = open_audit(load_settings()).head()
     if as_json:
         _print_json({"seq": head.seq, "hash": head.hash})
         return
@@ -236,13 +299,16 @@ def audit_verify(
     ),
 ) -> None:
     """Recompute the hash chain; exit 1 naming the first broken event, or the kept head it lacks."""
+    from agent.wiring import open_audit
+    from governance.audit import ChainHead, Problem
+
     kept = None
     if head is not None:
         try:
             kept = ChainHead.parse(head)
         except ValueError as exc:
             fail(f"--head: {exc}")
-    result = services.open_audit(Settings()).verify(head=kept)
+    result = open_audit(load_settings()).verify(head=kept)
     if result.ok:
         against = f", including the kept head at seq {kept.seq}" if kept is not None else ""
         console.print(
@@ -269,13 +335,15 @@ def audit_tail(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show the newest audit events, oldest first."""
+    from agent.wiring import open_audit
+
     if n < 1:
         fail(f"-n must be at least 1, got {n}")
     if thread is not None and not thread.strip():
         fail("--thread must not be blank")
     if thread is not None and len(thread) > _MAX_THREAD_ID:
         fail(f"--thread is {len(thread)} characters long; thread ids have at most {_MAX_THREAD_ID}")
-    events = services.open_audit(Settings()).tail(n, thread_id=thread)
+    events = open_audit(load_settings()).tail(n, thread_id=thread)
     if as_json:
         _print_json([event.to_dict() for event in events])
         return
@@ -303,16 +371,16 @@ def demo() -> None:
     """A scripted walk-through on the embedded defaults (offline, local systems)."""
     from agent.cli.demo import run_demo
 
-    run_demo(Settings(), console)
+    run_demo(load_settings(), console)
 
 
 def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        _fail(f"--args is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        fail(f"--args is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if not isinstance(value, dict):
-        _fail('--args must be a JSON object, e.g. \'{"number": "INC0010001"}\'')
+        fail('--args must be a JSON object, e.g. \'{"number": "INC0010001"}\'')
     return value
 
 
@@ -322,5 +390,5 @@ def _parse_time(text: str | None) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        _fail(f"--at {text!r} is not an ISO-8601 time, e.g. 2026-12-20T09:00:00Z")
+        fail(f"--at {text!r} is not an ISO-8601 time, e.g. 2026-12-20T09:00:00Z")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

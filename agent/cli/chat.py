@@ -16,16 +16,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from agent.cli.failures import fail, failing
+from agent.cli.failures import fail, failing, load_settings
 from agent.cli.render import TIER_STYLE, literal, tier_label, visible
-from agent.operations import Operations, VoteOutcome
-from agent.run.errors import ThreadBusy
-from agent.settings import Settings
-from governance.approvals import ApprovalRequest, ApprovalStatus
-from governance.decision import Tier
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the commands import what they use when they run: `opslayer --help` stays fast
+    from agent.operations import Operations, VoteOutcome
     from agent.run.session import TurnResult
+    from governance.approvals import ApprovalRequest
 
 approvals_app = typer.Typer(help="Review actions waiting for approval.", no_args_is_help=True)
 console = Console()
@@ -40,8 +37,10 @@ def chat(
     resume: bool = typer.Option(False, "--resume", help="Continue --thread where its run stopped."),
 ) -> None:
     """Ask the agent for operational work; every tool call it makes is governed."""
+    from agent.operations import Operations
+
     with failing():
-        ops = Operations(Settings(), dry_run=dry_run)
+        ops = Operations(load_settings(), dry_run=dry_run)
         ops.person(as_user)
         if resume:
             if thread is None:
@@ -54,6 +53,8 @@ def chat(
 
 
 def _repl(ops: Operations, as_user: str, thread: str | None) -> None:
+    from agent.run.errors import ThreadBusy
+
     console.print(Text.assemble("opslayer chat as ", (as_user, "bold"), " — empty line or Ctrl-D to leave."))
     while True:
         try:
@@ -77,8 +78,7 @@ def print_turn(out: Console, result: TurnResult) -> None:
     """The decisions taken in the turn, with their tiers, then the answer or what waits for approval."""
     for event in result.events:
         if event.kind == "decision" and event.payload.get("stage") in ("plan", "validation"):
-            tier = Tier(event.payload.get("tier", "deny"))
-            line = Text.from_markup(f"  {tier_label(tier)} ")
+            line = Text.from_markup(f"  {tier_label(str(event.payload.get('tier', 'deny')))} ")
             line.append(visible(event.payload.get("tool")))
             line.append(" " + visible("; ".join(event.payload.get("reasons", []))), style="dim")
             out.print(line)
@@ -117,8 +117,10 @@ def approvals_list(
     """The approval queue (ids are printed whole: copy them into `approvals show`)."""
     if status not in _STATUSES:
         fail(f"--status must be one of {', '.join(_STATUSES)}, not {status!r}")
+    from agent.operations import Operations
+
     with failing():
-        requests = Operations(Settings()).approvals(
+        requests = Operations(load_settings()).approvals(
             status=None if status == "all" else status, actionable_by=mine
         )
     if as_json:
@@ -149,8 +151,10 @@ def approvals_list(
 @approvals_app.command("show")
 def approvals_show(request_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """One request: the exact arguments that will run, why it needs approval, the votes so far."""
+    from agent.operations import Operations
+
     with failing():
-        view = Operations(Settings()).approval(request_id)
+        view = Operations(load_settings()).approval(request_id)
     request = view.request
     if as_json:
         document = {**request.to_dict(), "request_text": view.request_text, "citations": list(view.citations)}
@@ -179,7 +183,7 @@ def approvals_show(request_id: str, as_json: bool = typer.Option(False, "--json"
         body.add_row(
             "vote", literal(f"{vote.approver} {verdict} via {vote.channel} at {vote.at:%Y-%m-%d %H:%M}")
         )
-    console.print(Panel(body, title=request.id, border_style=TIER_STYLE[Tier.APPROVE], expand=False))
+    console.print(Panel(body, title=request.id, border_style=TIER_STYLE["approve"], expand=False))
 
 
 @approvals_app.command("approve")
@@ -215,8 +219,10 @@ def _vote(
     reason: str | None,
     edited: dict[str, Any] | None,
 ) -> None:
+    from agent.operations import Operations
+
     with failing():
-        ops = Operations(Settings())
+        ops = Operations(load_settings())
         outcome = ops.vote(
             request_id,
             voter=as_user,
@@ -241,6 +247,8 @@ def _edited(text: str) -> dict[str, Any]:
 
 
 def _resume_when_ready(ops: Operations, outcome: VoteOutcome) -> None:
+    from governance.approvals import ApprovalStatus
+
     thread_id = outcome.request.thread_id
     if not outcome.request.final:
         return

@@ -10,11 +10,13 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.rule import Rule
+from rich.text import Text
 
 from agent import wiring as services
 from agent.cli.chat import print_turn
@@ -25,7 +27,14 @@ from agent.settings import Settings
 from governance.approvals import ApprovalError
 from tools.local import reset_local_systems
 
-CORPUS = Path(__file__).resolve().parent.parent / "knowledge" / "corpus" / "runbooks"
+
+def _corpus() -> Path:
+    """The shipped corpus (``knowledge/corpus``), found without importing the knowledge package."""
+    spec = find_spec("knowledge")
+    assert spec is not None and spec.submodule_search_locations is not None
+    return Path(next(iter(spec.submodule_search_locations))) / "corpus"
+
+
 FREEZE_TIME = datetime(2026, 12, 22, 10, 0, tzinfo=UTC)
 PO_30K = {
     "supplier_id": "SUP-001",
@@ -94,7 +103,7 @@ def _ingest(console: Console, settings: Settings) -> None:
     console.print(Rule("Grounding: runbooks and resolved incidents go into the knowledge store"))
     store = services.open_knowledge_store(settings)
     for label, summary in (
-        ("runbooks", ingest_paths(store, [CORPUS], kind="runbook", prune=True)),
+        ("runbooks", ingest_paths(store, [_corpus()], kind="runbook", prune=True)),
         ("past incidents", ingest_incidents(store, services.open_systems(settings).itsm)),
     ):
         console.print(
@@ -105,7 +114,7 @@ def _ingest(console: Console, settings: Settings) -> None:
 
 def _step(console: Console, title: str, session: AgentSession, message: str, person: str) -> Any:
     console.print(Rule(title))
-    console.print(f"[bold]{person}[/]: {message}")
+    console.print(Text.assemble((person, "bold"), f": {message}"))
     result = session.send(message, actor_id=person)
     print_turn(console, result)
     return result
@@ -122,7 +131,7 @@ def _wrong_person(console: Console, session: AgentSession, approval_id: str) -> 
                 channel="cli",
             )
         except ApprovalError as exc:
-            console.print(f"[red]refused[/] {person}: {exc}")
+            console.print(Text.assemble(("refused", "red"), f" {person}: {exc}"))
 
 
 def _approve_elsewhere(console: Console, settings: Settings, approval_id: str) -> None:
@@ -134,7 +143,8 @@ def _approve_elsewhere(console: Console, settings: Settings, approval_id: str) -
         done = subprocess.run(
             [sys.executable, "-m", "agent", *command], env=env, capture_output=True, text=True
         )
-        console.print(done.stdout.rstrip() or done.stderr.rstrip())
+        # Already rendered by the other process: printed as it is (its [citation ids] are not markup).
+        console.print(Text.from_ansi(done.stdout.rstrip() or done.stderr.rstrip()))
 
 
 def _show_po_once(console: Console, session: AgentSession) -> None:

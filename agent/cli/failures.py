@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -16,6 +16,10 @@ from rich.console import Console
 from rich.text import Text
 
 from agent.cli.render import visible
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
+    from governance.executions import ExecutionInProgress
 
 errors = Console(stderr=True)
 
@@ -42,8 +46,6 @@ def failing() -> Iterator[None]:
     try:
         yield
     except ExecutionInProgress as exc:
-        from agent.cli.executions import stuck_hint
-
         fail(stuck_hint(exc))
     except (OpslayerError, ApprovalError, UnknownPerson, OpsError, ExecutionError, SchemaOutdated) as exc:
         fail(str(exc))
@@ -55,3 +57,32 @@ def failing() -> Iterator[None]:
         fail(f"a configuration file is not UTF-8 text: {exc.reason} at byte {exc.start}")
     except OSError as exc:  # an unusable OPSLAYER_HOME: a file, read-only, missing permissions
         fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+
+
+def load_settings() -> Settings:
+    """The settings from the environment (and ``.env``); a bad value exits 2 naming the variable."""
+    from agent.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "OPSLAYER_" + "_".join(str(part) for part in first.get("loc", ())).upper()
+        fail(f"configuration: {name}: {first.get('msg')}")
+
+
+def stuck_hint(exc: ExecutionInProgress) -> str:
+    """The error for a thread blocked by a ``started`` row: what happened and the commands that unblock it."""
+    record = exc.record
+    key = short_key(record.key)
+    resume = f" with `opslayer chat --resume --thread {record.thread_id}`" if record.thread_id else ""
+    return (
+        f"{exc}. See it with `opslayer executions show {key}`; once the backend shows whether it took "
+        f"effect, record that with `opslayer executions settle {key} --as YOU --completed --result TEXT` "
+        f"(or --failed --reason TEXT), then resume the thread{resume}."
+    )
+
+
+def short_key(key: str) -> str:
+    """A prefix long enough to be unique in practice; an ambiguous one is refused, never guessed."""
+    return key[:16]

@@ -20,9 +20,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agent.settings import Settings
+from agent.cli.failures import load_settings
 
 if TYPE_CHECKING:
+    from agent.settings import Settings
     from knowledge import Hit, IngestProgress, IngestSummary, KnowledgeStore, ProgressCallback
 
 console = Console()
@@ -107,7 +108,7 @@ def ingest(
     """
     if bool(paths) == from_itsm:
         _fail("give PATH... or --from-itsm (one of the two)")
-    settings = Settings()
+    settings = load_settings()
     with _knowledge_errors(), _progress_bar() as report:
         from knowledge import ingest_incidents, ingest_paths
 
@@ -183,7 +184,7 @@ def search(
     if query is not None and not query.strip():
         _fail("empty query: give the words to search for")
     queries = _batch_queries(batch) if batch is not None else [query or ""]
-    settings = Settings()
+    settings = load_settings()
     if settings.chroma_url is None and not settings.knowledge_dir.exists():
         _fail(f"no knowledge store at {settings.knowledge_dir}; {_INGEST_HINT}")
     with _knowledge_errors():

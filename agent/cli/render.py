@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -10,14 +11,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from governance.decision import Decision, Tier
-from governance.directory import Directory
+if TYPE_CHECKING:
+    from governance.decision import Decision, Tier
+    from governance.directory import Directory
 
-TIER_STYLE = {Tier.AUTO: "green", Tier.NOTIFY: "cyan", Tier.APPROVE: "yellow", Tier.DENY: "bold red"}
+TIER_STYLE = {"auto": "green", "notify": "cyan", "approve": "yellow", "deny": "bold red"}
 
 
-def tier_label(tier: Tier) -> str:
-    return f"[{TIER_STYLE[tier]}]{tier.value}[/]"
+def tier_label(tier: Tier | str) -> str:
+    name = tier if isinstance(tier, str) else tier.value
+    return f"[{TIER_STYLE.get(name, 'bold red')}]{escape(name)}[/]"
 
 
 def resolve_targets(targets: tuple[str, ...], directory: Directory) -> list[str]:
@@ -61,7 +64,7 @@ def decision_table(decision: Decision, directory: Directory) -> Table:
 def print_decision(
     console: Console, decision: Decision, directory: Directory, *, title: str = "Decision"
 ) -> None:
-    border = TIER_STYLE[decision.tier].split()[-1]
+    border = TIER_STYLE[decision.tier.value].split()[-1]
     console.print(Panel(decision_table(decision, directory), title=title, border_style=border, expand=False))
 
 

@@ -14,8 +14,8 @@ record does not have; what is stored is the record as the executor would have wr
 people were told, not a tool result, so its text is not checked.
 
 Who: a person from the directory who holds one of ``entitled_roles``. The shipped default,
-:data:`DEFAULT_SETTLER_ROLES`, is the service desk and incident managers: the people who run
-operations and look into backends day to day. Approvers (procurement, finance, change, warehouse)
+:data:`governance.defaults.DEFAULT_SETTLER_ROLES`, is the service desk and incident managers: the people
+who run operations and look into backends day to day. Approvers (procurement, finance, change, warehouse)
 decide whether a call may run, which is a different question from whether it did. Settling a call
 one asked for oneself is allowed: a settlement records a fact and grants nothing, and the audit event
 names the person. Settling ``failed`` a call that in fact ran is the one dangerous mistake (the model
@@ -42,6 +42,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from governance.audit import AuditEvent, AuditLog, EventKind
 from governance.decision import Actor
+from governance.defaults import DEFAULT_SETTLER_ROLES
 from governance.executions import (
     ExecutionError,
     ExecutionLedger,
@@ -55,7 +56,6 @@ from tools.errors import NotFound
 from tools.registry import ToolRegistry, result_to_json
 from tools.spec import ToolSpec
 
-DEFAULT_SETTLER_ROLES: tuple[str, ...] = ("service_desk", "incident_manager")
 """Roles that may settle executions unless the deployment names others."""
 
 _AUDIT_TEXT_LIMIT = 2000  # as for ``execution`` events: the ledger keeps the whole text

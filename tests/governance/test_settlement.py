@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from governance.audit import AuditLog, EventKind
+from governance.defaults import DEFAULT_SETTLER_ROLES
 from governance.directory import load_directory
 from governance.executions import (
     ExecutionLedger,
@@ -22,7 +23,6 @@ from governance.executions import (
     usage_charge_key,
 )
 from governance.executions.settlement import (
-    DEFAULT_SETTLER_ROLES,
     InvalidResult,
     NotEntitled,
     call_decision,
