@@ -129,6 +129,15 @@ class Operations:
         """Continue a thread whose approvals are final (or whose run stopped part-way)."""
         return self.session.resume(thread)
 
+    def grounding_note(self) -> str | None:
+        """Why answers will cite nothing (grounding off, or an empty knowledge store), else None."""
+        if not self.settings.grounding:
+            return "answers are not grounded: grounding is off (OPSLAYER_GROUNDING=false)"
+        from agent.run.grounding import RetrieverGrounder
+
+        grounder = self.session.deps.grounder
+        return grounder.note() if isinstance(grounder, RetrieverGrounder) else None
+
     def waiting_for(self, thread: str) -> list[str]:
         """Approval ids the thread is paused for (empty when it is not paused)."""
         return self.session.pending_approvals(thread)

@@ -116,3 +116,35 @@ def test_an_unusable_setup_exits_2_with_one_line(
     assert code == 2, out
     assert "Traceback" not in out and out.startswith("error: ")
     assert expected.lower() in out.lower()
+
+
+def test_version_and_flags_that_take_no_value(cli: CliRunner) -> None:
+    code, out = invoke(cli, "--version")
+    assert code == 0 and out.startswith("opslayer ")
+    code, help_text = invoke(cli, "chat", "--help")
+    assert code == 0 and "--dry-run" in help_text
+    assert "<bool>" not in help_text.split("--help")[0]  # a flag is written alone, not --dry-run true
+
+
+def test_chat_says_when_answers_are_not_grounded(cli: CliRunner) -> None:
+    code, out = invoke(cli, "chat", "--as", "carol.desk", "summarise INC0010032")
+
+    assert code == 0, out
+    assert "not grounded" in out and "opslayer ingest knowledge/corpus" in " ".join(out.split())
+
+
+def test_seed_reset_refuses_while_approvals_wait_then_forgets_every_number_the_trail_named(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    invoke(cli, "chat", "--as", "carol.desk", "write off 3 damaged MON-27-4K at AMS-1")
+    [request] = pending(cli)
+
+    code, out = invoke(cli, "seed", "--reset")
+    assert code == 2 and str(request["id"]) in out and "--force" in out
+    assert pending(cli) == [request]  # nothing was reset
+
+    code, out = invoke(cli, "seed", "--reset", "--force")
+    assert code == 0, out
+    assert pending(cli) == []
+    code, tail = invoke(cli, "audit", "tail", "--json")
+    assert code == 0 and json.loads(tail) == []  # no event names a record of the old systems

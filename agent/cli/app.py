@@ -59,7 +59,7 @@ def _version(show: bool) -> None:
 @app.callback()
 def _options(
     show_version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit.", metavar=""
     ),
 ) -> None:
     """opslayer: a governed AI execution layer for enterprise operations."""
@@ -77,7 +77,9 @@ def seed(
         help="Start the home afresh: re-seed the reference systems and drop the governance state and "
         "conversations that refer to their records (audit trail, approvals, usage, executions, checkpoints).",
     ),
-    force: bool = typer.Option(False, "--force", help="With --reset: even while approvals are pending."),
+    force: bool = typer.Option(
+        False, "--force", help="With --reset: even while approvals are pending.", metavar=""
+    ),
 ) -> None:
     """Create (or with --reset re-create) the seeded local ITSM, inventory and procurement systems."""
     from tools.local import reset_local_systems
@@ -119,7 +121,7 @@ def _reset_home(settings: Settings, *, force: bool) -> None:
 
 @app.command("tools")
 def list_tools(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON with each tool's schema."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON with each tool's schema.", metavar=""),
 ) -> None:
     """List every tool with its side-effect class (and JSON schema with --json)."""
     from agent.wiring import build_registry
@@ -135,7 +137,7 @@ def list_tools(
 
 
 @app.command()
-def users(as_json: bool = typer.Option(False, "--json")) -> None:
+def users(as_json: bool = typer.Option(False, "--json", metavar="")) -> None:
     """List the people directory: roles, Slack user ids and managers."""
     from agent.wiring import load_directory
     from governance.directory import DirectoryError
@@ -189,7 +191,7 @@ def policy_explain(
     as_user: str = typer.Option(..., "--as", help="Person id from the directory."),
     policy: Path | None = typer.Option(None, "--policy", help="Policy YAML (default: the policy in force)."),
     at: str | None = typer.Option(None, "--at", help="ISO time of the decision (default: now, UTC)."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", metavar=""),
 ) -> None:
     """Show the decision the policy makes for one proposed tool call (nothing is executed)."""
     from agent.run.review import explain
@@ -226,8 +228,8 @@ def policy_replay(
     policy: Path = typer.Option(
         ..., "--policy", help="The policy to compare against the recorded decisions."
     ),
-    as_json: bool = typer.Option(False, "--json"),
-    all_calls: bool = typer.Option(False, "--all", help="List unchanged calls too."),
+    as_json: bool = typer.Option(False, "--json", metavar=""),
+    all_calls: bool = typer.Option(False, "--all", help="List unchanged calls too.", metavar=""),
 ) -> None:
     """Shadow mode: re-decide every tool call in the audit trail under another policy; show tier changes."""
     from agent.wiring import load_governance, open_audit
@@ -279,7 +281,7 @@ def policy_replay(
 
 
 @audit_app.command("head")
-def audit_head(as_json: bool = typer.Option(False, "--json")) -> None:
+def audit_head(as_json: bool = typer.Option(False, "--json", metavar="")) -> None:
     """Print the newest event's SEQ:HASH; keep it where the database's writers cannot change it."""
     from agent.wiring import open_audit
 
@@ -332,7 +334,7 @@ def audit_verify(
 def audit_tail(
     n: int = typer.Option(20, "-n", help="How many of the newest events (at least 1)."),
     thread: str | None = typer.Option(None, "--thread", help="Only this thread."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", metavar=""),
 ) -> None:
     """Show the newest audit events, oldest first."""
     from agent.wiring import open_audit

@@ -33,8 +33,10 @@ def chat(
     message: str | None = typer.Argument(None, help="One message; without it, an interactive session."),
     as_user: str = typer.Option("carol.desk", "--as", help="Person id from the directory."),
     thread: str | None = typer.Option(None, "--thread", help="Continue this conversation thread."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Decide and show; execute no writes."),
-    resume: bool = typer.Option(False, "--resume", help="Continue --thread where its run stopped."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Decide and show; execute no writes.", metavar=""),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue --thread where its run stopped.", metavar=""
+    ),
 ) -> None:
     """Ask the agent for operational work; every tool call it makes is governed."""
     from agent.operations import Operations
@@ -42,6 +44,8 @@ def chat(
     with failing():
         ops = Operations(load_settings(), dry_run=dry_run)
         ops.person(as_user)
+        if note := ops.grounding_note():
+            console.print(literal(f"note: {note}", "yellow"))
         if resume:
             if thread is None:
                 fail("--resume needs --thread ID")
@@ -112,7 +116,7 @@ def print_turn(out: Console, result: TurnResult) -> None:
 def approvals_list(
     status: str = typer.Option("pending", "--status", help="pending | approved | rejected | expired | all"),
     mine: str | None = typer.Option(None, "--actionable-by", help="Only what this person may vote on."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", metavar=""),
 ) -> None:
     """The approval queue (ids are printed whole: copy them into `approvals show`)."""
     if status not in _STATUSES:
@@ -149,7 +153,7 @@ def approvals_list(
 
 
 @approvals_app.command("show")
-def approvals_show(request_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+def approvals_show(request_id: str, as_json: bool = typer.Option(False, "--json", metavar="")) -> None:
     """One request: the exact arguments that will run, why it needs approval, the votes so far."""
     from agent.operations import Operations
 

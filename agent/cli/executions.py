@@ -46,7 +46,7 @@ def executions_list(
     status: StatusChoice | None = typer.Option(None, "--status", help="Only this status (default: all)."),
     thread: str | None = typer.Option(None, "--thread", help="Only this thread."),
     n: int = typer.Option(50, "-n", min=1, help="How many, the most recently started first."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", metavar=""),
 ) -> None:
     """Executed tool calls, newest first; `--status started` shows those that may be stuck."""
     from agent.operations import Operations
@@ -73,7 +73,7 @@ def executions_list(
 
 @executions_app.command("show")
 def executions_show(
-    key: str = typer.Argument(..., help=_KEY_HELP), as_json: bool = typer.Option(False, "--json")
+    key: str = typer.Argument(..., help=_KEY_HELP), as_json: bool = typer.Option(False, "--json", metavar="")
 ) -> None:
     """One execution: the call's arguments and who asked, its outcome, and who settled it if anyone did."""
     from agent.operations import Operations
@@ -98,8 +98,10 @@ def executions_show(
 def executions_settle(
     key: str = typer.Argument(..., help=_KEY_HELP),
     as_user: str = typer.Option(..., "--as", help="Who checked the backend: a person id from the directory."),
-    completed: bool = typer.Option(False, "--completed", help="The call took effect in the backend."),
-    failed: bool = typer.Option(False, "--failed", help="The call did not take effect."),
+    completed: bool = typer.Option(
+        False, "--completed", help="The call took effect in the backend.", metavar=""
+    ),
+    failed: bool = typer.Option(False, "--failed", help="The call did not take effect.", metavar=""),
     result: str | None = typer.Option(
         None,
         "--result",

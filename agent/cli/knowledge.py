@@ -88,17 +88,18 @@ def ingest(
     ),
     kind: KindChoice = typer.Option(KindChoice.runbook, "--kind", help="What the files are."),
     prune: bool = typer.Option(
-        False, "--prune", help="Remove documents whose files are gone from the given directories."
+        False, "--prune", help="Remove documents whose files are gone from the given directories.", metavar=""
     ),
     keep_going: bool = typer.Option(
         False,
         "--keep-going",
         help="Ingest the good files when some cannot be read; list each bad one and exit 1 at the end.",
+        metavar="",
     ),
     from_itsm: bool = typer.Option(
-        False, "--from-itsm", help="Ingest resolved and closed incidents from the ITSM backend."
+        False, "--from-itsm", help="Ingest resolved and closed incidents from the ITSM backend.", metavar=""
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.", metavar=""),
 ) -> None:
     """Ingest runbooks or past incidents into the knowledge store; unchanged documents are skipped.
 
@@ -170,7 +171,7 @@ def search(
     k: int = typer.Option(5, "--k", "-k", min=1, max=50, help="How many documents."),
     kind: KindChoice | None = typer.Option(None, "--kind", help="Only runbooks or only incidents."),
     mode: ModeChoice = typer.Option(ModeChoice.hybrid, "--mode", help="Retriever (hybrid fuses both)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON.", metavar=""),
     batch: Path | None = typer.Option(
         None, "--batch", help="File with one query per line ('-' for stdin); prints one JSON line per query."
     ),
