@@ -23,7 +23,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# tests/pg run the governance stores on a throwaway PostgreSQL server (skipped without one): install
+# The store suites also run on a throwaway PostgreSQL server (skipped without one): install
 # Debian's server when it is missing, best effort (it needs root and the Debian registry).
 postgres:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || \
