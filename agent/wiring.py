@@ -74,6 +74,24 @@ def open_audit(settings: Settings) -> AuditLog:
     return AuditLog(sqlite_engine(settings.governance_db))
 
 
+def read_audit(settings: Settings) -> AuditLog:
+    """The audit trail for reading and verifying, never writing: works on a read-only copy of a home.
+
+    Opened read-only; when even that needs a write the folder refuses (the ``-shm`` file of a WAL
+    database on read-only media), opened as an immutable snapshot.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from governance.store import sqlite_reader
+
+    log = AuditLog(sqlite_reader(settings.governance_db), create=False)
+    try:
+        log.head()
+    except OperationalError:
+        log = AuditLog(sqlite_reader(settings.governance_db, immutable=True), create=False)
+    return log
+
+
 def open_usage(settings: Settings) -> SqlUsageLedger:
     return SqlUsageLedger(sqlite_engine(settings.governance_db))
 

@@ -264,14 +264,21 @@ class AuditLog:
     """
 
     def __init__(
-        self, engine: Engine, *, clock: Callable[[], datetime] = _utc_now, driver: bool = True
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        driver: bool = True,
+        create: bool = True,
     ) -> None:
+        """``create=False`` for a trail only read and verified (the engine may be read-only)."""
         self._engine = engine
         self._clock = clock
         # Built once: deriving an option engine costs more than the append itself.
         self._autocommit = autocommit(engine)
         self._driver = driver and engine.dialect.name == "sqlite"
-        create_tables(engine, audit_events)
+        if create:
+            create_tables(engine, audit_events)
 
     def append(
         self,

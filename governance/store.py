@@ -27,6 +27,22 @@ def sqlite_engine(path: Path) -> Engine:
     return engine
 
 
+def sqlite_reader(path: Path, *, immutable: bool = False) -> Engine:
+    """An engine that only reads a SQLite file and never writes it, nor creates files beside it.
+
+    ``immutable``: the file is a snapshot nobody writes (a copy on read-only media, say): SQLite then
+    takes no locks and needs no ``-shm`` file, which a read-only folder could not hold. Raises
+    ``FileNotFoundError`` for a missing file (a reader never creates one).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such database", str(path))
+    flag = "immutable=1" if immutable else "mode=ro"
+    return create_engine(
+        f"sqlite:///file:{path.resolve()}?{flag}&uri=true",
+        connect_args={"timeout": sqlite.LOCK_TIMEOUT_S, "uri": True},
+    )
+
+
 def engine_from_url(url: str) -> Engine:
     """An engine for any SQLAlchemy URL (``postgresql+psycopg://...`` when one machine is not enough)."""
     engine = create_engine(url)

@@ -9,12 +9,17 @@ approval; a home that is a file, a bad or non-UTF-8 policy and a bad `--status` 
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from agent.cli.app import app
+from governance import store
 
 HOSTILE = "tonight [per ticket] [/] \x1b[2J\u202eevil\u200b"
 
@@ -148,3 +153,45 @@ def test_seed_reset_refuses_while_approvals_wait_then_forgets_every_number_the_t
     assert pending(cli) == []
     code, tail = invoke(cli, "audit", "tail", "--json")
     assert code == 0 and json.loads(tail) == []  # no event names a record of the old systems
+
+
+def _snapshot(tmp_path: Path) -> Path:
+    """A copy of a home's governance database, as an auditor gets it: one file, checkpointed."""
+    source = tmp_path / "home" / "governance.db"
+    with sqlite3.connect(source) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    shutil.copyfile(source, snapshot / "governance.db")
+    return snapshot
+
+
+def test_audit_verify_reads_a_snapshot_without_writing_it(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke(cli, "chat", "--as", "carol.desk", "summarise INC0010032")
+    snapshot = _snapshot(tmp_path)
+    before = (snapshot / "governance.db").read_bytes()
+    monkeypatch.setenv("OPSLAYER_HOME", str(snapshot))
+    # Read-only media: a read-only open of a WAL database cannot make its -shm file there.
+    real_reader = store.sqlite_reader
+
+    def read_only_media(path: Path, *, immutable: bool = False) -> Any:
+        if immutable:
+            return real_reader(path, immutable=True)
+        return create_engine("sqlite:///file:/nonexistent/ro.db?mode=ro&uri=true", connect_args={"uri": True})
+
+    monkeypatch.setattr(store, "sqlite_reader", read_only_media)
+
+    code, out = invoke(cli, "audit", "verify")
+
+    assert code == 0 and "audit chain intact" in out, out
+    assert (snapshot / "governance.db").read_bytes() == before
+    assert sorted(p.name for p in snapshot.iterdir()) == ["governance.db"]  # no -wal, no -shm, no tables
+
+
+def test_audit_commands_on_a_missing_database_fail_in_one_line(cli: CliRunner, tmp_path: Path) -> None:
+    code, out = invoke(cli, "audit", "verify")
+
+    assert code == 2 and out.startswith("error: ") and "governance.db" in out
+    assert not (tmp_path / "home" / "governance.db").exists()  # a reader never creates one

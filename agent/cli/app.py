@@ -24,6 +24,7 @@ from agent.cli.render import literal, print_decision, tier_label, visible
 
 if TYPE_CHECKING:
     from agent.settings import Settings
+    from governance.audit import AuditLog
 
 app = typer.Typer(
     help="opslayer: a governed AI execution layer for enterprise operations.", no_args_is_help=True
@@ -283,9 +284,8 @@ def policy_replay(
 @audit_app.command("head")
 def audit_head(as_json: bool = typer.Option(False, "--json", metavar="")) -> None:
     """Print the newest event's SEQ:HASH; keep it where the database's writers cannot change it."""
-    from agent.wiring import open_audit
 
-    head = open_audit(load_settings()).head()
+    head = _read_audit().head()
     if as_json:
         _print_json({"seq": head.seq, "hash": head.hash})
         return
@@ -301,7 +301,6 @@ def audit_verify(
     ),
 ) -> None:
     """Recompute the hash chain; exit 1 naming the first broken event, or the kept head it lacks."""
-    from agent.wiring import open_audit
     from governance.audit import ChainHead, Problem
 
     kept = None
@@ -310,7 +309,7 @@ def audit_verify(
             kept = ChainHead.parse(head)
         except ValueError as exc:
             fail(f"--head: {exc}")
-    result = open_audit(load_settings()).verify(head=kept)
+    result = _read_audit().verify(head=kept)
     if result.ok:
         against = f", including the kept head at seq {kept.seq}" if kept is not None else ""
         console.print(
@@ -337,7 +336,6 @@ def audit_tail(
     as_json: bool = typer.Option(False, "--json", metavar=""),
 ) -> None:
     """Show the newest audit events, oldest first."""
-    from agent.wiring import open_audit
 
     if n < 1:
         fail(f"-n must be at least 1, got {n}")
@@ -345,7 +343,7 @@ def audit_tail(
         fail("--thread must not be blank")
     if thread is not None and len(thread) > _MAX_THREAD_ID:
         fail(f"--thread is {len(thread)} characters long; thread ids have at most {_MAX_THREAD_ID}")
-    events = open_audit(load_settings()).tail(n, thread_id=thread)
+    events = _read_audit().tail(n, thread_id=thread)
     if as_json:
         _print_json([event.to_dict() for event in events])
         return
@@ -394,3 +392,10 @@ def _parse_time(text: str | None) -> datetime:
     except ValueError:
         fail(f"--at {text!r} is not an ISO-8601 time, e.g. 2026-12-20T09:00:00Z")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _read_audit() -> AuditLog:
+    from agent.wiring import read_audit
+
+    with failing():
+        return read_audit(load_settings())

@@ -28,7 +28,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: message`` (literally: no markup is read from it) and exit with ``code``."""
     line = Text("error: ", style="bold red")
     line.append(visible(message))
-    errors.print(line, highlight=False)
+    errors.print(line, highlight=False, soft_wrap=True)  # one line, however long: scripts read it
     raise typer.Exit(code)
 
 
