@@ -123,10 +123,13 @@ class Operations:
     ) -> TurnResult:
         """One user turn: a new thread unless ``thread`` names one; the governed run's result."""
         self.person(actor)
+        if thread is not None:
+            _check_thread_id(thread)
         return self.session.send(message, actor_id=actor, thread_id=thread, channel=channel)
 
     def resume(self, thread: str) -> TurnResult:
         """Continue a thread whose approvals are final (or whose run stopped part-way)."""
+        _check_thread_id(thread)
         return self.session.resume(thread)
 
     def grounding_note(self) -> str | None:
@@ -295,6 +298,18 @@ class Operations:
 
     def head(self) -> ChainHead:
         return self.stores.audit.head()
+
+
+_MAX_THREAD_ID = 255  # the width of the thread_id columns of the governance tables
+
+
+def _check_thread_id(thread: str) -> None:
+    from agent.run.errors import BadThreadId
+
+    if not thread.strip():
+        raise BadThreadId("a thread id must not be blank")
+    if len(thread) > _MAX_THREAD_ID:
+        raise BadThreadId(f"a thread id has at most {_MAX_THREAD_ID} characters, this one {len(thread)}")
 
 
 def _may_act(request: ApprovalRequest, person: Person) -> bool:

@@ -183,7 +183,7 @@ def open_knowledge_store(settings: Settings) -> Any:
     if settings.embedding_backend == "minilm":
         embedder = MiniLMEmbedder()
     elif settings.openai_api_key is None:
-        raise ValueError(
+        raise ConfigurationError(
             "OPSLAYER_EMBEDDING_BACKEND=openai needs OPENAI_API_KEY (or OPSLAYER_OPENAI_API_KEY)"
         )
     else:

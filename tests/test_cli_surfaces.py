@@ -195,3 +195,10 @@ def test_audit_commands_on_a_missing_database_fail_in_one_line(cli: CliRunner, t
 
     assert code == 2 and out.startswith("error: ") and "governance.db" in out
     assert not (tmp_path / "home" / "governance.db").exists()  # a reader never creates one
+
+
+@pytest.mark.parametrize("thread", ["", "   ", "t" * 256])
+def test_a_blank_or_overlong_thread_id_is_refused_in_one_line(cli: CliRunner, thread: str) -> None:
+    code, out = invoke(cli, "chat", "--as", "carol.desk", "--thread", thread, "summarise INC0010032")
+
+    assert code == 2 and out.splitlines()[-1].startswith("error: a thread id")

@@ -9,9 +9,13 @@
     │   ├── UnknownThread
     │   ├── ThreadNotWaiting
     │   └── ThreadBusy            it waits for approval, or stopped between tool calls and answers
+    │   └── BadThreadId           blank, or longer than a thread id may be
     ├── PlannerUnavailable        the LLM endpoint failed; nothing was executed, the thread goes on
-    └── GovernanceViolation       an invariant broke: code tried to run a call no decision allows.
-                                  A bug, never a message to the model: it crashes the turn.
+    ├── NotificationFailed        a notify-tier call was not announced, so it did not run; a resume
+    │                             sends the notification again
+    └── GovernanceViolation       an invariant broke: code tried to run a call no decision allows, or
+                                  the graph was built or resumed wrongly. A bug, never a message to
+                                  the model: it crashes the turn.
 
 Errors of the governance stores (``governance.approvals.ApprovalError``, the executions ledger's
 ``ExecutionError``) and of the systems (``tools.errors.OpsError``) keep their own trees; front ends map
@@ -47,8 +51,16 @@ class ThreadBusy(ThreadError):
     """The thread waits for approval, or stopped before its tool calls were answered."""
 
 
+class BadThreadId(ThreadError):
+    """A thread id that is blank or too long (thread ids have at most 255 characters)."""
+
+
 class PlannerUnavailable(OpslayerError, RuntimeError):
     """The LLM endpoint failed (timeout, rate limit, auth, malformed reply); nothing was executed."""
+
+
+class NotificationFailed(OpslayerError, RuntimeError):
+    """The notification a notify-tier call owes went out to nobody; the call did not run."""
 
 
 class GovernanceViolation(OpslayerError, RuntimeError):

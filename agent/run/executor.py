@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-from agent.run.errors import GovernanceViolation
+from agent.run.errors import GovernanceViolation, NotificationFailed
 from agent.run.notifier import Notification, recipients
 from agent.run.state import AgentDeps, ClearedCall
 from governance.approvals import ApprovalOutcome, ApprovalUnusable
@@ -185,7 +185,7 @@ def _notify_once(
         retry_failed=True,
     )
     if record.status.value != "completed":
-        raise RuntimeError(f"notification before {call['tool']} failed: {record.error}")
+        raise NotificationFailed(f"notification before {call['tool']} failed: {record.error}")
 
 
 def _charge_usage(deps: AgentDeps, decision: Decision, key: str) -> None:

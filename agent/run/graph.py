@@ -17,13 +17,14 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.run import nodes
+from agent.run.errors import GovernanceViolation
 from agent.run.state import AgentDeps, AgentState
 
 
 def build_graph(checkpointer: BaseCheckpointSaver[str]) -> CompiledStateGraph[AgentState, AgentDeps]:
     """Compile the graph; a checkpointer is required (without one ``interrupt()`` saves nothing)."""
     if checkpointer is None:
-        raise ValueError("the agent graph needs a checkpointer: approvals must survive a restart")
+        raise GovernanceViolation("the agent graph needs a checkpointer: approvals must survive a restart")
     graph = StateGraph(AgentState, context_schema=AgentDeps)
     graph.add_node("ground", nodes.ground)
     graph.add_node("plan", nodes.plan)

@@ -13,7 +13,7 @@ from langchain_core.messages.tool import invalid_tool_call
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent.run.errors import PlannerUnavailable
+from agent.run.errors import GovernanceViolation, PlannerUnavailable
 from agent.run.executor import Executed, execute, recorded, release_stale_holds, reserve_usage
 from agent.run.prompts import system_prompt
 from agent.run.review import (
@@ -106,7 +106,7 @@ def await_approval(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, 
     pending = state.get("pending", [])
     answer = interrupt({"approvals": [item["approval_id"] for item in pending]})
     if not isinstance(answer, dict) or "approvals" not in answer:
-        raise ValueError("resume value must be a mapping with an 'approvals' key")
+        raise GovernanceViolation("resume value must be a mapping with an 'approvals' key")
     outcomes = [deps.approvals.outcome(item["approval_id"]) for item in pending]
     if not all(outcome.final for outcome in outcomes):
         return {}  # still pending: `after_await` routes back here and we pause again
