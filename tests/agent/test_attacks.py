@@ -9,8 +9,10 @@ approval, the required people approved exactly those arguments, once:
    a 27,608 order, so approving the escalated small order runs the big one twice;
 3. the daily budget races: two sessions of one requester decide at the same usage and both run.
 
-The scenarios take the ``world`` fixture, so ``tests/pg`` runs them again with every governance store
-on PostgreSQL.
+Each scenario runs twice (``world``): with the governance stores (audit, usage, approvals, executions)
+on SQLite under the world's home, and on a fresh PostgreSQL database, each session on its own engine
+as each process would (skipped, naming what is missing, where no server can run). The graph, the
+local systems and the checkpoints stay on SQLite.
 """
 
 from __future__ import annotations
@@ -23,12 +25,23 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from governance.approvals import ApprovalRequest, ApprovalStatus
 from governance.decision import args_digest
 from tests.agent.graph_support import MONITOR_PRICE, ScriptedLLM, World, answer, calls, po_args, po_call
+from tests.pg.engines import ENGINES, Engines
 
 SMALL = 16  # monitors: 1,904 an order
 BUDGET = 10_000.0
+
+
+@pytest.fixture(params=ENGINES)
+def world(request: pytest.FixtureRequest, make_world: Callable[..., World], engines: Engines) -> World:
+    """A world with its governance stores on SQLite (the default, under its home) or PostgreSQL."""
+    if request.param == "postgresql":
+        return make_world(governance_engine=engines.opener("postgresql"))
+    return make_world()
 
 
 def spend_small_orders(world: World, llm: ScriptedLLM, count: int = 4) -> None:
@@ -190,11 +203,3 @@ def test_two_sessions_racing_for_the_last_of_a_budget_never_both_pass(world: Wor
     assert [r.rule_id for r in request.requirements] == ["po-daily-budget"]
     window_start = world.clock.now - timedelta(hours=24)
     assert world.deps.usage.total("po-daily-budget", "alice.requester", window_start) <= BUDGET
-
-
-Scenario = Callable[[World, ScriptedLLM], None]
-SCENARIOS: tuple[Scenario, ...] = (
-    test_a_recheck_approval_replayed_as_a_call_id_creates_nothing,
-    test_a_preclaimed_recheck_key_cannot_move_an_approval_to_other_arguments,
-    test_two_sessions_racing_for_the_last_of_a_budget_never_both_pass,
-)

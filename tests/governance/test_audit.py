@@ -1,4 +1,10 @@
-"""The audit trail: chain round trip, tamper detection on the raw SQLite file, queries, concurrency."""
+"""The audit trail: chain round trip, tamper detection in SQL, queries, concurrency.
+
+Tests run on a new database of each engine: those taking ``db`` (or ``log``) on SQLite through the
+driver's fast path, on SQLite through the SQLAlchemy Core path other databases take, and on
+PostgreSQL; those taking ``open_engine`` on SQLite and PostgreSQL. The PostgreSQL runs are skipped,
+naming what is missing, where no server can run.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,14 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from governance.audit import (
     EMPTY_HEAD,
@@ -30,6 +39,7 @@ from governance.audit import (
     recording,
 )
 from governance.store import sqlite_engine
+from tests.pg.engines import Engines, OpenEngine
 
 _COLUMNS = "seq, event_id, at, thread_id, kind, actor, payload, prev_hash, hash"
 
@@ -39,15 +49,46 @@ def _ticking_clock(start: datetime = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)) -
     return lambda: start + timedelta(milliseconds=next(ticks))
 
 
+class Database:
+    """A new audit database: logs on engines of their own, and SQL on another, as a tamperer's."""
+
+    def __init__(self, open_engine: OpenEngine, *, driver: bool) -> None:
+        self.open_engine = open_engine
+        self._driver = driver
+
+    def log(self, clock: Callable[[], datetime] | None = None) -> AuditLog:
+        return AuditLog(self.open_engine(), clock=clock or _ticking_clock(), driver=self._driver)
+
+    @cached_property
+    def _tamperer(self) -> Engine:
+        return self.open_engine()
+
+    def sql(self, statement: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Run SQL on a connection of its own, the way someone tampering with the table would."""
+        with self._tamperer.begin() as conn:
+            result = conn.execute(text(statement), params)
+            return [tuple(row) for row in result] if result.returns_rows else []
+
+    def row(self, seq: int) -> tuple[Any, ...]:
+        return self.sql(f"SELECT {_COLUMNS} FROM audit_events WHERE seq = :seq", seq=seq)[0]
+
+    def event_id_at(self, seq: int) -> str:
+        return str(self.row(seq)[1])
+
+
+@pytest.fixture(
+    params=[("sqlite", True), ("sqlite", False), ("postgresql", True)],
+    ids=["sqlite-driver", "sqlite-core", "postgresql"],
+)
+def db(request: pytest.FixtureRequest, engines: Engines) -> Database:
+    """SQLite's driver fast path, the Core path other databases take (on SQLite), and PostgreSQL."""
+    kind, driver = request.param
+    return Database(engines.opener(kind), driver=driver)
+
+
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "audit.db"
-
-
-@pytest.fixture(params=[True, False], ids=["sqlite-driver", "sqlalchemy-core"])
-def log(db_path: Path, request: pytest.FixtureRequest) -> AuditLog:
-    """Both append paths: SQLite's driver fast path, and the Core path other databases take."""
-    return AuditLog(sqlite_engine(db_path), clock=_ticking_clock(), driver=request.param)
+def log(db: Database) -> AuditLog:
+    return db.log()
 
 
 # A fixed cycle of kinds, not ``list(EventKind)``: the seq numbers the tests expect depend on it.
@@ -79,22 +120,6 @@ def _fill(log: AuditLog, n: int = 10) -> list[AuditEvent]:
     ]
 
 
-def _raw(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Run SQL straight on the file, the way someone tampering with it would."""
-    with sqlite3.connect(db_path) as conn:
-        rows = conn.execute(sql, params).fetchall()
-    conn.close()
-    return rows
-
-
-def _row(db_path: Path, seq: int) -> tuple[Any, ...]:
-    return _raw(db_path, f"SELECT {_COLUMNS} FROM audit_events WHERE seq = ?", seq)[0]
-
-
-def _event_id_at(db_path: Path, seq: int) -> str:
-    return str(_row(db_path, seq)[1])
-
-
 # --- round trip -------------------------------------------------------------------------------------
 
 
@@ -115,12 +140,15 @@ def test_appended_events_form_a_chain_from_genesis_and_verify(log: AuditLog) -> 
     assert log.verify().ok and log.verify().checked == 12
 
 
-def test_append_returns_what_was_stored(log: AuditLog, db_path: Path) -> None:
+def test_append_returns_what_was_stored(log: AuditLog, db: Database) -> None:
     event = log.append(
-        EventKind.DECISION, {"z": 1, "a": "Zürich", "nested": {"b": [1, 2]}}, thread_id="t-1", actor="bob"
+        EventKind.DECISION,
+        {"z": 1, "a": "Zürich — ok", "nested": {"b": [1, 2]}},
+        thread_id="t-1",
+        actor="bob",
     )
 
-    stored = _row(db_path, event.seq)
+    stored = db.row(event.seq)
     assert stored == (
         event.seq,
         event.event_id,
@@ -128,23 +156,25 @@ def test_append_returns_what_was_stored(log: AuditLog, db_path: Path) -> None:
         "t-1",
         "decision",
         "bob",
-        '{"a":"Zürich","nested":{"b":[1,2]},"z":1}',
+        '{"a":"Zürich — ok","nested":{"b":[1,2]},"z":1}',
         event.prev_hash,
         event.hash,
     )
     assert event.kind == "decision" and type(event.kind) is str
-    assert event.payload == {"a": "Zürich", "nested": {"b": [1, 2]}, "z": 1}
+    assert event.payload == {"a": "Zürich — ok", "nested": {"b": [1, 2]}, "z": 1}
     assert re.fullmatch(r"[0-9a-f]{32}", event.event_id)
     assert event.to_dict()["payload"] == event.payload and event.to_dict()["hash"] == event.hash
+    assert log.verify().ok
 
 
-def test_timestamps_are_utc_iso_with_microseconds(db_path: Path) -> None:
+def test_timestamps_are_utc_iso_with_microseconds(open_engine: OpenEngine) -> None:
     paris = datetime(2026, 11, 2, 11, 30, 0, 5, tzinfo=timezone(timedelta(hours=1)))
-    log = AuditLog(sqlite_engine(db_path), clock=lambda: paris)
+    log = AuditLog(open_engine(), clock=lambda: paris)
 
     event = log.append(EventKind.REQUEST, {})
 
     assert event.at == "2026-11-02T10:30:00.000005+00:00"
+    assert [e.at for e in log.events()] == [event.at]
 
 
 def test_hash_is_sha256_of_the_documented_json_array(log: AuditLog) -> None:
@@ -170,10 +200,10 @@ def test_hash_is_sha256_of_the_documented_json_array(log: AuditLog) -> None:
     )
 
 
-def test_a_new_log_on_an_existing_file_continues_the_chain(log: AuditLog, db_path: Path) -> None:
+def test_a_new_log_on_an_existing_database_continues_the_chain(log: AuditLog, db: Database) -> None:
     first = _fill(log, 3)
 
-    later = AuditLog(sqlite_engine(db_path)).append(EventKind.RESPONSE, {"text": "done"})
+    later = db.log(clock=lambda: datetime.now(UTC)).append(EventKind.RESPONSE, {"text": "done"})
 
     assert later.seq == 4 and later.prev_hash == first[-1].hash
     assert log.verify().ok
@@ -190,60 +220,61 @@ def test_a_new_log_on_an_existing_file_continues_the_chain(log: AuditLog, db_pat
         ("actor", "mallory"),
         ("at", "2026-11-02T09:30:00.000001+00:00"),
         ("thread_id", "thread-9"),
+        ("thread_id", None),
     ],
 )
 def test_an_edited_field_is_named_as_the_first_broken_event(
-    log: AuditLog, db_path: Path, column: str, value: str
+    log: AuditLog, db: Database, column: str, value: str | None
 ) -> None:
     _fill(log, 10)
-    _raw(db_path, f"UPDATE audit_events SET {column} = ? WHERE seq = 5", value)
+    db.sql(f"UPDATE audit_events SET {column} = :value WHERE seq = 5", value=value)
 
     result = log.verify()
 
     assert not result.ok
-    assert (result.first_broken_seq, result.event_id) == (5, _event_id_at(db_path, 5))
+    assert (result.first_broken_seq, result.event_id) == (5, db.event_id_at(5))
     assert result.problem == Problem.EDITED
     assert result.checked == 5
 
 
 @pytest.mark.parametrize(("deleted", "named"), [(1, 2), (5, 6), (9, 10)])
 def test_a_deleted_event_is_reported_at_the_event_after_the_gap(
-    log: AuditLog, db_path: Path, deleted: int, named: int
+    log: AuditLog, db: Database, deleted: int, named: int
 ) -> None:
     _fill(log, 10)
-    _raw(db_path, "DELETE FROM audit_events WHERE seq = ?", deleted)
+    db.sql("DELETE FROM audit_events WHERE seq = :seq", seq=deleted)
 
     result = log.verify()
 
     assert not result.ok
-    assert (result.first_broken_seq, result.event_id) == (named, _event_id_at(db_path, named))
+    assert (result.first_broken_seq, result.event_id) == (named, db.event_id_at(named))
     assert result.problem == Problem.MISSING_BEFORE
 
 
 @pytest.mark.parametrize(("a", "b"), [(4, 7), (4, 5), (1, 10)])
 def test_swapped_rows_are_reported_at_the_first_moved_event(
-    log: AuditLog, db_path: Path, a: int, b: int
+    log: AuditLog, db: Database, a: int, b: int
 ) -> None:
     _fill(log, 10)
-    row_a, row_b = _row(db_path, a), _row(db_path, b)
-    _raw(db_path, "DELETE FROM audit_events WHERE seq IN (?, ?)", a, b)
-    insert = f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    _raw(db_path, insert, a, *row_b[1:])
-    _raw(db_path, insert, b, *row_a[1:])
+    moved = db.event_id_at(b)
+    # Renumbering through a free seq: seq and event_id are unique, so the rows cannot swap in one step.
+    db.sql("UPDATE audit_events SET seq = 0 WHERE seq = :a", a=a)
+    db.sql("UPDATE audit_events SET seq = :a WHERE seq = :b", a=a, b=b)
+    db.sql("UPDATE audit_events SET seq = :b WHERE seq = 0", b=b)
 
     result = log.verify()
 
     assert not result.ok
-    assert (result.first_broken_seq, result.event_id) == (a, row_b[1])
+    assert (result.first_broken_seq, result.event_id) == (a, moved)
     assert result.problem == Problem.OUT_OF_ORDER
 
 
 @pytest.mark.parametrize("forged", [1, 5, 9])
 def test_a_row_rewritten_with_its_own_hash_recomputed_is_named(
-    log: AuditLog, db_path: Path, forged: int
+    log: AuditLog, db: Database, forged: int
 ) -> None:
     _fill(log, 10)
-    seq, event_id, at, thread_id, kind, actor, _, prev_hash, _ = _row(db_path, forged)
+    seq, event_id, at, thread_id, kind, actor, _, prev_hash, _ = db.row(forged)
     payload = '{"amount":0.0,"note":"nothing happened","step":0}'
     new_hash = event_hash(
         seq=seq,
@@ -255,7 +286,12 @@ def test_a_row_rewritten_with_its_own_hash_recomputed_is_named(
         payload=payload,
         prev_hash=prev_hash,
     )
-    _raw(db_path, "UPDATE audit_events SET payload = ?, hash = ? WHERE seq = ?", payload, new_hash, forged)
+    db.sql(
+        "UPDATE audit_events SET payload = :payload, hash = :hash WHERE seq = :seq",
+        payload=payload,
+        hash=new_hash,
+        seq=forged,
+    )
 
     result = log.verify()
 
@@ -264,22 +300,25 @@ def test_a_row_rewritten_with_its_own_hash_recomputed_is_named(
     assert result.problem == Problem.REWRITTEN
 
 
-def test_a_first_event_not_linked_to_genesis_is_named(log: AuditLog, db_path: Path) -> None:
+def test_a_first_event_not_linked_to_genesis_is_named(log: AuditLog, db: Database) -> None:
     log.append(EventKind.REQUEST, {"text": "hello"})
-    seq, event_id, at, thread_id, kind, actor, payload, _, _ = _row(db_path, 1)
+    seq, event_id, at, thread_id, kind, actor, payload, _, _ = db.row(1)
     fake_prev = "f" * 64
     fields = {"thread_id": thread_id, "kind": kind, "actor": actor, "payload": payload}
     new_hash = event_hash(seq=seq, event_id=event_id, at=at, prev_hash=fake_prev, **fields)
-    _raw(db_path, "UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = 1", fake_prev, new_hash)
+    db.sql(
+        "UPDATE audit_events SET prev_hash = :prev, hash = :hash WHERE seq = 1", prev=fake_prev, hash=new_hash
+    )
 
     result = log.verify()
 
     assert (result.ok, result.first_broken_seq, result.problem) == (False, 1, Problem.NOT_FROM_GENESIS)
 
 
-def test_tamper_detection_survives_batch_boundaries(log: AuditLog, db_path: Path) -> None:
+def test_tamper_detection_survives_batch_boundaries(log: AuditLog, db: Database) -> None:
+    """``verify`` streams the table in batches (through a server-side cursor on PostgreSQL)."""
     log.append_many(NewEvent(kind=EventKind.RETRIEVAL, payload={"i": i}) for i in range(4500))
-    _raw(db_path, "UPDATE audit_events SET payload = ? WHERE seq = 4321", '{"i":0}')
+    db.sql("UPDATE audit_events SET payload = :text WHERE seq = 4321", text='{"i":0}')
 
     result = log.verify()
 
@@ -301,11 +340,11 @@ def test_head_is_the_newest_events_seq_and_hash_written_seq_colon_hash(log: Audi
 
 
 def test_deleting_the_newest_events_passes_verify_but_not_verify_against_the_kept_head(
-    log: AuditLog, db_path: Path
+    log: AuditLog, db: Database
 ) -> None:
     _fill(log, 10)
     kept = log.head()
-    _raw(db_path, "DELETE FROM audit_events WHERE seq >= 8")
+    db.sql("DELETE FROM audit_events WHERE seq >= 8")
 
     assert log.verify().ok  # what the chain alone cannot tell
     result = log.verify(head=kept)
@@ -316,11 +355,11 @@ def test_deleting_the_newest_events_passes_verify_but_not_verify_against_the_kep
 
 
 def test_deleted_newest_events_replaced_by_new_ones_do_not_match_the_kept_head(
-    log: AuditLog, db_path: Path
+    log: AuditLog, db: Database
 ) -> None:
     _fill(log, 10)
     kept = log.head()
-    _raw(db_path, "DELETE FROM audit_events WHERE seq >= 9")
+    db.sql("DELETE FROM audit_events WHERE seq >= 9")
     replaced = _fill(log, 2)[-1]
 
     assert log.verify().ok and replaced.seq == 10
@@ -331,15 +370,19 @@ def test_deleted_newest_events_replaced_by_new_ones_do_not_match_the_kept_head(
 
 
 def test_the_newest_event_rewritten_with_its_hash_recomputed_does_not_match_the_kept_head(
-    log: AuditLog, db_path: Path
+    log: AuditLog, db: Database
 ) -> None:
     _fill(log, 5)
     kept = log.head()
-    seq, event_id, at, thread_id, kind, actor, _, prev_hash, _ = _row(db_path, 5)
+    seq, event_id, at, thread_id, kind, actor, _, prev_hash, _ = db.row(5)
     payload = '{"amount":0.0}'
     fields = {"thread_id": thread_id, "kind": kind, "actor": actor, "payload": payload}
     new_hash = event_hash(seq=seq, event_id=event_id, at=at, prev_hash=prev_hash, **fields)
-    _raw(db_path, "UPDATE audit_events SET payload = ?, hash = ? WHERE seq = 5", payload, new_hash)
+    db.sql(
+        "UPDATE audit_events SET payload = :payload, hash = :hash WHERE seq = 5",
+        payload=payload,
+        hash=new_hash,
+    )
 
     assert log.verify().ok
     result = log.verify(head=kept)
@@ -357,10 +400,10 @@ def test_an_older_head_still_verifies_as_the_chain_grows(log: AuditLog) -> None:
     assert log.verify(head=kept).head == log.head()
 
 
-def test_a_broken_link_is_named_before_the_kept_head_is_checked(log: AuditLog, db_path: Path) -> None:
+def test_a_broken_link_is_named_before_the_kept_head_is_checked(log: AuditLog, db: Database) -> None:
     _fill(log, 10)
     kept = log.head()
-    _raw(db_path, "DELETE FROM audit_events WHERE seq = 4 OR seq >= 9")
+    db.sql("DELETE FROM audit_events WHERE seq = 4 OR seq >= 9")
 
     result = log.verify(head=kept)
 
@@ -415,8 +458,8 @@ def test_append_many_writes_all_or_nothing(log: AuditLog) -> None:
     assert log.verify().checked == 2
 
 
-def test_a_naive_clock_is_refused_and_nothing_is_written(db_path: Path) -> None:
-    log = AuditLog(sqlite_engine(db_path), clock=datetime.now)
+def test_a_naive_clock_is_refused_and_nothing_is_written(open_engine: OpenEngine) -> None:
+    log = AuditLog(open_engine(), clock=datetime.now)
 
     with pytest.raises(ValueError, match="timezone-aware"):
         log.append(EventKind.REQUEST, {})
@@ -480,8 +523,8 @@ def test_events_reads_past_batch_boundaries(log: AuditLog) -> None:
 # --- concurrency ------------------------------------------------------------------------------------
 
 
-def test_recording_collects_what_any_log_appends_in_the_context(db_path: Path) -> None:
-    first, second = AuditLog(sqlite_engine(db_path)), AuditLog(sqlite_engine(db_path))
+def test_recording_collects_what_any_log_appends_in_the_context(open_engine: OpenEngine) -> None:
+    first, second = AuditLog(open_engine()), AuditLog(open_engine())
     first.append(EventKind.REQUEST, {"text": "before"})
     with recording() as recorded:
         first.append(EventKind.REQUEST, {"text": "one"}, thread_id="t")
@@ -497,8 +540,8 @@ def test_recording_collects_what_any_log_appends_in_the_context(db_path: Path) -
     assert recorded == list(first.events(since_seq=1))[:3]
 
 
-def test_two_logs_on_one_file_interleave_into_one_chain(db_path: Path) -> None:
-    first, second = AuditLog(sqlite_engine(db_path)), AuditLog(sqlite_engine(db_path))
+def test_two_logs_on_one_database_interleave_into_one_chain(open_engine: OpenEngine) -> None:
+    first, second = AuditLog(open_engine()), AuditLog(open_engine())
 
     for i in range(50):
         first.append(EventKind.DECISION, {"i": i}, actor="first")
@@ -510,45 +553,73 @@ def test_two_logs_on_one_file_interleave_into_one_chain(db_path: Path) -> None:
     assert first.verify().ok and second.verify().checked == 100
 
 
-def test_append_holds_the_write_lock_while_it_reads_the_head(db_path: Path) -> None:
-    AuditLog(sqlite_engine(db_path))
-    outcomes: list[str] = []
-
-    def clock_that_tries_to_write() -> datetime:
-        # Runs inside the append's transaction: another writer must be locked out by now.
-        other = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+def _try_to_take_the_append_lock(engine: Engine) -> str:
+    """Try, without waiting, what an appender does first; return how it went."""
+    if engine.dialect.name == "sqlite":
+        assert engine.url.database is not None
+        other = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")
             other.execute("ROLLBACK")
-            outcomes.append("other writer got in")
+            return "other appender got in"
         except sqlite3.OperationalError as exc:
-            outcomes.append(str(exc))
+            return str(exc)
         finally:
             other.close()
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE NOWAIT"))
+        return "other appender got in"
+    except OperationalError as exc:
+        return type(exc.orig).__name__
+
+
+LOCKED_OUT = {"sqlite": "database is locked", "postgresql": "LockNotAvailable"}
+
+
+def test_append_locks_out_other_appenders_but_not_readers(open_engine: OpenEngine) -> None:
+    AuditLog(open_engine()).append(EventKind.REQUEST, {})
+    other = open_engine()
+    outcomes: list[str] = []
+
+    def clock_that_tries_to_append() -> datetime:
+        # Runs inside the append's transaction, between reading the head and inserting after it.
+        with other.connect() as conn:
+            outcomes.append(f"readers see {conn.execute(text('SELECT count(*) FROM audit_events')).scalar()}")
+        outcomes.append(_try_to_take_the_append_lock(other))
         return datetime.now(UTC)
 
-    AuditLog(sqlite_engine(db_path), clock=clock_that_tries_to_write).append(EventKind.REQUEST, {})
+    AuditLog(open_engine(), clock=clock_that_tries_to_append).append(EventKind.REQUEST, {})
 
-    assert outcomes == ["database is locked"]
+    assert outcomes == ["readers see 1", LOCKED_OUT[other.dialect.name]]
 
 
-def test_threads_appending_through_separate_engines_keep_one_chain(db_path: Path) -> None:
-    AuditLog(sqlite_engine(db_path))
-    start = threading.Barrier(2)
+def test_threads_appending_through_separate_engines_keep_one_chain(open_engine: OpenEngine) -> None:
+    AuditLog(open_engine())
+    names = ("t1", "t2", "t3", "t4")
+    start = threading.Barrier(len(names))
+    errors: list[BaseException] = []
 
     def worker(name: str) -> None:
-        log = AuditLog(sqlite_engine(db_path))
-        start.wait(timeout=60)
-        for i in range(200):
-            log.append(EventKind.NOTIFICATION, {"i": i}, actor=name)
+        try:
+            log = AuditLog(open_engine())
+            start.wait(timeout=60)
+            for i in range(0, 99, 3):  # single appends and pairs, interleaved
+                log.append(EventKind.NOTIFICATION, {"i": i}, actor=name)
+                log.append_many(
+                    NewEvent(kind=EventKind.EXECUTION, payload={"i": n}, actor=name) for n in (i + 1, i + 2)
+                )
+        except BaseException as exc:
+            errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(name,)) for name in ("t1", "t2")]
+    threads = [threading.Thread(target=worker, args=(name,)) for name in names]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
-    _assert_one_chain_of(AuditLog(sqlite_engine(db_path)), {"t1": 200, "t2": 200})
+    assert errors == []
+    _assert_one_chain_of(AuditLog(open_engine()), dict.fromkeys(names, 99))
 
 
 def _append_in_process(db_path: str, name: str, start: Any) -> None:
@@ -558,7 +629,8 @@ def _append_in_process(db_path: str, name: str, start: Any) -> None:
         log.append(EventKind.EXECUTION, {"i": i, "process": name}, thread_id=name, actor=name)
 
 
-def test_processes_appending_to_one_file_keep_one_chain(db_path: Path) -> None:
+def test_processes_appending_to_one_sqlite_file_keep_one_chain(tmp_path: Path) -> None:
+    db_path = tmp_path / "audit.db"
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(2)
     procs = [ctx.Process(target=_append_in_process, args=(str(db_path), n, start)) for n in ("p1", "p2")]
