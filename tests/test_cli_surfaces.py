@@ -202,3 +202,19 @@ def test_a_blank_or_overlong_thread_id_is_refused_in_one_line(cli: CliRunner, th
     code, out = invoke(cli, "chat", "--as", "carol.desk", "--thread", thread, "summarise INC0010032")
 
     assert code == 2 and out.splitlines()[-1].startswith("error: a thread id")
+
+
+def test_the_queue_filters_by_who_may_act_requester_and_tool(cli: CliRunner) -> None:
+    invoke(cli, "chat", "--as", "carol.desk", "write off 3 damaged MON-27-4K at AMS-1")
+    invoke(cli, "chat", "--as", "alice.requester", "order 40 laptops for the Berlin office")
+
+    def ids(*filters: str) -> list[str]:
+        code, out = invoke(cli, "approvals", "list", "--json", *filters)
+        assert code == 0, out
+        return [str(r["tool"]) for r in json.loads(out)]
+
+    assert ids("--actionable-by", "frank.warehouse") == ["inventory_adjust_stock"]
+    assert ids("--actionable-by", "grace.procure") == ["procurement_create_purchase_order"]
+    assert ids("--requester", "carol.desk") == ["inventory_adjust_stock"]
+    assert ids("--tool", "procurement_create_purchase_order") == ["procurement_create_purchase_order"]
+    assert ids("--actionable-by", "alice.requester") == []

@@ -116,6 +116,8 @@ def print_turn(out: Console, result: TurnResult) -> None:
 def approvals_list(
     status: str = typer.Option("pending", "--status", help="pending | approved | rejected | expired | all"),
     mine: str | None = typer.Option(None, "--actionable-by", help="Only what this person may vote on."),
+    requester: str | None = typer.Option(None, "--requester", help="Only requests of this person."),
+    tool: str | None = typer.Option(None, "--tool", help="Only calls of this tool."),
     as_json: bool = typer.Option(False, "--json", metavar=""),
 ) -> None:
     """The approval queue (ids are printed whole: copy them into `approvals show`)."""
@@ -125,7 +127,7 @@ def approvals_list(
 
     with failing():
         requests = Operations(load_settings()).approvals(
-            status=None if status == "all" else status, actionable_by=mine
+            status=None if status == "all" else status, actionable_by=mine, requester=requester, tool=tool
         )
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in requests], indent=2, ensure_ascii=False, default=str))
