@@ -18,7 +18,7 @@ from rich.text import Text
 
 from agent.cli.chat import approvals_app, chat
 from agent.cli.executions import executions_app
-from agent.cli.failures import fail, failing, load_settings
+from agent.cli.failures import fail, failing, json_object, load_settings
 from agent.cli.knowledge import ingest, search
 from agent.cli.render import literal, print_decision, tier_label, visible
 
@@ -375,13 +375,7 @@ def demo() -> None:
 
 
 def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"--args is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-    if not isinstance(value, dict):
-        fail('--args must be a JSON object, e.g. \'{"number": "INC0010001"}\'')
-    return value
+    return json_object(text, option="--args", example='{"number": "INC0010001"}')
 
 
 def _parse_time(text: str | None) -> datetime:

@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from agent.cli.failures import fail, failing, load_settings
+from agent.cli.failures import fail, failing, json_object, load_settings
 from agent.cli.render import TIER_STYLE, literal, tier_label, visible
 
 if TYPE_CHECKING:  # the commands import what they use when they run: `opslayer --help` stays fast
@@ -243,13 +243,8 @@ def _vote(
 
 
 def _edited(text: str) -> dict[str, Any]:
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"--edit-args is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
-    if not isinstance(raw, dict):
-        fail("--edit-args must be the whole argument object, e.g. '{\"quantity\": 10, ...}'")
-    return raw
+    """The approver's arguments: the whole argument object, not the fields that change."""
+    return json_object(text, option="--edit-args", example='{"supplier_id": "SUP-001", "lines": [...], ...}')
 
 
 def _resume_when_ready(ops: Operations, outcome: VoteOutcome) -> None:

@@ -6,9 +6,10 @@ and keeps its traceback.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -86,3 +87,14 @@ def stuck_hint(exc: ExecutionInProgress) -> str:
 def short_key(key: str) -> str:
     """A prefix long enough to be unique in practice; an ambiguous one is refused, never guessed."""
     return key[:16]
+
+
+def json_object(text: str, *, option: str, example: str) -> dict[str, Any]:
+    """``text`` parsed as a JSON object, or exit 2 naming ``option`` and what is wrong with it."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{option} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+    if not isinstance(value, dict):
+        fail(f"{option} must be a JSON object, e.g. '{example}'")
+    return value

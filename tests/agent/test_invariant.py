@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +32,6 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from agent.run.notifier import LogNotifier
-from agent.run.review import decide_edit
 from agent.run.session import AgentSession, open_checkpointer
 from agent.run.state import AgentDeps
 from agent.settings import Settings
@@ -42,11 +41,10 @@ from governance.approvals import ApprovalError, ApprovalRequest
 from governance.audit import AuditEvent
 from governance.decision import (
     ApprovalRequirement,
-    Decision,
-    DecisionContext,
     approval_satisfied,
     args_digest,
 )
+from tests.agent.graph_support import redecide
 from tests.agent.invariant_support import (
     DIRECTORY,
     PEOPLE,
@@ -413,17 +411,3 @@ def _cleared(before: list[AuditEvent], call_id: str, digest: str) -> bool:
 def _base_call_id(tool_call_id: str) -> str:
     """Re-check escalations request approval under ``<id>#recheck-…``; they belong to ``<id>``."""
     return tool_call_id.split("#", 1)[0]
-
-
-def redecide(deps: AgentDeps, request: ApprovalRequest, args: Mapping[str, Any]) -> Decision:
-    """The edit re-decided as every front end does it (through the operations pipeline)."""
-    context = DecisionContext(now=deps.clock(), channel=request.channel, thread_id=request.thread_id)
-    return decide_edit(
-        deps.governance,
-        deps.systems,
-        deps.usage,
-        tool=request.tool,
-        args=args,
-        requester=request.requester,
-        context=context,
-    )
