@@ -1,4 +1,9 @@
-"""Fixtures of the knowledge tests: the real bundled model, loaded once, and corpora copied to tmp dirs."""
+"""Fixtures of the knowledge tests: the real bundled model, loaded once, and runbooks copied to tmp dirs.
+
+The runbooks come from the repository's own demo corpus (``knowledge/corpus``), so these tests run in
+any clone. Only the tests about the OpenShift dev corpus (``../shared``, beside the repository) need
+that folder; they take ``needs_openshift`` and are skipped, naming it, where it is missing.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,27 @@ import pytest
 
 from knowledge import KnowledgeStore, MiniLMEmbedder, Vectors, ingest_paths, open_store
 
-# The dev corpus next to the repository (../shared), as the grounding issue describes it.
+# The demo corpus shipped in the repository (what `opslayer ingest knowledge/corpus` reads).
+SHIPPED = Path(__file__).resolve().parents[2] / "knowledge" / "corpus"
+
+# Six of its runbooks, on neighbouring subjects (hosts, networks, databases), for the tests that
+# search: some queries share words with several of them.
+SAMPLE = (
+    "it-ops/disk-full.md",
+    "it-ops/vpn-down.md",
+    "it-ops/tls-certificate-expiry.md",
+    "it-ops/connection-pool-exhaustion.md",
+    "it-ops/database-replica-lag.md",
+    "it-ops/dns-resolution-failure.md",
+)
+
+# The dev corpus next to the repository (../shared), as the grounding issue describes it: real runbooks
+# written by others (nested headings, fenced code with "# comment" lines, long sections).
 OPENSHIFT = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "openshift-runbooks" / "runbooks"
 
-# Real runbooks written by others: nested headings, fenced code with "# comment" lines, long sections.
-OPENSHIFT_SAMPLE = (
-    "cluster-kube-apiserver-operator/KubeAPIErrorBudgetBurn.md",
-    "cluster-etcd-operator/etcdMembersDown.md",
-    "cluster-monitoring-operator/KubeNodeNotReady.md",
-    "cluster-monitoring-operator/AlertmanagerFailedReload.md",
-    "cluster-monitoring-operator/KubeletDown.md",
-    "cluster-monitoring-operator/NodeFilesystemAlmostOutOfSpace.md",
+needs_openshift = pytest.mark.skipif(
+    not OPENSHIFT.is_dir(),
+    reason=f"needs the OpenShift dev corpus at {OPENSHIFT} (the ../shared folder beside the repository)",
 )
 
 
@@ -45,10 +60,11 @@ class CountingEmbedder:
         return self._inner.embed_queries(texts)
 
 
-def copy_runbooks(target: Path, names: Sequence[str] = OPENSHIFT_SAMPLE) -> Path:
+def copy_runbooks(target: Path, names: Sequence[str] = SAMPLE) -> Path:
+    """Copy shipped runbooks (paths relative to ``knowledge/corpus/runbooks``) to ``target``."""
     for name in names:
         (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(OPENSHIFT / name, target / name)
+        shutil.copyfile(SHIPPED / "runbooks" / name, target / name)
     return target
 
 
@@ -63,13 +79,9 @@ def store(tmp_path: Path, embedder: CountingEmbedder) -> KnowledgeStore:
 
 
 @pytest.fixture(scope="session")
-def openshift_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_runbooks(tmp_path_factory.mktemp("openshift") / "runbooks")
-
-
-@pytest.fixture(scope="session")
-def searched(tmp_path_factory: pytest.TempPathFactory, model: MiniLMEmbedder, openshift_copy: Path) -> Path:
+def searched(tmp_path_factory: pytest.TempPathFactory, model: MiniLMEmbedder) -> Path:
     """A store directory holding the sample runbooks (read-only for the tests that share it)."""
+    runbooks = copy_runbooks(tmp_path_factory.mktemp("sample") / "runbooks")
     directory = tmp_path_factory.mktemp("searched") / "knowledge"
-    ingest_paths(open_store(directory, embedder=model), [openshift_copy])
+    ingest_paths(open_store(directory, embedder=model), [runbooks])
     return directory

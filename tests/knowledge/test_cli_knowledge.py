@@ -11,9 +11,7 @@ from typer.testing import CliRunner
 
 from agent.cli.knowledge import ingest, search
 from knowledge import MiniLMEmbedder, open_store
-from tests.knowledge.conftest import copy_runbooks
-
-SHIPPED = Path(__file__).resolve().parents[2] / "knowledge" / "corpus"
+from tests.knowledge.conftest import SHIPPED, copy_runbooks
 
 app = typer.Typer()
 app.command()(ingest)
@@ -30,10 +28,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    return copy_runbooks(
-        tmp_path / "runbooks",
-        ["cluster-monitoring-operator/KubeletDown.md", "cluster-etcd-operator/etcdMembersDown.md"],
-    )
+    return copy_runbooks(tmp_path / "runbooks", ["it-ops/vpn-down.md", "it-ops/disk-full.md"])
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -51,34 +46,35 @@ def test_ingest_then_search(home: Path, corpus: Path, tmp_path: Path) -> None:
     summary = json.loads(out)
     assert (summary["added"], summary["unchanged"], summary["chunks"]) == (0, 2, 0)
 
-    code, out, _ = run("search", "etcd members are down", "--k", "1", "--json")
+    code, out, _ = run("search", "no space left on the host", "--k", "1", "--json")
     assert code == 0
     result = json.loads(out)
-    assert result["query"] == "etcd members are down"
+    assert result["query"] == "no space left on the host"
     [hit] = result["hits"]
-    assert hit["doc_id"] == "runbook:runbooks/cluster-etcd-operator/etcdMembersDown.md"
-    assert hit["source"] == "cluster-etcd-operator/etcdMembersDown.md"
+    assert hit["doc_id"] == "runbook:runbooks/it-ops/disk-full.md"
+    assert hit["source"] == "it-ops/disk-full.md"
     assert set(hit["citation"]) == {"id", "source", "section", "snippet"}
-    assert hit["citation"]["id"].startswith("rb:runbooks/cluster-etcd-operator/etcdMembersDown.md#")
+    assert hit["citation"]["id"].startswith("rb:runbooks/it-ops/disk-full.md#")
     assert {"text", "score", "citation", "chunk_id"} <= set(hit["passages"][0])
 
-    code, out, _ = run("search", "etcd members are down")
+    code, out, _ = run("search", "no space left on the host")
     assert code == 0
-    assert "rb:runbooks/cluster-etcd-operator/etcdMembersDown.md" in out
+    assert "rb:runbooks/it-ops/disk-full.md" in out
 
     queries = tmp_path / "queries.txt"
-    queries.write_text("Kubelet has disappeared from Prometheus target discovery\n  \netcd quorum lost\n")
+    queries.write_text("remote staff cannot connect to the VPN\n  \n/var/log is full\n")
     code, out, _ = run("search", "--batch", str(queries), "--k", "2")
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines()]
     # Output line N answers input line N; the blank line says so instead of being dropped.
     assert [line["query"] for line in lines] == [
-        "Kubelet has disappeared from Prometheus target discovery",
+        "remote staff cannot connect to the VPN",
         "",
-        "etcd quorum lost",
+        "/var/log is full",
     ]
     assert lines[1] == {"query": "", "hits": [], "error": "empty query"}
-    assert lines[0]["hits"][0]["doc_id"] == "runbook:runbooks/cluster-monitoring-operator/KubeletDown.md"
+    assert lines[0]["hits"][0]["doc_id"] == "runbook:runbooks/it-ops/vpn-down.md"
+    assert lines[2]["hits"][0]["doc_id"] == "runbook:runbooks/it-ops/disk-full.md"
     assert len(lines[0]["hits"]) == len(lines[2]["hits"]) == 2
 
 
@@ -195,5 +191,5 @@ def test_keep_going_ingests_the_good_files_lists_the_bad_and_exits_1(
         f"error: {bad}: not UTF-8 text (invalid continuation byte at byte 5)",
         "error: 2 path(s) could not be ingested (listed above); the rest were",
     ]
-    code, out, _ = run("search", "etcd members are down", "--k", "1", "--json")
-    assert json.loads(out)["hits"][0]["source"] == "cluster-etcd-operator/etcdMembersDown.md"
+    code, out, _ = run("search", "no space left on the host", "--k", "1", "--json")
+    assert json.loads(out)["hits"][0]["source"] == "it-ops/disk-full.md"

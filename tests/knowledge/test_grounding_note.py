@@ -24,14 +24,12 @@ def test_an_empty_store_is_reported_without_loading_the_model(tmp_path: Path) ->
 
 def test_an_ingested_store_grounds_without_a_note(tmp_path: Path, model: MiniLMEmbedder) -> None:
     store = open_store(tmp_path / "knowledge", embedder=model)
-    ingest_paths(
-        store, [copy_runbooks(tmp_path / "runbooks", ["cluster-monitoring-operator/KubeletDown.md"])]
-    )
+    ingest_paths(store, [copy_runbooks(tmp_path / "runbooks", ["it-ops/vpn-down.md"])])
     grounder = RetrieverGrounder(Retriever(store))
 
     assert not store.is_empty()
     assert grounder.note() is None
-    grounding = grounder("Kubelet has disappeared from Prometheus target discovery")
+    grounding = grounder("remote staff cannot connect to the VPN")
     assert grounding.note is None
     assert grounding.message is not None
-    assert grounding.citations[0]["id"].startswith("rb:runbooks/cluster-monitoring-operator/KubeletDown.md")
+    assert grounding.citations[0]["id"].startswith("rb:runbooks/it-ops/vpn-down.md")

@@ -24,11 +24,7 @@ from tools.local import LocalITSM, open_local_systems
 from tools.models import Incident, IncidentState
 from tools.protocols import ITSMBackend
 
-SMALL = (
-    "cluster-monitoring-operator/KubeNodeNotReady.md",
-    "cluster-monitoring-operator/AlertmanagerFailedReload.md",
-    "cluster-etcd-operator/etcdMembersDown.md",
-)
+SMALL = ("it-ops/vpn-down.md", "it-ops/dns-resolution-failure.md", "it-ops/database-replica-lag.md")
 
 
 def chunk_texts(store: KnowledgeStore, doc_id: str) -> list[str]:
@@ -63,31 +59,31 @@ def test_a_changed_file_replaces_its_old_chunks(
     store: KnowledgeStore, embedder: CountingEmbedder, corpus: Path
 ) -> None:
     ingest_paths(store, [corpus])
-    path = corpus / "cluster-monitoring-operator/KubeNodeNotReady.md"
+    path = corpus / "it-ops/vpn-down.md"
     text = path.read_text()
-    assert "cannot host any\nnew pods" in text
+    assert "(primary) and vpn-gw-02 (secondary), behind fw-edge-01" in text
     path.write_text(
-        text.replace("cannot host any\nnew pods", "cannot run any workloads")
-        + "\n## Escalation\n\nPage the platform on-call through the P1 bridge.\n"
+        text.replace("(primary) and vpn-gw-02 (secondary), behind fw-edge-01", "(primary) alone")
+        + "\n## Paging\n\nPage the platform on-call through the P1 bridge.\n"
     )
     embedder.texts = 0
 
     summary = ingest_paths(store, [corpus])
 
     assert (summary.added, summary.updated, summary.unchanged) == (0, 1, 2)
-    texts = chunk_texts(store, "runbook:corpus/cluster-monitoring-operator/KubeNodeNotReady.md")
+    texts = chunk_texts(store, "runbook:corpus/it-ops/vpn-down.md")
     assert embedder.texts == summary.chunks == len(texts)
     joined = "\n".join(texts)
-    assert "cannot run any workloads" in joined
-    assert "new pods" not in joined
+    assert "vpn-gw-01\n(primary) alone" in joined
+    assert "vpn-gw-02 (secondary)" not in joined
     assert "Page the platform on-call" in joined
     assert store.count() == sum(entry.chunks for entry in store.manifest().values())
 
 
 def test_prune_removes_documents_whose_files_are_gone(store: KnowledgeStore, corpus: Path) -> None:
     ingest_paths(store, [corpus])
-    (corpus / "cluster-etcd-operator/etcdMembersDown.md").unlink()
-    gone = "runbook:corpus/cluster-etcd-operator/etcdMembersDown.md"
+    (corpus / "it-ops/database-replica-lag.md").unlink()
+    gone = "runbook:corpus/it-ops/database-replica-lag.md"
 
     kept = ingest_paths(store, [corpus])
     assert kept.removed == 0
@@ -97,7 +93,9 @@ def test_prune_removes_documents_whose_files_are_gone(store: KnowledgeStore, cor
     assert (pruned.removed, pruned.unchanged) == (1, 2)
     assert gone not in store.manifest()
     assert chunk_texts(store, gone) == []
-    assert not Retriever(store).search("etcd members down quorum", kind="runbook", where={"doc_id": gone})
+    assert not Retriever(store).search(
+        "replica lag behind the primary", kind="runbook", where={"doc_id": gone}
+    )
 
 
 def test_lines_gone_from_a_jsonl_file_are_removed_with_it(store: KnowledgeStore, tmp_path: Path) -> None:
@@ -277,14 +275,14 @@ def test_keep_going_keeps_the_last_good_version_of_a_file_that_became_bad(
     store: KnowledgeStore, corpus: Path
 ) -> None:
     ingest_paths(store, [corpus])
-    broken = corpus / "cluster-etcd-operator/etcdMembersDown.md"
+    broken = corpus / "it-ops/database-replica-lag.md"
     broken.write_text("---\ntitle: [unclosed\n---\n# Broken\n")
 
     summary = ingest_paths(store, [corpus], keep_going=True, prune=True)
 
-    assert [Path(f.path).name for f in summary.failed] == ["etcdMembersDown.md"]
+    assert [Path(f.path).name for f in summary.failed] == ["database-replica-lag.md"]
     assert (summary.removed, summary.unchanged) == (0, 2)
-    assert "runbook:corpus/cluster-etcd-operator/etcdMembersDown.md" in store.manifest()
+    assert "runbook:corpus/it-ops/database-replica-lag.md" in store.manifest()
 
 
 def test_a_folder_ingestignore_skips_what_it_lists(store: KnowledgeStore, corpus: Path) -> None:

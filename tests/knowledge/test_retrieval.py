@@ -1,4 +1,4 @@
-"""Hybrid retrieval over real runbooks: fusion when the retrievers disagree, grouping, filters,
+"""Hybrid retrieval over the shipped runbooks: fusion when the retrievers disagree, grouping, filters,
 citations stable across re-ingests, persistence across a restart, and a lexical index that follows
 the store."""
 
@@ -12,10 +12,12 @@ from chromadb.api.shared_system_client import SharedSystemClient
 
 from knowledge import FusionConfig, Hit, KnowledgeStore, MiniLMEmbedder, Retriever, ingest_paths, open_store
 from knowledge.store import StoredChunk
-from tests.knowledge.conftest import OPENSHIFT_SAMPLE, copy_runbooks
+from tests.knowledge.conftest import SAMPLE, copy_runbooks
 
-ALERTMANAGER = "runbook:runbooks/cluster-monitoring-operator/AlertmanagerFailedReload.md"
-ETCD = "runbook:runbooks/cluster-etcd-operator/etcdMembersDown.md"
+DNS = "runbook:runbooks/it-ops/dns-resolution-failure.md"
+DISK = "runbook:runbooks/it-ops/disk-full.md"
+REPLICA = "runbook:runbooks/it-ops/database-replica-lag.md"
+VPN = "runbook:runbooks/it-ops/vpn-down.md"
 
 
 @pytest.fixture
@@ -28,32 +30,32 @@ def doc_ids(hits: list[Hit]) -> list[str]:
 
 
 def test_hybrid_fuses_retrievers_that_disagree(retriever: Retriever) -> None:
-    query = "amtool check-config"
+    query = "name lookup fails"
     dense = doc_ids(retriever.search(query, k=3, mode="dense"))
     bm25 = doc_ids(retriever.search(query, k=3, mode="bm25"))
     hybrid = retriever.search(query, k=3)
 
-    # BM25 alone is led astray by the common word "check"; the model reads "amtool" as Alertmanager.
-    assert dense[0] == ALERTMANAGER
-    assert bm25[:2] == [ETCD, ALERTMANAGER]
-    assert doc_ids(hybrid)[0] == ALERTMANAGER
+    # BM25 alone is led astray by the common word "fails"; the model reads "name lookup" as DNS.
+    assert dense[0] == DNS
+    assert bm25[:2] == [DISK, DNS]
+    assert doc_ids(hybrid)[0] == DNS
     assert (hybrid[0].dense_rank, hybrid[0].bm25_rank) == (1, 2)
     assert hybrid[0].similarity is not None
 
 
 def test_fusion_weights_are_parameters(retriever: Retriever) -> None:
-    query = "amtool check-config"
+    query = "name lookup fails"
     retriever.fusion = FusionConfig(dense_weight=0.1, bm25_weight=1.0, rrf_k=1)
-    assert doc_ids(retriever.search(query, k=1)) == [ETCD]
+    assert doc_ids(retriever.search(query, k=1)) == [DISK]
     retriever.fusion = FusionConfig(dense_weight=1.0, bm25_weight=0.1, rrf_k=1)
-    assert doc_ids(retriever.search(query, k=1)) == [ALERTMANAGER]
+    assert doc_ids(retriever.search(query, k=1)) == [DNS]
 
 
 def test_hits_are_grouped_per_document_with_their_best_passages(retriever: Retriever) -> None:
-    hits = retriever.search("etcd member down, check etcdctl endpoint health", k=6)
+    hits = retriever.search("the read replica is lagging behind the primary database", k=6)
 
     assert len(doc_ids(hits)) == len(set(doc_ids(hits))) == 6
-    assert hits[0].doc_id == ETCD
+    assert hits[0].doc_id == REPLICA
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     for hit in hits:
         assert 1 <= len(hit.passages) <= 3
@@ -63,12 +65,12 @@ def test_hits_are_grouped_per_document_with_their_best_passages(retriever: Retri
 
 
 def test_citations_name_source_section_and_snippet(retriever: Retriever) -> None:
-    [hit] = retriever.search("General etcd health: rsh into the etcdctl container", k=1)
+    [hit] = retriever.search("Space held by deleted files that a process still has open", k=1)
 
     citation = hit.citation
-    assert hit.source == citation.source == "cluster-etcd-operator/etcdMembersDown.md"
-    assert citation.section == "Diagnosis > General etcd health"
-    assert citation.id == "rb:runbooks/cluster-etcd-operator/etcdMembersDown.md#general-etcd-health"
+    assert hit.source == citation.source == "it-ops/disk-full.md"
+    assert citation.section == "Diagnosis"
+    assert citation.id == "rb:runbooks/it-ops/disk-full.md#diagnosis"
     snippet = citation.snippet.strip("… ")
     assert snippet and snippet in " ".join(hit.passages[0].text.split())
     assert hit.to_dict()["citation"] == {
@@ -84,17 +86,15 @@ def test_citation_ids_are_stable_across_reingests(
 ) -> None:
     """The same files ingested again (from another folder of the same name, into another store) cite
     the same ids."""
-    root = copy_runbooks(tmp_path / "elsewhere" / "runbooks", OPENSHIFT_SAMPLE[:3])
+    root = copy_runbooks(tmp_path / "elsewhere" / "runbooks", SAMPLE[:3])
     other = open_store(tmp_path / "other", embedder=model)
     ingest_paths(other, [root])
-    query = "API server error budget burn rate too high"
+    query = "the TLS certificate expires in a few days"
 
     ours = [p.citation.id for h in retriever.search(query, k=3, kind="runbook") for p in h.passages]
     theirs = [p.citation.id for h in Retriever(other).search(query, k=3) for p in h.passages]
     assert ours[0] == theirs[0]
-    assert re.fullmatch(
-        r"rb:runbooks/cluster-kube-apiserver-operator/KubeAPIErrorBudgetBurn\.md#[a-z0-9-]+", ours[0]
-    )
+    assert re.fullmatch(r"rb:runbooks/it-ops/tls-certificate-expiry\.md#[a-z0-9-]+", ours[0])
     assert set(theirs) <= {c.citation_id for c in _all_chunks(other)}
     assert {c.citation_id for c in _all_chunks(other)} <= {
         c.citation_id for c in _all_chunks(retriever.store)
@@ -106,16 +106,16 @@ def _all_chunks(store: KnowledgeStore) -> list[StoredChunk]:
 
 
 def test_filters_by_kind_and_metadata(retriever: Retriever) -> None:
-    source = "cluster-monitoring-operator/KubeletDown.md"
+    source = "it-ops/vpn-down.md"
 
-    assert retriever.search("node", kind="incident") == []
+    assert retriever.search("host", kind="incident") == []
     for mode in ("hybrid", "dense", "bm25"):
-        hits = retriever.search("etcd members down", k=5, where={"source": source}, mode=mode)
-        assert doc_ids(hits) == [f"runbook:runbooks/{source}"], mode
-    hits = retriever.search(
-        "etcd", k=5, where={"source": {"$in": [source, "cluster-etcd-operator/etcdMembersDown.md"]}}
-    )
-    assert set(doc_ids(hits)) == {f"runbook:runbooks/{source}", ETCD}
+        hits = retriever.search(
+            "disk full, the application is down", k=5, where={"source": source}, mode=mode
+        )
+        assert doc_ids(hits) == [VPN], mode
+    hits = retriever.search("disk", k=5, where={"source": {"$in": [source, "it-ops/disk-full.md"]}})
+    assert set(doc_ids(hits)) == {VPN, DISK}
 
 
 def test_front_matter_metadata_filters_and_is_returned(tmp_path: Path, model: MiniLMEmbedder) -> None:
@@ -137,7 +137,7 @@ def test_front_matter_metadata_filters_and_is_returned(tmp_path: Path, model: Mi
 
 
 def test_search_batch_matches_single_searches(retriever: Retriever) -> None:
-    queries = ["kubelet is down", "alertmanager failed to reload its configuration", "filesystem almost full"]
+    queries = ["the VPN is down", "too many connections to the database", "filesystem almost full"]
     batch = retriever.search_batch(queries, k=3)
     assert [doc_ids(hits) for hits in batch] == [doc_ids(retriever.search(q, k=3)) for q in queries]
 
@@ -150,21 +150,21 @@ def test_bad_arguments_are_rejected(retriever: Retriever) -> None:
 
 
 def test_the_store_survives_a_restart(tmp_path: Path, model: MiniLMEmbedder) -> None:
-    corpus = copy_runbooks(tmp_path / "corpus", ["cluster-monitoring-operator/KubeletDown.md"])
+    corpus = copy_runbooks(tmp_path / "corpus", ["it-ops/vpn-down.md"])
     ingest_paths(open_store(tmp_path / "knowledge", embedder=model), [corpus])
     # Drop Chroma's in-process system cache, so the next client reads the directory like a new process.
     SharedSystemClient.clear_system_cache()
 
     reopened = open_store(tmp_path / "knowledge", embedder=model)
     assert reopened.count() > 0
-    assert "runbook:corpus/cluster-monitoring-operator/KubeletDown.md" in reopened.manifest()
-    [hit] = Retriever(reopened).search("Kubelet has disappeared from Prometheus target discovery", k=1)
-    assert hit.doc_id == "runbook:corpus/cluster-monitoring-operator/KubeletDown.md"
+    assert "runbook:corpus/it-ops/vpn-down.md" in reopened.manifest()
+    [hit] = Retriever(reopened).search("remote staff cannot connect to the VPN", k=1)
+    assert hit.doc_id == "runbook:corpus/it-ops/vpn-down.md"
     assert ingest_paths(reopened, [corpus]).unchanged == 1
 
 
 def test_the_lexical_index_follows_the_store(tmp_path: Path, model: MiniLMEmbedder) -> None:
-    corpus = copy_runbooks(tmp_path / "corpus", ["cluster-monitoring-operator/KubeletDown.md"])
+    corpus = copy_runbooks(tmp_path / "corpus", ["it-ops/vpn-down.md"])
     store = open_store(tmp_path / "knowledge", embedder=model)
     ingest_paths(store, [corpus])
     retriever = Retriever(store)
