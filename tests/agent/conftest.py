@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.agent.graph_support import ScriptedLLM, World
+from tests.pg.engines import ENGINES, Engines
 
 
 @pytest.fixture
@@ -24,4 +25,17 @@ def make_world(tmp_path: Path, systems_template: Path, llm: ScriptedLLM) -> Call
 
 @pytest.fixture
 def world(make_world: Callable[..., World]) -> World:
+    return make_world()
+
+
+@pytest.fixture(params=ENGINES)
+def world_on_each_engine(
+    request: pytest.FixtureRequest, make_world: Callable[..., World], engines: Engines
+) -> World:
+    """A world with its governance stores on SQLite (the default, under its home) or PostgreSQL.
+
+    Modules whose scenarios must hold on both engines rename it to ``world``.
+    """
+    if request.param == "postgresql":
+        return make_world(governance_engine=engines.opener("postgresql"))
     return make_world()

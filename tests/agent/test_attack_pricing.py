@@ -15,10 +15,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
+
 from agent.run.state import AgentDeps
 from governance.approvals import ApprovalStatus
 from tests.agent.graph_support import NOW, ScriptedLLM, World, answer, calls, po_call, tool_call
 from tools.errors import BackendUnavailable
+
+
+@pytest.fixture
+def world(world_on_each_engine: World) -> World:
+    """Governance on SQLite and on PostgreSQL: the attack must fail on both."""
+    return world_on_each_engine
+
 
 PO = "procurement_create_purchase_order"
 LAPTOP, SUPPLIER = "LAP-14-PRO", "SUP-001"

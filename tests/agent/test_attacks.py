@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import threading
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,18 +29,15 @@ import pytest
 from governance.approvals import ApprovalRequest, ApprovalStatus
 from governance.decision import args_digest
 from tests.agent.graph_support import MONITOR_PRICE, ScriptedLLM, World, answer, calls, po_args, po_call
-from tests.pg.engines import ENGINES, Engines
 
 SMALL = 16  # monitors: 1,904 an order
 BUDGET = 10_000.0
 
 
-@pytest.fixture(params=ENGINES)
-def world(request: pytest.FixtureRequest, make_world: Callable[..., World], engines: Engines) -> World:
-    """A world with its governance stores on SQLite (the default, under its home) or PostgreSQL."""
-    if request.param == "postgresql":
-        return make_world(governance_engine=engines.opener("postgresql"))
-    return make_world()
+@pytest.fixture
+def world(world_on_each_engine: World) -> World:
+    """Governance on SQLite and on PostgreSQL: every attack must fail on both."""
+    return world_on_each_engine
 
 
 def spend_small_orders(world: World, llm: ScriptedLLM, count: int = 4) -> None:
