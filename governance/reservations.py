@@ -13,7 +13,7 @@ from datetime import datetime
 
 from governance.compiled import CompiledPolicy
 from governance.decision import Decision
-from governance.executions._values import usage_charge_key
+from governance.executions import usage_charge_key
 from governance.usage import Hold
 
 

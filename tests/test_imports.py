@@ -146,3 +146,20 @@ def _components() -> list[set[str]]:
 def test_the_graph_is_read_from_real_sources() -> None:
     """Guards the test itself: it sees the modules and a known import."""
     assert "agent.run.nodes" in GRAPH and "governance.decide" in GRAPH["agent.run.review"]
+
+
+def test_private_modules_of_a_package_are_imported_only_inside_it() -> None:
+    """``governance.approvals._rows`` and the like are the package's own business."""
+    offenders = [
+        f"{module} imports {target}"
+        for module, targets in GRAPH.items()
+        for target in targets
+        if (private := _private_package(target)) is not None and not _within(module, private)
+    ]
+    assert offenders == []
+
+
+def _private_package(module: str) -> str | None:
+    """The package owning ``module`` when its last part is private (``a.b._c`` → ``a.b``)."""
+    package, _, name = module.rpartition(".")
+    return package if name.startswith("_") and not name.startswith("__") and package else None
