@@ -90,3 +90,15 @@ def test_an_edit_is_validated_and_decided_again_as_the_requesters_call(ops: Oper
     assert resumed.answer is not None
     executed = [e.payload for e in ops.audit_events(thread=request.thread_id, kinds=["execution"])]
     assert [(e["status"], e["args_digest"]) for e in executed] == [("completed", outcome.request.args_digest)]
+
+
+def test_a_turn_says_what_governance_did_with_each_call(ops: Operations) -> None:
+    waiting = ops.send("write off 3 damaged MON-27-4K at AMS-1", actor="carol.desk")
+    noted = ops.send("add a note to INC0010047 saying checked the pool", actor="carol.desk")
+
+    [asked] = [c for c in waiting.calls if c.tool == "inventory_adjust_stock"]
+    assert (asked.tier, asked.status, asked.approval_id) == ("approve", "waiting", waiting.pending[0].id)
+    assert "write-off" in asked.rule_ids
+    [note] = [c for c in noted.calls if c.tool == "itsm_add_work_note"]
+    assert (note.tier, note.status) == ("notify", "completed") and note.notified
+    assert all(c.status == "completed" for c in noted.calls if c.tier == "auto")

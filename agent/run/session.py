@@ -29,11 +29,73 @@ _TOOL_NODES = frozenset({"govern", "act", "await_approval"})
 
 
 @dataclass(frozen=True, kw_only=True)
+class CallOutcome:
+    """What governance did with one tool call during a turn, as the audit trail recorded it."""
+
+    tool_call_id: str
+    tool: str
+    tier: str | None  # of the latest decision (plan or re-check); None if the call was never decided
+    rule_ids: tuple[str, ...]
+    reasons: tuple[str, ...]
+    notified: tuple[str, ...]  # who was told before it ran (notify tier)
+    approval_id: str | None  # the request it waits for, or ran on
+    status: str  # refused | waiting | completed | failed | decided
+
+
+@dataclass(frozen=True, kw_only=True)
 class TurnResult:
     thread_id: str
     answer: str | None  # None while the thread waits for approval
     events: list[AuditEvent] = field(default_factory=list)  # what governance did during the turn
     pending: list[ApprovalRequest] = field(default_factory=list)
+
+    @property
+    def citations(self) -> list[str]:
+        """The citation ids the answer carries (runbook sections, past incidents)."""
+        return cited_ids(self.answer) if self.answer else []
+
+    @property
+    def calls(self) -> list[CallOutcome]:
+        """One outcome per tool call decided, notified, asked about or run in this turn, in order."""
+        outcomes: dict[str, dict[str, Any]] = {}
+        for event in self.events:
+            call_id = event.payload.get("tool_call_id")
+            if not isinstance(call_id, str):
+                continue
+            outcome = outcomes.setdefault(call_id, {"tool": event.payload.get("tool", ""), "notified": ()})
+            _fold(outcome, event)
+        return [_outcome(call_id, outcome) for call_id, outcome in outcomes.items()]
+
+
+def _fold(outcome: dict[str, Any], event: AuditEvent) -> None:
+    payload = event.payload
+    if event.kind == EventKind.DECISION:
+        refused = payload.get("tier") == "deny"
+        outcome.update(
+            tier=payload.get("tier"), rules=payload.get("rule_ids", []), reasons=payload.get("reasons", [])
+        )
+        outcome["status"] = "refused" if refused else outcome.get("status", "decided")
+    elif event.kind == EventKind.APPROVAL_REQUESTED:
+        outcome.update(approval_id=payload.get("request_id") or payload.get("approval_id"), status="waiting")
+    elif event.kind == EventKind.NOTIFICATION:
+        outcome["notified"] = tuple(payload.get("recipients", ()))
+    elif event.kind == EventKind.EXECUTION:
+        outcome.update(
+            status=payload.get("status"), approval_id=payload.get("approval_id") or outcome.get("approval_id")
+        )
+
+
+def _outcome(call_id: str, outcome: dict[str, Any]) -> CallOutcome:
+    return CallOutcome(
+        tool_call_id=call_id,
+        tool=str(outcome["tool"]),
+        tier=outcome.get("tier"),
+        rule_ids=tuple(outcome.get("rules", ())),
+        reasons=tuple(outcome.get("reasons", ())),
+        notified=tuple(outcome["notified"]),
+        approval_id=outcome.get("approval_id"),
+        status=str(outcome.get("status", "decided")),
+    )
 
 
 def open_checkpointer(path: Path) -> SqliteSaver:
