@@ -35,7 +35,16 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 @contextmanager
 def failing() -> Iterator[None]:
-    """Turn the errors people can act on into one line and exit 2."""
+    """Turn the errors people can act on into one line and exit 2; anything else keeps its traceback."""
+    try:
+        yield
+    except Exception as exc:  # the error classes are imported only when one happened: start-up stays fast
+        _explain(exc)
+        raise
+
+
+def _explain(exc: Exception) -> None:
+    """Exit with one line when ``exc`` is an error a person can act on; return otherwise."""
     from agent.run.errors import OpslayerError
     from governance.approvals import ApprovalError
     from governance.directory import DirectoryError, UnknownPerson
@@ -44,19 +53,19 @@ def failing() -> Iterator[None]:
     from governance.store import SchemaOutdated
     from tools.errors import OpsError
 
-    try:
-        yield
-    except ExecutionInProgress as exc:
+    if isinstance(exc, ExecutionInProgress):
         fail(stuck_hint(exc))
-    except (OpslayerError, ApprovalError, UnknownPerson, OpsError, ExecutionError, SchemaOutdated) as exc:
+    if isinstance(
+        exc, OpslayerError | ApprovalError | UnknownPerson | OpsError | ExecutionError | SchemaOutdated
+    ):
         fail(str(exc))
-    except (PolicyError, DirectoryError) as exc:
+    if isinstance(exc, PolicyError | DirectoryError):
         fail(f"{exc} (see `opslayer policy check`)")
-    except ValidationError as exc:  # settings from the environment
+    if isinstance(exc, ValidationError):  # settings from the environment
         fail(f"configuration: {exc.errors()[0].get('loc')}: {exc.errors()[0].get('msg')}")
-    except UnicodeDecodeError as exc:
+    if isinstance(exc, UnicodeDecodeError):
         fail(f"a configuration file is not UTF-8 text: {exc.reason} at byte {exc.start}")
-    except OSError as exc:  # an unusable OPSLAYER_HOME: a file, read-only, missing permissions
+    if isinstance(exc, OSError):  # an unusable OPSLAYER_HOME: a file, read-only, missing permissions
         fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
 
 
