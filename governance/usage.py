@@ -9,7 +9,7 @@ idempotency key per limit, so retries and resumes never count twice:
   IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock per limit key, taken in sorted order).
   Of two sessions racing for the last of a budget, exactly one gets it; the other re-decides and sees
   the first one's hold. Reserved amounts count in :meth:`~SqlUsageLedger.total` like charges do.
-- :meth:`~SqlUsageLedger.charge` turns the hold into the charge when the call has executed;
+- :meth:`~SqlUsageLedger.record` turns the hold into the charge when the call has executed;
 - :meth:`~SqlUsageLedger.release` drops a hold whose call failed, was refused, or is decided again.
 """
 
@@ -198,11 +198,6 @@ class SqlUsageLedger:
         except _Full as full:
             return full.limit_id
         return None
-
-    def charge(self, charges: Sequence[UsageCharge], at: datetime, row_keys: Sequence[str]) -> None:
-        """Turn the holds of an executed call into charges (charging afresh where no hold is left)."""
-        for charge, row_key in zip(charges, row_keys, strict=True):
-            self.record(charge, at, row_key)
 
     def release(self, row_keys: Sequence[str]) -> int:
         """Drop the holds under ``row_keys`` (charges stay); how many were dropped."""
