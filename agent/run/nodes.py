@@ -118,11 +118,14 @@ def await_approval(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, 
                 _cleared(item["tool_call_id"], outcome.tool, dict(outcome.args), item["approval_id"])
             )
         else:
+            # The arguments that were up for approval: an approver may have edited them before
+            # another rejected them, and the answer must describe what was actually refused.
             text = refusal_text(
                 outcome.status.value,
                 outcome.tool,
                 f"{outcome.status.value}: {outcome.reason}",
                 approval_id=item["approval_id"],
+                args=dict(outcome.args),
             )
             messages.append(ToolMessage(content=text, tool_call_id=item["tool_call_id"], status="error"))
     return {"messages": messages, "cleared": cleared, "pending": []}

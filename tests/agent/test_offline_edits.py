@@ -144,3 +144,25 @@ def test_a_rejected_write_off_is_answered_as_rejected_with_the_reason(cli: CliRu
         "I did not write off 3 × MON-27-4K at AMS-1: the request was rejected. It said: “rejected:"
     )
     assert "recount first" in answer(out)
+
+
+def test_an_edit_rejected_by_a_second_approver_is_described_as_edited(cli: CliRunner) -> None:
+    """Grace edits the order to 30 laptops; Heidi (finance) rejects: the answer names the 30, not the 40."""
+    code, out = invoke(cli, "chat", "--as", "alice.requester", "order 40 laptops for the Berlin office")
+    assert code == 0, out
+    [request] = json.loads(invoke(cli, "approvals", "list", "--json")[1])
+    edited = {**request["args"], "lines": [{**request["args"]["lines"][0], "quantity": 30}]}
+    edited["total_amount"] = round(30 * edited["lines"][0]["unit_price"], 2)
+    code, out = invoke(
+        cli, "approvals", "approve", request["id"], "--as", "grace.procure", "--edit-args", json.dumps(edited)
+    )
+    assert code == 0, out
+
+    code, out = invoke(
+        cli, "approvals", "reject", request["id"], "--as", "heidi.finance", "--reason", "not now"
+    )
+
+    assert code == 0, out
+    answer = " ".join(out.split())
+    assert "rejected" in answer and "not now" in answer
+    assert "30" in answer and "as edited at approval" in answer
