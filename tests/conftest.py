@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import respx
+from typer.testing import CliRunner
 
 from knowledge import MiniLMEmbedder
 from tests.agent.graph_support import ScriptedLLM
@@ -81,3 +82,12 @@ def open_engine(request: pytest.FixtureRequest, engines: Engines) -> OpenEngine:
     """A new, empty governance database on each engine in turn: each call opens another engine on it,
     as another process would. The PostgreSQL run is skipped, naming what is missing, without a server."""
     return engines.opener(request.param)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner for `opslayer` commands on a fresh OPSLAYER_HOME, offline, with the shipped policy."""
+    monkeypatch.setenv("OPSLAYER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPSLAYER_POLICY_FILE", raising=False)
+    return CliRunner()

@@ -23,14 +23,6 @@ PO = {
 }
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("OPSLAYER_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("OPSLAYER_POLICY_FILE", raising=False)
-    return CliRunner()
-
-
 def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:
     result = cli.invoke(app, list(args))
     return result.exit_code, result.output

@@ -25,12 +25,10 @@ HOSTILE = "tonight [per ticket] [/] \x1b[2J\u202eevil\u200b"
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("OPSLAYER_HOME", str(tmp_path / "home"))
+def cli(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The root conftest's runner, at 80 columns: what must not be cut there is checked there."""
     monkeypatch.setenv("COLUMNS", "80")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("OPSLAYER_POLICY_FILE", raising=False)
-    return CliRunner()
+    return cli
 
 
 def invoke(cli: CliRunner, *args: str, stdin: str | None = None) -> tuple[int, str]:

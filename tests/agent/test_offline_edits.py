@@ -12,18 +12,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from agent.cli.app import app
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("OPSLAYER_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("OPSLAYER_POLICY_FILE", raising=False)
-    return CliRunner()
 
 
 def invoke(cli: CliRunner, *args: str) -> tuple[int, str]:
