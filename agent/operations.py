@@ -97,7 +97,7 @@ class Operations:
     @cached_property
     def session(self) -> AgentSession:
         """The governed run: chat model, systems, grounding, checkpoints (the expensive part)."""
-        from agent.run.session import AgentSession, open_checkpointer
+        from agent.run.session import AgentSession
 
         deps = wiring.build_agent_deps(
             self.settings,
@@ -108,7 +108,7 @@ class Operations:
             stores=self.stores,
             governance=self.governance,
         )
-        return AgentSession(deps, open_checkpointer(self.settings.checkpoints_db))
+        return AgentSession(deps, wiring.open_checkpointer(self.settings))
 
     # --- people -------------------------------------------------------------------------------------
 

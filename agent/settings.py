@@ -45,6 +45,36 @@ class Settings(BaseSettings):
         default=DEFAULT_SETTLER_ROLES,
         description="Roles whose holders may settle executions a crash left started (`opslayer executions`)",
     )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of a PostgreSQL database (postgresql+psycopg://...) holding every store: "
+        "audit, approvals, executions, usage, API tokens, worker leases and conversation checkpoints. "
+        "Unset: SQLite files under OPSLAYER_HOME.",
+    )
+    # --- the service (`opslayer serve`, `opslayer worker`) ---
+    api_max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest request body accepted")
+    api_page_max: int = Field(default=500, ge=1, description="Largest page a list endpoint returns")
+    send_rate_per_minute: int = Field(
+        default=30, ge=1, description="Messages one person may send per minute over the API"
+    )
+    trusted_header: str | None = Field(
+        default=None, description="Header naming the caller, set by an auth proxy (e.g. X-Forwarded-User)"
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        default=(), description="Addresses (or networks) whose trusted header is believed"
+    )
+    token_expiry_days: float = Field(default=90.0, gt=0, description="Default lifetime of an API token")
+    serve_worker: bool = Field(default=True, description="`opslayer serve` runs one worker in-process")
+    worker_poll_s: float = Field(default=0.2, gt=0, description="How often an idle worker looks for work")
+    worker_lease_s: float = Field(
+        default=60.0, gt=0, description="How long a worker owns a piece of work before another may take it"
+    )
+    head_publish_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the worker publishes the audit head outside the chain"
+    )
+    head_file: Path | None = Field(
+        default=None, description="Where the audit head is published (OPSLAYER_HOME/audit-head.json if unset)"
+    )
 
     @property
     def systems_db(self) -> Path:
@@ -61,3 +91,11 @@ class Settings(BaseSettings):
     @property
     def checkpoints_db(self) -> Path:
         return self.home / "checkpoints.db"
+
+    @property
+    def published_head_file(self) -> Path:
+        return self.head_file or self.home / "audit-head.json"
+
+    @property
+    def on_postgres(self) -> bool:
+        return self.database_url is not None

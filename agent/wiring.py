@@ -23,6 +23,9 @@ from governance.store import sqlite_engine
 from governance.usage import SqlUsageLedger
 
 if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+    from sqlalchemy import Engine
+
     from agent.run.governance import Governance
     from governance.directory import Directory
     from tools.registry import ToolRegistry
@@ -70,8 +73,29 @@ def open_systems(settings: Settings) -> Systems:
     )
 
 
+def governance_engine(settings: Settings) -> Engine:
+    """The database of the governance stores: PostgreSQL when ``OPSLAYER_DATABASE_URL`` is set, else
+    ``governance.db`` under ``OPSLAYER_HOME``."""
+    if settings.database_url is not None:
+        from governance.store import engine_from_url
+
+        return engine_from_url(settings.database_url.get_secret_value())
+    return sqlite_engine(settings.governance_db)
+
+
+def open_checkpointer(settings: Settings) -> BaseCheckpointSaver[Any]:
+    """LangGraph checkpoints on the same database as the governance stores."""
+    if settings.database_url is not None:
+        from agent.run.session import open_postgres_checkpointer
+
+        return open_postgres_checkpointer(settings.database_url.get_secret_value())
+    from agent.run.session import open_checkpointer as open_sqlite
+
+    return open_sqlite(settings.checkpoints_db)
+
+
 def open_audit(settings: Settings) -> AuditLog:
-    return AuditLog(sqlite_engine(settings.governance_db))
+    return AuditLog(governance_engine(settings))
 
 
 def read_audit(settings: Settings) -> AuditLog:
@@ -84,6 +108,8 @@ def read_audit(settings: Settings) -> AuditLog:
 
     from governance.store import sqlite_reader
 
+    if settings.database_url is not None:
+        return AuditLog(governance_engine(settings), create=False)
     log = AuditLog(sqlite_reader(settings.governance_db), create=False)
     try:
         log.head()
@@ -93,11 +119,11 @@ def read_audit(settings: Settings) -> AuditLog:
 
 
 def open_usage(settings: Settings) -> SqlUsageLedger:
-    return SqlUsageLedger(sqlite_engine(settings.governance_db))
+    return SqlUsageLedger(governance_engine(settings))
 
 
 def open_executions(settings: Settings) -> ExecutionLedger:
-    return ExecutionLedger(sqlite_engine(settings.governance_db), clock=lambda: datetime.now(UTC))
+    return ExecutionLedger(governance_engine(settings), clock=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,9 +137,9 @@ class Stores:
 
 
 def open_stores(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Stores:
-    """The governance stores under ``OPSLAYER_HOME`` (no model, no Chroma, no tool backends)."""
+    """The governance stores (no model, no Chroma, no tool backends)."""
     now = clock or (lambda: datetime.now(UTC))
-    engine = sqlite_engine(settings.governance_db)
+    engine = governance_engine(settings)
     audit = AuditLog(engine)
     return Stores(
         audit=audit,
@@ -165,10 +191,10 @@ def build_agent_deps(
 
 
 def open_session(settings: Settings, **kwargs: Any) -> Any:
-    """An ``AgentSession`` on the checkpoints under ``OPSLAYER_HOME``."""
-    from agent.run.session import AgentSession, open_checkpointer
+    """An ``AgentSession`` on the checkpoints the settings name."""
+    from agent.run.session import AgentSession
 
-    return AgentSession(build_agent_deps(settings, **kwargs), open_checkpointer(settings.checkpoints_db))
+    return AgentSession(build_agent_deps(settings, **kwargs), open_checkpointer(settings))
 
 
 def open_knowledge_store(settings: Settings) -> Any:

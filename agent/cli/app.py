@@ -108,6 +108,11 @@ def _reset_home(settings: Settings, *, force: bool) -> None:
     Re-seeding restarts record numbers (PO-2026-0025 again): an audit trail, approval or checkpoint
     that mentioned the old PO-2026-0025 would then name a different order.
     """
+    if settings.database_url is not None:
+        fail(
+            "--reset drops local SQLite files only: with OPSLAYER_DATABASE_URL set, the governance state "
+            "and conversations live in PostgreSQL; drop and re-create that database instead"
+        )
     if settings.governance_db.exists() and not force:
         from agent.wiring import open_stores
 

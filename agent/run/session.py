@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
@@ -112,10 +113,34 @@ def open_checkpointer(path: Path) -> SqliteSaver:
     return saver
 
 
+def open_postgres_checkpointer(url: str) -> BaseCheckpointSaver[Any]:
+    """LangGraph checkpoints in PostgreSQL (``url`` as SQLAlchemy spells it), through a connection pool.
+
+    The pool's connections are in autocommit mode without prepared statements, as the saver requires;
+    ``setup()`` creates or migrates its tables and is safe to run from several processes.
+    """
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+    from sqlalchemy import make_url
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    pool: ConnectionPool[Any] = ConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=8,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        open=True,
+    )
+    saver = PostgresSaver(pool)
+    saver.setup()
+    return saver
+
+
 class AgentSession:
     """One process's handle on the agent: graph + checkpointer + run dependencies."""
 
-    def __init__(self, deps: AgentDeps, checkpointer: SqliteSaver) -> None:
+    def __init__(self, deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any]) -> None:
         self.deps = deps
         self.graph = build_graph(checkpointer)
 
