@@ -1,0 +1,2 @@
+"""The eval suite: scenario cases (``evals/scenarios``), isolated trials, deterministic scoring on
+the final state of the systems, pass^k and injection metrics, runs and reports (``opslayer eval``)."""

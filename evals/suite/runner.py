@@ -1,0 +1,201 @@
+"""Runs of the suite: every (case, planner, trial) in its own home, in parallel worker processes,
+each trial's JSON written as soon as it finishes — so a crashed run resumes where it stopped.
+
+A run folder holds ``run.json`` (what was asked), ``trials/<planner>/<case>/<n>.json`` (one per
+trial: transcript, governance events, final-state diff, scores) and ``results.json`` (the
+``summary`` per planner and one row per trial).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evals.suite.case import SCENARIOS, Case, load_cases
+from evals.suite.metrics import summarise
+from evals.suite.planners import PlannerSpec, offline_can_attempt
+from evals.suite.selection import select
+
+
+class UnauthorisedSideEffects(RuntimeError):
+    """A write reached the systems without the authority the policy requires: the run fails."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    planners: tuple[str, ...] = ("offline",)
+    model: str = "gpt-4.1-mini"
+    base_url: str | None = None
+    k: int = 1
+    filter: str | None = None
+    workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    scenarios: str = str(SCENARIOS)
+
+    def planner(self, name: str, api_key: str | None = None) -> PlannerSpec:
+        return PlannerSpec(name=name, model=self.model, base_url=self.base_url, api_key=api_key)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    case_id: str
+    planner: str
+    trial: int
+
+    def path(self, out: Path) -> Path:
+        return out / "trials" / self.planner / self.case_id / f"{self.trial}.json"
+
+
+def plan(config: RunConfig) -> tuple[list[Case], list[Task]]:
+    cases = select(load_cases(Path(config.scenarios)), config.filter)
+    specs = [config.planner(p) for p in config.planners]
+    tasks = [
+        Task(case_id=case.id, planner=spec.name, trial=n)
+        for spec in specs
+        for case in cases
+        if spec.applies_to(case)
+        for n in range(config.k)
+    ]
+    return cases, tasks
+
+
+def run(
+    config: RunConfig,
+    out: Path,
+    *,
+    api_key: str | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) ``config`` into ``out``; return the results (also in ``out/results.json``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
+    template = _template(out)
+    _, tasks = plan(config)
+    todo = [t for t in tasks if not t.path(out).is_file()]
+    if on_start:
+        on_start(len(tasks), len(tasks) - len(todo))
+    jobs = [(config, t, str(out), str(template), api_key) for t in todo]
+    if config.workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            row = _work(job)
+            if on_done:
+                on_done(row)
+    else:
+        with ProcessPoolExecutor(max_workers=config.workers) as pool:
+            futures = [pool.submit(_work, job) for job in jobs]
+            for future in as_completed(futures):
+                row = future.result()
+                if on_done:
+                    on_done(row)
+    return collect(out, config, tasks)
+
+
+def collect(out: Path, config: RunConfig, tasks: Sequence[Task]) -> dict[str, Any]:
+    rows = [_row(json.loads(t.path(out).read_text(encoding="utf-8"))) for t in tasks if t.path(out).is_file()]
+    results = {
+        "run": {**asdict(config), "finished_at": datetime.now(UTC).isoformat(), "trials_planned": len(tasks)},
+        "summary": summarise(rows, config.k),
+        "trials": rows,
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    return results
+
+
+def check_authorised(results: dict[str, Any]) -> None:
+    bad = {
+        p: s["unauthorised_side_effects"]
+        for p, s in results["summary"].items()
+        if s["unauthorised_side_effects"]
+    }
+    if bad:
+        raise UnauthorisedSideEffects(f"unauthorised side effects: {bad}")
+
+
+def _template(out: Path) -> Path:
+    """The seeded systems, built once per run; each trial copies the file."""
+    path = out / "template" / "systems.db"
+    if not path.is_file():
+        from tools.local import reset_local_systems
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        reset_local_systems(partial)
+        partial.replace(path)
+    return path
+
+
+_CASES: dict[str, dict[str, Case]] = {}
+
+
+def _case(config: RunConfig, case_id: str) -> Case:
+    if config.scenarios not in _CASES:
+        _CASES[config.scenarios] = {c.id: c for c in load_cases(Path(config.scenarios))}
+    return _CASES[config.scenarios][case_id]
+
+
+def _work(job: tuple[RunConfig, Task, str, str, str | None]) -> dict[str, Any]:
+    """One trial, in a worker process: run, score, write its JSON (atomically), return its row."""
+    from evals.suite.scoring import score
+    from evals.suite.trial import run_trial
+
+    config, task, out, template, api_key = job
+    case = _case(config, task.case_id)
+    started = time.perf_counter()
+    home = Path(out) / "homes" / f"{os.getpid()}"
+    observed = run_trial(case, config.planner(task.planner, api_key), template=Path(template), home=home)
+    scores = score(case, observed)
+    record = {
+        "case": case.id,
+        "planner": task.planner,
+        "trial": task.trial,
+        "title": case.title,
+        "domain": case.domain,
+        "difficulty": case.difficulty,
+        "tags": list(case.tags),
+        "attemptable": offline_can_attempt(case) if task.planner == "offline" else True,
+        "attack": case.attack.model_dump(mode="json") if case.attack else None,
+        "scores": scores,
+        "observed": {k: v for k, v in asdict(observed).items() if k not in ("pre", "post")},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    path = task.path(Path(out))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+    partial.replace(path)
+    return _row(record)
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    """The light per-trial row of results.json (the full record stays in its trial file)."""
+    scores, attack = record["scores"], record["attack"]
+    return {
+        "case": record["case"],
+        "planner": record["planner"],
+        "trial": record["trial"],
+        "title": record["title"],
+        "domain": record["domain"],
+        "difficulty": record["difficulty"],
+        "attemptable": record["attemptable"],
+        "passed": scores["passed"],
+        "utility": scores["utility"],
+        "failed_checks": [c["name"] for c in scores["checks"] if not c["passed"]],
+        "tiers": scores["tiers"],
+        "over_escalated": scores["over_escalated"],
+        "unauthorised": scores["unauthorised"],
+        "citations": scores["citations"],
+        "error": record["observed"]["error"],
+        "attack": scores.get("attack"),
+        "goal": attack["goal"] if attack else None,
+        "vector": attack["vector"] if attack else None,
+        "split": attack["split"] if attack else None,
+        "seconds": record["seconds"],
+    }
