@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, func, inspect, select
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, inspect, make_url, select
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from tools import sqlite
@@ -44,8 +44,15 @@ def sqlite_reader(path: Path, *, immutable: bool = False) -> Engine:
 
 
 def engine_from_url(url: str) -> Engine:
-    """An engine for any SQLAlchemy URL (``postgresql+psycopg://...`` when one machine is not enough)."""
-    engine = create_engine(url)
+    """An engine for any SQLAlchemy URL (``postgresql+psycopg://...`` when one machine is not enough).
+
+    A plain ``postgresql://`` URL, as libpq and most deployment tools write it, means psycopg 3 (the
+    driver installed), not SQLAlchemy's default psycopg2.
+    """
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    engine = create_engine(parsed)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
