@@ -33,7 +33,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, tuple_
 
 from governance.approvals._events import _final_payload, _refusal_payload, _requested_payload, _vote_payload
 from governance.approvals._rows import (
@@ -254,16 +254,45 @@ class ApprovalStore:
         )
 
     def list(
-        self, *, status: ApprovalStatus | str | None = None, thread_id: str | None = None
+        self,
+        *,
+        status: ApprovalStatus | str | None = None,
+        thread_id: str | None = None,
+        requester: str | None = None,
+        tool: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
     ) -> builtins.list[ApprovalRequest]:
-        """Requests oldest first, optionally filtered; due requests are expired first."""
+        """Requests oldest first, optionally filtered; due requests are expired first.
+
+        ``limit`` and ``after`` page through them: ``after`` is the id of the last request of the
+        previous page (``UnknownRequest`` if there is no such request).
+        """
         self.expire_due()
+        columns = approval_requests.c
         conditions = []
         if status is not None:
-            conditions.append(approval_requests.c.status == ApprovalStatus(status).value)
-        if thread_id is not None:
-            conditions.append(approval_requests.c.thread_id == thread_id)
-        return _read_requests(self._engine, *conditions)
+            conditions.append(columns.status == ApprovalStatus(status).value)
+        for column, value in (
+            (columns.thread_id, thread_id),
+            (columns.requester, requester),
+            (columns.tool, tool),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if after is not None:
+            conditions.append(tuple_(columns.created_at, columns.id) > self._position(after))
+        return _read_requests(self._engine, *conditions, limit=limit)
+
+    def _position(self, request_id: str) -> tuple[str, str]:
+        row_id = _normalise_id(request_id)
+        with self._engine.connect() as conn:
+            created = conn.execute(
+                select(approval_requests.c.created_at).where(approval_requests.c.id == row_id)
+            ).scalar()
+        if created is None:
+            raise UnknownRequest(f"no approval request {request_id!r} to page after", request_id=request_id)
+        return created, row_id
 
     def for_thread(self, thread_id: str) -> builtins.list[ApprovalRequest]:
         return self.list(thread_id=thread_id)

@@ -64,6 +64,7 @@ approval_requests = Table(
     UniqueConstraint("thread_id", "tool_call_id", "stage", name="uq_approval_requests_call_stage"),
     Index("ix_approval_requests_due", "status", "expires_at"),
     Index("ix_approval_requests_thread", "thread_id"),
+    Index("ix_approval_requests_queue", "status", "created_at", "id"),
 )
 
 approval_votes = Table(
@@ -242,15 +243,18 @@ def _consume(engine: Engine, request_id: str, execution_key: str, args_digest: s
         return bool(conn.execute(claim).rowcount == 1)
 
 
-def _read_requests(engine: Engine, *conditions: Any) -> list[ApprovalRequest]:
-    """Requests with their votes, oldest first, read in one statement.
+def _read_requests(engine: Engine, *conditions: Any, limit: int | None = None) -> list[ApprovalRequest]:
+    """Requests with their votes, oldest first (the first ``limit`` of them), read in one statement.
 
     One statement is one snapshot on every engine, so a request row and its votes always agree
     (two queries could see a vote committed between them next to the row from before it).
     """
-    order = (approval_requests.c.created_at, approval_requests.c.id, approval_votes.c.seq)
+    oldest_first = (approval_requests.c.created_at, approval_requests.c.id)
+    if limit is not None:
+        page = select(approval_requests.c.id).where(*conditions).order_by(*oldest_first).limit(limit)
+        conditions = (approval_requests.c.id.in_(page),)
     with engine.connect() as conn:
-        rows = conn.execute(_JOINED.where(*conditions).order_by(*order)).all()
+        rows = conn.execute(_JOINED.where(*conditions).order_by(*oldest_first, approval_votes.c.seq)).all()
     grouped: dict[str, tuple[Row[Any], list[Vote]]] = {}
     for row in rows:
         _, votes = grouped.setdefault(row.id, (row, []))

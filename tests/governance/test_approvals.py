@@ -657,3 +657,29 @@ def test_one_tool_call_requested_from_two_stores_at_once_is_one_request(world: W
     first, second = requests
     assert first == second and [r.id for r in world.store.list()] == [first.id]
     assert len(world.events("approval_requested")) == 1
+
+
+# -- the queue, in pages ------------------------------------------------------------------------------
+
+
+def test_the_queue_pages_oldest_first_with_votes_and_filters(world: World) -> None:
+    asked = []
+    for n in range(5):
+        asked.append(world.ask(po(600.0 + n), call=f"call-{n}"))
+        world.clock.advance(seconds=1)
+    world.vote(asked[1].id, GRACE)  # approved: no longer pending
+    pending = [r.id for r in asked if r.id != asked[1].id]
+
+    first = world.store.list(status="pending", limit=2)
+    rest = world.store.list(status="pending", limit=2, after=first[-1].id.lower())
+    last = world.store.list(status="pending", limit=2, after=rest[-1].id)
+
+    assert [r.id for r in first + rest + last] == pending and len(last) == 0
+    [approved] = world.store.list(requester=ALICE, tool=PO, status="approved", limit=10)
+    assert approved.id == asked[1].id and [v.approver for v in approved.votes] == [GRACE.id]
+    assert world.store.list(tool=CANCEL) == [] and world.store.list(requester="bob") == []
+
+
+def test_paging_after_an_unknown_request_names_it(world: World) -> None:
+    with pytest.raises(UnknownRequest, match="APR-00000000"):
+        world.store.list(after="APR-00000000")
