@@ -108,3 +108,18 @@ def running_stub(delay_s: float = 0.1) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def main() -> None:
+    """``python -m evals.openai_stub --port P [--delay S]``: serve the stub in the foreground."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay", type=float, default=0.1, help="seconds before each answer")
+    options = parser.parse_args()
+    uvicorn.run(build_app(options.delay), host="127.0.0.1", port=options.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
