@@ -2,18 +2,22 @@
 
 Its replies come from a function of the conversation, or from a script of messages queued with
 :meth:`ScriptedChatModel.load`. Binding tools is accepted and ignored, so the graph treats it like
-any chat model with the catalogue bound.
+any chat model with the catalogue bound. When streamed (a turn with an event listener), a reply
+arrives in word-sized chunks, its tool calls in the last one, as a streaming endpoint sends them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import PrivateAttr
 
@@ -54,6 +58,28 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self._next(messages))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        message = self._next(messages)
+        text = message.content if isinstance(message.content, str) else ""
+        words = re.findall(r"\s*\S+\s*", text) or [text]
+        calls = [
+            tool_call_chunk(name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=n)
+            for n, call in enumerate(message.tool_calls)
+        ]
+        for n, word in enumerate(words):
+            last = n == len(words) - 1
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(content=word, tool_call_chunks=calls if last else [])
+            )
+
+    def _next(self, messages: list[BaseMessage]) -> AIMessage:
         self._calls += 1
-        message = self._script.pop(0) if self._script else self.reply(messages)
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return self._script.pop(0) if self._script else self.reply(messages)

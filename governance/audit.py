@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ from governance.canonical import canonical_json as _canonical
 from governance.store import autocommit, create_tables, driver_cursor
 
 GENESIS_HASH = "0" * 64
+_log = logging.getLogger("opslayer.audit")
 _BATCH = 2000
 
 
@@ -72,6 +74,9 @@ class EventKind(StrEnum):
     RESPONSE = "response"
     POLICY_LOADED = "policy_loaded"
     ERROR = "error"
+    ACCESS_DENIED = "access_denied"
+    TOKEN_CREATED = "token_created"
+    TOKEN_REVOKED = "token_revoked"
 
 
 class Problem(StrEnum):
@@ -231,29 +236,57 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-_RECORDING: ContextVar[list[AuditEvent] | None] = ContextVar("opslayer_audit_recording", default=None)
+AuditListener: TypeAlias = Callable[[AuditEvent], None]
+
+
+@dataclass(slots=True)
+class _Recording:
+    events: list[AuditEvent]
+    listener: AuditListener | None
+    outer: _Recording | None
+
+
+_RECORDING: ContextVar[_Recording | None] = ContextVar("opslayer_audit_recording", default=None)
 
 
 @contextmanager
-def recording() -> Iterator[list[AuditEvent]]:
+def recording(listener: AuditListener | None = None) -> Iterator[list[AuditEvent]]:
     """Collect every event appended in this context (by any :class:`AuditLog`), e.g. during one turn.
 
     Context variables follow LangGraph's nodes into its worker threads, so a turn sees what its
     nodes appended without reading the trail back. The list is in commit order once sorted by ``seq``.
+    Recordings nest: an event appended inside an inner recording is collected by the outer ones too.
+
+    ``listener`` is called with each event once it is committed, in the appending thread. An exception
+    it raises is logged and ends its calls for this recording; the append and its caller carry on.
     """
-    events: list[AuditEvent] = []
-    token = _RECORDING.set(events)
+    current = _Recording(events=[], listener=listener, outer=_RECORDING.get())
+    token = _RECORDING.set(current)
     try:
-        yield events
+        yield current.events
     finally:
         _RECORDING.reset(token)
 
 
 def _record(events: list[AuditEvent]) -> list[AuditEvent]:
     sink = _RECORDING.get()
-    if sink is not None:
-        sink.extend(events)
+    while sink is not None:
+        sink.events.extend(events)
+        if sink.listener is not None:
+            _tell(sink, events)
+        sink = sink.outer
     return events
+
+
+def _tell(sink: _Recording, events: list[AuditEvent]) -> None:
+    for event in events:
+        if sink.listener is None:
+            return
+        try:
+            sink.listener(event)
+        except Exception:  # a listener (a closed stream, say) must never fail the append
+            _log.exception("audit listener failed on event %s; it gets no further events", event.seq)
+            sink.listener = None
 
 
 class AuditLog:

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from agent.run.errors import ThreadBusy, ThreadNotWaiting, UnknownThread
+from agent.run.events import Delivery, TurnListener
 from agent.run.graph import build_graph
 from agent.run.grounding import cited_ids
 from agent.run.state import AgentDeps
@@ -138,22 +142,42 @@ def open_postgres_checkpointer(url: str) -> BaseCheckpointSaver[Any]:
 
 
 class AgentSession:
-    """One process's handle on the agent: graph + checkpointer + run dependencies."""
+    """One process's handle on the agent: graph + checkpointer + run dependencies.
 
-    def __init__(self, deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any]) -> None:
+    ``callbacks`` (LangChain callback handlers, e.g. the LLM metrics) see every model call of every run.
+    """
+
+    def __init__(
+        self,
+        deps: AgentDeps,
+        checkpointer: BaseCheckpointSaver[Any],
+        *,
+        callbacks: Sequence[BaseCallbackHandler] = (),
+    ) -> None:
         self.deps = deps
         self.graph = build_graph(checkpointer)
+        self._callbacks = list(callbacks)
 
     def send(
-        self, message: str, *, actor_id: str, thread_id: str | None = None, channel: str = "cli"
+        self,
+        message: str,
+        *,
+        actor_id: str,
+        thread_id: str | None = None,
+        channel: str = "cli",
+        on_event: TurnListener | None = None,
     ) -> TurnResult:
-        """Run one user turn (a new thread unless ``thread_id`` names an existing one)."""
+        """Run one user turn (a new thread unless ``thread_id`` names an existing one).
+
+        ``on_event`` receives the turn's events as they happen (see :mod:`agent.run.events`).
+        """
         self.deps.governance.directory.get(actor_id)  # unknown people are refused before anything runs
         if thread_id is None:
             thread_id = f"t-{uuid.uuid4().hex[:12]}"
         else:
             self._check_can_continue(thread_id)
-        with recording() as events:
+        delivery = None if on_event is None else Delivery(on_event)
+        with recording(None if delivery is None else delivery.audited) as events:
             self.deps.audit.append(
                 EventKind.REQUEST,
                 {"text": message, "channel": channel, "dry_run": self.deps.dry_run},
@@ -167,9 +191,9 @@ class AgentSession:
                 "rounds": 0,
                 "grounded": self.deps.grounder is not None,
             }
-            return self._run(state, thread_id, actor_id, events)
+            return self._run(state, thread_id, actor_id, events, delivery)
 
-    def resume(self, thread_id: str) -> TurnResult:
+    def resume(self, thread_id: str, *, on_event: TurnListener | None = None) -> TurnResult:
         """Continue a thread paused for approval (call when its approvals are final).
 
         A thread whose run stopped part-way (the process crashed, or the LLM endpoint failed) is
@@ -181,12 +205,14 @@ class AgentSession:
         if not snapshot.next:
             raise ThreadNotWaiting(thread_id)
         actor_id = snapshot.values["actor_id"]
-        with recording() as events:
+        delivery = None if on_event is None else Delivery(on_event)
+        with recording(None if delivery is None else delivery.audited) as events:
             if not self._waiting(thread_id):
-                return self._run(None, thread_id, actor_id, events)
+                return self._run(None, thread_id, actor_id, events, delivery)
             ids = [item["approval_id"] for item in snapshot.values.get("pending", [])]
             outcomes = {i: self.deps.approvals.outcome(i).status.value for i in ids}
-            return self._run(Command(resume={"approvals": outcomes}), thread_id, actor_id, events)
+            resume: Command[Any] = Command(resume={"approvals": outcomes})
+            return self._run(resume, thread_id, actor_id, events, delivery)
 
     def pending_approvals(self, thread_id: str) -> list[str]:
         """Approval ids the thread waits for (empty when it is not paused)."""
@@ -198,11 +224,18 @@ class AgentSession:
     def exists(self, thread_id: str) -> bool:
         return bool(self.graph.get_state(self._config(thread_id)).values)
 
-    def _run(self, graph_input: Any, thread_id: str, actor_id: str, recorded: list[AuditEvent]) -> TurnResult:
+    def _run(
+        self,
+        graph_input: Any,
+        thread_id: str,
+        actor_id: str,
+        recorded: list[AuditEvent],
+        delivery: Delivery | None,
+    ) -> TurnResult:
         """Run the graph; ``recorded`` collects the audit events of the turn as they are appended."""
         config = self._config(thread_id)
         try:
-            self.graph.invoke(graph_input, config, context=self.deps)
+            self._invoke(graph_input, {**config, "callbacks": self._callbacks}, delivery)
         except Exception as exc:
             self.deps.audit.append(
                 EventKind.ERROR,
@@ -225,6 +258,17 @@ class AgentSession:
         payload = {"text": answer, "citations": cited_ids(answer)}
         self.deps.audit.append(EventKind.RESPONSE, payload, thread_id=thread_id, actor=actor_id)
         return TurnResult(thread_id=thread_id, answer=answer, events=_of_thread(recorded, thread_id))
+
+    def _invoke(self, graph_input: Any, config: Any, delivery: Delivery | None) -> None:
+        """Run the graph to its end or its next interrupt; stream the model's tokens to ``delivery``."""
+        if delivery is None or not _streams(self.deps.model):  # governance events need no stream
+            self.graph.invoke(graph_input, config, context=self.deps)
+            return
+        # "messages" mode makes a model that can stream do so; a whole message (a tool message, say)
+        # arrives as a message, not a chunk, and is no token.
+        for message, _ in self.graph.stream(graph_input, config, context=self.deps, stream_mode="messages"):
+            if isinstance(message, AIMessageChunk):
+                delivery.token(message.text)
 
     def _check_can_continue(self, thread_id: str) -> None:
         snapshot = self.graph.get_state(self._config(thread_id))
@@ -252,6 +296,11 @@ def _final_answer(messages: list[Any]) -> str:
         if isinstance(message, AIMessage) and not message.tool_calls:
             return str(message.content)
     return ""
+
+
+def _streams(model: BaseChatModel) -> bool:
+    """Whether the model can stream tokens (the offline planner cannot: its turns run unstreamed)."""
+    return type(model)._stream is not BaseChatModel._stream
 
 
 def _interrupted(snapshot: Any) -> bool:
