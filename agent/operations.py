@@ -13,7 +13,9 @@ Errors come from the trees of the layers below (documented in :mod:`agent.run.er
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -24,6 +26,7 @@ from agent.settings import Settings
 from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest
 from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult
 from governance.executions import ExecutionRecord, ExecutionStatus
+from governance.work import RESUME
 
 if TYPE_CHECKING:  # imported where used: reading the queue stays cheap
     from agent.run.governance import Governance
@@ -125,12 +128,28 @@ class Operations:
         self.person(actor)
         if thread is not None:
             _check_thread_id(thread)
-        return self.session.send(message, actor_id=actor, thread_id=thread, channel=channel)
+        thread_id = thread if thread is not None else f"t-{uuid.uuid4().hex[:12]}"
+        with self._resumed_later_on_failure(thread_id):
+            return self.session.send(message, actor_id=actor, thread_id=thread_id, channel=channel)
 
     def resume(self, thread: str) -> TurnResult:
         """Continue a thread whose approvals are final (or whose run stopped part-way)."""
         _check_thread_id(thread)
-        return self.session.resume(thread)
+        with self._resumed_later_on_failure(thread):
+            return self.session.resume(thread)
+
+    @contextmanager
+    def _resumed_later_on_failure(self, thread: str) -> Iterator[None]:
+        """A run the planner or a notification stopped part-way is queued for the worker to resume
+        (after a backoff), whichever front end started it; the error still goes to the caller."""
+        from agent.run.errors import NotificationFailed, PlannerUnavailable
+
+        try:
+            yield
+        except (NotificationFailed, PlannerUnavailable):
+            work = self.stores.work
+            work.enqueue(RESUME, thread, due_at=self._clock() + work.backoff(1))
+            raise
 
     def grounding_note(self) -> str | None:
         """Why answers will cite nothing (grounding off, or an empty knowledge store), else None."""
@@ -210,6 +229,8 @@ class Operations:
             redecide=(lambda args: self.redecide(request, args)) if edited is not None else None,
         )
         waiting = self.stores.approvals.list(status=ApprovalStatus.PENDING, thread_id=after.thread_id)
+        if after.final and not waiting:  # durable before the caller hears of it: the worker resumes it
+            self.stores.work.enqueue(RESUME, after.thread_id)
         return VoteOutcome(request=after, can_resume=after.final and not waiting)
 
     def redecide(self, request: ApprovalRequest, args: Mapping[str, Any]) -> Decision:

@@ -21,6 +21,7 @@ from governance.audit import AuditLog
 from governance.executions import ExecutionLedger
 from governance.store import sqlite_engine
 from governance.usage import SqlUsageLedger
+from governance.work import WorkQueue
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -134,6 +135,7 @@ class Stores:
     usage: SqlUsageLedger
     approvals: ApprovalStore
     executions: ExecutionLedger
+    work: WorkQueue  # the worker's queue: resumes, the head publication
 
 
 def open_stores(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Stores:
@@ -146,6 +148,7 @@ def open_stores(settings: Settings, *, clock: Callable[[], datetime] | None = No
         usage=SqlUsageLedger(engine),
         approvals=ApprovalStore(engine, audit=audit, clock=now),
         executions=ExecutionLedger(engine, clock=now),
+        work=WorkQueue(engine, clock=now),
     )
 
 

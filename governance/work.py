@@ -54,7 +54,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from governance.store import autocommit, create_tables
 
-__all__ = ["DEFAULT_MAX_ATTEMPTS", "WorkItem", "WorkQueue", "WorkState", "work_items"]
+__all__ = [
+    "DEFAULT_MAX_ATTEMPTS",
+    "PUBLISH_HEAD",
+    "RESUME",
+    "WorkItem",
+    "WorkQueue",
+    "WorkState",
+    "work_items",
+]
+
+RESUME = "resume"
+"""Kind of work: continue the thread the subject names (approvals final, or it stopped part-way)."""
+PUBLISH_HEAD = "publish-head"
+"""Kind of work: publish the audit chain's head outside the database, then again after an interval."""
 
 DEFAULT_MAX_ATTEMPTS = 8
 _BACKOFF_BASE = timedelta(seconds=1)

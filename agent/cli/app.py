@@ -21,6 +21,7 @@ from agent.cli.executions import executions_app
 from agent.cli.failures import fail, failing, json_object, load_settings
 from agent.cli.knowledge import ingest, search
 from agent.cli.render import literal, print_decision, tier_label, visible
+from agent.cli.worker import worker
 
 if TYPE_CHECKING:
     from agent.settings import Settings
@@ -38,6 +39,7 @@ app.add_typer(executions_app, name="executions")
 app.command()(chat)
 app.command()(ingest)
 app.command()(search)
+app.command()(worker)
 
 console = Console()
 

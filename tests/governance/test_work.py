@@ -123,7 +123,7 @@ def test_retries_back_off_and_end_dead_with_the_last_error(queue: WorkQueue, clo
         clock.advance(seconds=after.due_at.timestamp() - clock.now.timestamp())
 
     assert waits == [timedelta(seconds=1), timedelta(seconds=2)]
-    assert after.state is WorkState.DEAD and after.attempts == 3
+    assert after is not None and after.state is WorkState.DEAD and after.attempts == 3
     [dead] = queue.dead()
     assert dead.last_error == "planner down (3)" and queue.pending() == [] and queue.leased() == []
     assert queue.enqueue("resume", "t-1").state is WorkState.PENDING  # enqueueing again re-opens it

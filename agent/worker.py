@@ -1,0 +1,297 @@
+"""The worker: background work leased from the database, so a click or a Slack event returns at once.
+
+Each sweep (:meth:`Worker.run_once`):
+
+- expires approvals past their time limit and queues a resume of their threads (the thread then gets
+  the expiry as a rejection);
+- leases due work from :class:`governance.work.WorkQueue`, one item at a time, and does it:
+
+  ``resume`` (subject: a thread id)
+      :meth:`Operations.resume <agent.operations.Operations.resume>`. Queued by a vote that made the
+      thread's approvals final, by an expiry, and by a send or resume that the planner or a
+      notification stopped part-way (so failed notifications are sent again, with backoff). A thread
+      that no longer waits, or still waits for a vote, is done (a later vote queues it again).
+  ``publish-head`` (subject: ``audit``)
+      writes the audit chain's head (``{"seq", "hash", "at"}``, as ``opslayer audit head --json``
+      prints it, plus the time) atomically to ``settings.published_head_file``, outside the chain, so a
+      truncated or rewritten chain is caught (``opslayer audit verify --head``); then queues itself
+      again ``head_publish_interval_s`` later. It refuses to overwrite a published head the chain no
+      longer holds: that file is the evidence.
+
+Any number of workers, in any number of processes and machines, share one queue: the lease keeps two
+of them from resuming one thread at once (LangGraph checkpoints must not be written by two processes
+for one thread), and a worker killed mid-resume leaves its item to the next worker once the lease runs
+out. A lease is renewed every third of ``worker_lease_s`` while its work runs. Doing a resume twice is
+harmless: the executions ledger keeps every side effect to one.
+
+A failed item is retried with backoff, and after its last attempt is dead, with its error, audited as
+``work_dead``. One bad item never stops the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from agent import wiring
+from agent.operations import Operations
+from agent.settings import Settings
+from governance.approvals import ApprovalStatus, approval_requests
+from governance.audit import ChainHead, audit_events
+from governance.work import PUBLISH_HEAD, RESUME, WorkItem, WorkQueue, WorkState
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Engine
+
+log = logging.getLogger("opslayer.worker")
+
+HEAD_SUBJECT = "audit"
+WORK_DEAD = "work_dead"
+"""Audit event kind of a piece of work whose attempts are used up."""
+
+_SWEEP_LIMIT = 100  # items one sweep runs at most, so expiry is looked at between long batches
+_EXPIRY_MARGIN = timedelta(minutes=2)  # re-read expiries this far back: another process may commit late
+
+
+class HeadNotHeld(RuntimeError):
+    """The chain no longer holds the head published earlier: events were deleted or rewritten."""
+
+
+class Worker:
+    """Does the queued work of one database; ``operations`` and ``clock`` replace what the settings
+    would build (tests). ``worker_id`` names the worker in leases and logs (default: host-pid-random)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        operations: Operations | None = None,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.operations = operations if operations is not None else Operations(settings, clock=self._clock)
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._lease_for = timedelta(seconds=settings.worker_lease_s)
+        self._started = False
+        self._expiry_mark: datetime | None = None
+        self._expiries_seen: dict[str, datetime] = {}
+
+    @property
+    def queue(self) -> WorkQueue:
+        return self.operations.stores.work
+
+    @cached_property
+    def _engine(self) -> Engine:
+        return wiring.governance_engine(self.settings)
+
+    # --- the loop -----------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Sweep until ``stop`` is set, waiting ``worker_poll_s`` whenever a sweep found nothing to do."""
+        log.info("worker %s started", self.id)
+        while not stop.is_set():
+            try:
+                finished = self.run_once()
+            except Exception:  # the database went away, say: keep trying, as any other process would
+                log.exception("worker %s: sweep failed", self.id)
+                finished = 0
+            if not finished:
+                stop.wait(self.settings.worker_poll_s)
+        log.info("worker %s stopped", self.id)
+
+    def run_once(self) -> int:
+        """One sweep: expire due approvals (queueing their threads), then run due work; how many items
+        it finished (retried ones not counted)."""
+        if not self._started:  # publish at start, then every interval
+            self.queue.enqueue(PUBLISH_HEAD, HEAD_SUBJECT)
+            self._started = True
+        self._queue_expired()
+        finished = 0
+        for _ in range(_SWEEP_LIMIT):
+            leased = self.queue.lease(self.id, limit=1, lease_for=self._lease_for)
+            if not leased:
+                break
+            finished += self._run(leased[0])
+        return finished
+
+    def _run(self, item: WorkItem) -> int:
+        try:
+            with self._renewing(item):
+                self._do(item)
+        except Exception as exc:
+            self._failed(item, exc)
+            return 0
+        if not self.queue.complete(item, self.id):
+            log.warning(
+                "worker %s: lost the lease of %s %s before finishing it", self.id, item.kind, item.subject
+            )
+        return 1
+
+    def _do(self, item: WorkItem) -> None:
+        if item.kind == RESUME:
+            self._resume(item.subject)
+        elif item.kind == PUBLISH_HEAD:
+            self._publish_head()
+        else:
+            raise UnknownWork(f"no such kind of work: {item.kind!r}")
+
+    def _failed(self, item: WorkItem, exc: Exception) -> None:
+        from agent.run.errors import BadThreadId, OpslayerError
+
+        error = f"{type(exc).__name__}: {exc}"
+        known = isinstance(exc, OpslayerError | HeadNotHeld)
+        log.error(
+            "worker %s: %s %s failed (attempt %d): %s",
+            self.id,
+            item.kind,
+            item.subject,
+            item.attempts,
+            error,
+            exc_info=not known,  # a bug: keep its traceback
+        )
+        if isinstance(exc, BadThreadId | UnknownWork):
+            after = self.queue.give_up(item, self.id, error)
+        else:
+            after = self.queue.retry(item, self.id, error)
+        if after is not None and after.state is WorkState.DEAD:
+            payload = {"work": item.kind, "subject": item.subject, "attempts": after.attempts, "error": error}
+            thread = item.subject if item.kind == RESUME else None
+            self.operations.stores.audit.append(WORK_DEAD, {**payload, "worker": self.id}, thread_id=thread)
+
+    @contextmanager
+    def _renewing(self, item: WorkItem) -> Iterator[None]:
+        """Renew the lease every third of its length while the work runs."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self._lease_for.total_seconds() / 3):
+                try:
+                    if self.queue.renew(item, self.id, lease_for=self._lease_for) is None:
+                        log.warning(
+                            "worker %s: the lease of %s %s was taken over", self.id, item.kind, item.subject
+                        )
+                        return
+                except Exception:
+                    log.exception(
+                        "worker %s: renewing the lease of %s %s failed", self.id, item.kind, item.subject
+                    )
+
+        renewer = threading.Thread(target=renew, name=f"renew-{item.id}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
+
+    # --- kinds of work ------------------------------------------------------------------------------
+
+    def _resume(self, thread: str) -> None:
+        from agent.run.errors import ThreadNotWaiting, UnknownThread
+
+        ops = self.operations
+        if ops.stores.approvals.list(status=ApprovalStatus.PENDING, thread_id=thread):
+            return  # still waiting for a vote; the vote that settles it queues the thread again
+        try:
+            ops.resume(thread)
+        except (ThreadNotWaiting, UnknownThread):
+            return  # resumed already (by another worker, or by hand), or never existed
+
+    def _publish_head(self) -> None:
+        path = self.settings.published_head_file
+        if path.exists():
+            self._check_still_held(read_published_head(path))
+        head = self.operations.stores.audit.head()
+        write_published_head(path, head, at=self._clock())
+        interval = timedelta(seconds=self.settings.head_publish_interval_s)
+        self.queue.enqueue(PUBLISH_HEAD, HEAD_SUBJECT, due_at=self._clock() + interval)
+
+    def _check_still_held(self, published: ChainHead) -> None:
+        if published.seq == 0:
+            return
+        query = select(audit_events.c.hash).where(audit_events.c.seq == published.seq)
+        with self._engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        if found != published.hash:
+            what = "lacks" if found is None else "has another hash at"
+            raise HeadNotHeld(
+                f"the audit chain {what} the published head {published}: events were deleted or rewritten; "
+                f"{self.settings.published_head_file} is kept as it is (check with `opslayer audit verify`)"
+            )
+
+    # --- expiry -------------------------------------------------------------------------------------
+
+    def _queue_expired(self) -> None:
+        """Queue a resume of every thread with an approval that expired (here, or in any process that
+        read it after its time), once per worker; the due ones are queued before they are expired, so
+        a crash in between still resumes them (the resume expires them)."""
+        now = self._clock()
+        columns = approval_requests.c
+        due = self._requests(columns.status == ApprovalStatus.PENDING.value, columns.expires_at <= _iso(now))
+        for request_id, thread in due:
+            self.queue.enqueue(RESUME, thread)
+            self._expiries_seen[request_id] = now
+        if due:
+            self.operations.stores.approvals.expire_due(now)
+        since = self._expiry_mark or now - timedelta(hours=self.settings.approval_ttl_hours)
+        expired = self._requests(
+            columns.status == ApprovalStatus.EXPIRED.value, columns.decided_at >= _iso(since)
+        )
+        for request_id, thread in expired:
+            if request_id not in self._expiries_seen:
+                self.queue.enqueue(RESUME, thread)
+                self._expiries_seen[request_id] = now
+        self._expiry_mark = now - _EXPIRY_MARGIN
+        self._expiries_seen = {i: at for i, at in self._expiries_seen.items() if at >= self._expiry_mark}
+
+    def _requests(self, *conditions: ColumnElement[bool]) -> list[tuple[str, str]]:
+        query = select(approval_requests.c.id, approval_requests.c.thread_id).where(*conditions)
+        with self._engine.connect() as conn:
+            return [(row.id, row.thread_id) for row in conn.execute(query)]
+
+
+class UnknownWork(ValueError):
+    """A work item of a kind this worker does not do (written by a newer opslayer?)."""
+
+
+def write_published_head(path: Path, head: ChainHead, *, at: datetime) -> None:
+    """Write ``head`` to ``path`` atomically (a temporary file beside it, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"seq": head.seq, "hash": head.hash, "at": _iso(at)}) + "\n"
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def read_published_head(path: Path) -> ChainHead:
+    """The head a worker published to ``path``; ValueError naming what is wrong with the file."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return ChainHead.parse(f"{document['seq']}:{document['hash']}")
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f'{path} is not a published audit head ({{"seq", "hash", "at"}}): {exc}') from exc
+
+
+def _iso(moment: datetime) -> str:
+    """As the governance stores write times (UTC, microseconds), so text comparison orders them."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
