@@ -13,22 +13,24 @@ Errors come from the trees of the layers below (documented in :mod:`agent.run.er
 from __future__ import annotations
 
 import builtins
-import uuid
+import functools
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from agent import wiring
+from agent.metrics import Backlog, Metrics
 from agent.settings import Settings
 from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest
-from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult
+from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult, recording
 from governance.executions import ExecutionRecord, ExecutionStatus
-from governance.work import RESUME
 
 if TYPE_CHECKING:  # imported where used: reading the queue stays cheap
+    from agent.run.events import TurnListener
     from agent.run.governance import Governance
     from agent.run.session import AgentSession, TurnResult
     from governance.decision import Decision
@@ -62,10 +64,47 @@ class VoteOutcome:
     can_resume: bool  # every approval the thread waits for is final: resume it (the worker will)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_Method = Callable[Concatenate["Operations", _P], _R]
+
+
+def _metered(method: _Method[_P, _R]) -> _Method[_P, _R]:
+    """Count in ``self.metrics`` what governance did during the call, and the error it raised."""
+
+    @functools.wraps(method)
+    def metered(self: Operations, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._metering():
+            return method(self, *args, **kwargs)
+
+    return metered
+
+
+def _turn(operation: str) -> Callable[[_Method[_P, TurnResult]], _Method[_P, TurnResult]]:
+    """Count and time the turn ``operation`` (send, resume) by outcome, and what governance did in it."""
+
+    def decorate(method: _Method[_P, TurnResult]) -> _Method[_P, TurnResult]:
+        @functools.wraps(method)
+        def turn(self: Operations, /, *args: _P.args, **kwargs: _P.kwargs) -> TurnResult:
+            started, outcome = time.perf_counter(), "error"
+            try:
+                with self._metering():
+                    result = method(self, *args, **kwargs)
+                outcome = "waiting" if result.answer is None else "answered"
+                return result
+            finally:
+                self.metrics.observe_turn(operation, outcome, time.perf_counter() - started)
+
+        return turn
+
+    return decorate
+
+
 class Operations:
     """Send, resume, review approvals, settle executions, read the audit trail, explain, look up people.
 
     ``model``, ``notifier`` and ``clock`` replace what the settings would build (tests, evals).
+    ``metrics`` (a fresh :class:`~agent.metrics.Metrics` by default) counts what goes through it.
     """
 
     def __init__(
@@ -76,12 +115,15 @@ class Operations:
         model: Any | None = None,
         notifier: Any | None = None,
         clock: Callable[[], datetime] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self._dry_run = dry_run
         self._model = model
         self._notifier = notifier
         self._clock = clock or (lambda: datetime.now(UTC))
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics.watch_approvals(self.approval_backlog)
 
     # --- what is built on first use -----------------------------------------------------------------
 
@@ -111,7 +153,39 @@ class Operations:
             stores=self.stores,
             governance=self.governance,
         )
-        return AgentSession(deps, wiring.open_checkpointer(self.settings))
+        return AgentSession(
+            deps, wiring.open_checkpointer(self.settings), callbacks=[self.metrics.llm_callback()]
+        )
+
+    # --- metrics ------------------------------------------------------------------------------------
+
+    def approval_backlog(self) -> Backlog:
+        """How many approval requests wait, and the age of the oldest (the metrics read it when scraped)."""
+        pending, oldest = self.stores.approvals.backlog()
+        age = 0.0 if oldest is None else (self._clock() - oldest).total_seconds()
+        return Backlog(pending=pending, oldest_age_seconds=age)
+
+    @contextmanager
+    def _metering(self) -> Iterator[None]:
+        """Count the governance steps appended to the audit trail in this block, and its errors."""
+        events: list[AuditEvent] = []
+        try:
+            with recording() as events:
+                yield
+        except Exception as exc:
+            self.metrics.observe_error(exc)
+            raise
+        finally:
+            self.metrics.observe_events(events)
+            for event in events:
+                if event.kind == EventKind.APPROVAL_FINAL:
+                    self._observe_final(str(event.payload.get("request_id")))
+
+    def _observe_final(self, request_id: str) -> None:
+        request = self.stores.approvals.get(request_id)
+        if request is not None and request.decided_at is not None:
+            seconds = (request.decided_at - request.created_at).total_seconds()
+            self.metrics.observe_approval_final(request.status.value, seconds)
 
     # --- people -------------------------------------------------------------------------------------
 
@@ -121,35 +195,32 @@ class Operations:
 
     # --- conversations ------------------------------------------------------------------------------
 
+    @_turn("send")
     def send(
-        self, message: str, *, actor: str, thread: str | None = None, channel: str = "cli"
+        self,
+        message: str,
+        *,
+        actor: str,
+        thread: str | None = None,
+        channel: str = "cli",
+        on_event: TurnListener | None = None,
     ) -> TurnResult:
-        """One user turn: a new thread unless ``thread`` names one; the governed run's result."""
+        """One user turn: a new thread unless ``thread`` names one; the governed run's result.
+
+        ``on_event`` receives the turn's events while it runs (:mod:`agent.run.events`)."""
         self.person(actor)
         if thread is not None:
             _check_thread_id(thread)
-        thread_id = thread if thread is not None else f"t-{uuid.uuid4().hex[:12]}"
-        with self._resumed_later_on_failure(thread_id):
-            return self.session.send(message, actor_id=actor, thread_id=thread_id, channel=channel)
+        return self.session.send(
+            message, actor_id=actor, thread_id=thread, channel=channel, on_event=on_event
+        )
 
-    def resume(self, thread: str) -> TurnResult:
-        """Continue a thread whose approvals are final (or whose run stopped part-way)."""
+    @_turn("resume")
+    def resume(self, thread: str, *, on_event: TurnListener | None = None) -> TurnResult:
+        """Continue a thread whose approvals are final (or whose run stopped part-way); ``on_event`` as
+        for :meth:`send`."""
         _check_thread_id(thread)
-        with self._resumed_later_on_failure(thread):
-            return self.session.resume(thread)
-
-    @contextmanager
-    def _resumed_later_on_failure(self, thread: str) -> Iterator[None]:
-        """A run the planner or a notification stopped part-way is queued for the worker to resume
-        (after a backoff), whichever front end started it; the error still goes to the caller."""
-        from agent.run.errors import NotificationFailed, PlannerUnavailable
-
-        try:
-            yield
-        except (NotificationFailed, PlannerUnavailable):
-            work = self.stores.work
-            work.enqueue(RESUME, thread, due_at=self._clock() + work.backoff(1))
-            raise
+        return self.session.resume(thread, on_event=on_event)
 
     def grounding_note(self) -> str | None:
         """Why answers will cite nothing (grounding off, or an empty knowledge store), else None."""
@@ -201,6 +272,7 @@ class Operations:
             still_needed="" if request.final else request.status_reason,
         )
 
+    @_metered
     def vote(
         self,
         request_id: str,
@@ -229,8 +301,6 @@ class Operations:
             redecide=(lambda args: self.redecide(request, args)) if edited is not None else None,
         )
         waiting = self.stores.approvals.list(status=ApprovalStatus.PENDING, thread_id=after.thread_id)
-        if after.final and not waiting:  # durable before the caller hears of it: the worker resumes it
-            self.stores.work.enqueue(RESUME, after.thread_id)
         return VoteOutcome(request=after, can_resume=after.final and not waiting)
 
     def redecide(self, request: ApprovalRequest, args: Mapping[str, Any]) -> Decision:

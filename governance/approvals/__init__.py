@@ -33,7 +33,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, func, select, tuple_
 
 from governance.approvals._events import _final_payload, _refusal_payload, _requested_payload, _vote_payload
 from governance.approvals._rows import (
@@ -293,6 +293,19 @@ class ApprovalStore:
         if created is None:
             raise UnknownRequest(f"no approval request {request_id!r} to page after", request_id=request_id)
         return created, row_id
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many requests wait (pending, not yet due to expire) and when the oldest was created.
+
+        One aggregate query that writes nothing (no expiry), cheap enough for every metrics scrape.
+        """
+        columns = approval_requests.c
+        query = select(func.count(), func.min(columns.created_at)).where(
+            columns.status == ApprovalStatus.PENDING.value, columns.expires_at > _iso(self._now())
+        )
+        with self._engine.connect() as conn:
+            count, oldest = conn.execute(query).one()
+        return int(count), None if oldest is None else datetime.fromisoformat(oldest)
 
     def for_thread(self, thread_id: str) -> builtins.list[ApprovalRequest]:
         return self.list(thread_id=thread_id)
