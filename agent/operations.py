@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import builtins
 import functools
+import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from agent.settings import Settings
 from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest
 from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult, recording
 from governance.executions import ExecutionRecord, ExecutionStatus
+from governance.work import RESUME
 
 if TYPE_CHECKING:  # imported where used: reading the queue stays cheap
     from agent.run.events import TurnListener
@@ -64,6 +67,7 @@ class VoteOutcome:
     can_resume: bool  # every approval the thread waits for is final: resume it (the worker will)
 
 
+_log = logging.getLogger("opslayer.operations")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _Method = Callable[Concatenate["Operations", _P], _R]
@@ -182,7 +186,11 @@ class Operations:
                     self._observe_final(str(event.payload.get("request_id")))
 
     def _observe_final(self, request_id: str) -> None:
-        request = self.stores.approvals.get(request_id)
+        try:
+            request = self.stores.approvals.get(request_id)
+        except Exception:  # the vote or turn went through: a metric must not turn it into an error
+            _log.exception("could not read approval %s for the metrics", request_id)
+            return
         if request is not None and request.decided_at is not None:
             seconds = (request.decided_at - request.created_at).total_seconds()
             self.metrics.observe_approval_final(request.status.value, seconds)
@@ -211,16 +219,32 @@ class Operations:
         self.person(actor)
         if thread is not None:
             _check_thread_id(thread)
-        return self.session.send(
-            message, actor_id=actor, thread_id=thread, channel=channel, on_event=on_event
-        )
+        thread_id = thread if thread is not None else f"t-{uuid.uuid4().hex[:12]}"
+        with self._resumed_later_on_failure(thread_id):
+            return self.session.send(
+                message, actor_id=actor, thread_id=thread_id, channel=channel, on_event=on_event
+            )
 
     @_turn("resume")
     def resume(self, thread: str, *, on_event: TurnListener | None = None) -> TurnResult:
         """Continue a thread whose approvals are final (or whose run stopped part-way); ``on_event`` as
         for :meth:`send`."""
         _check_thread_id(thread)
-        return self.session.resume(thread, on_event=on_event)
+        with self._resumed_later_on_failure(thread):
+            return self.session.resume(thread, on_event=on_event)
+
+    @contextmanager
+    def _resumed_later_on_failure(self, thread: str) -> Iterator[None]:
+        """A run the planner or a notification stopped part-way is queued for the worker to resume
+        (after a backoff), whichever front end started it; the error still goes to the caller."""
+        from agent.run.errors import NotificationFailed, PlannerUnavailable
+
+        try:
+            yield
+        except (NotificationFailed, PlannerUnavailable):
+            work = self.stores.work
+            work.enqueue(RESUME, thread, due_at=self._clock() + work.backoff(1))
+            raise
 
     def grounding_note(self) -> str | None:
         """Why answers will cite nothing (grounding off, or an empty knowledge store), else None."""
@@ -301,6 +325,8 @@ class Operations:
             redecide=(lambda args: self.redecide(request, args)) if edited is not None else None,
         )
         waiting = self.stores.approvals.list(status=ApprovalStatus.PENDING, thread_id=after.thread_id)
+        if after.final and not waiting:  # durable before the caller hears of it: the worker resumes it
+            self.stores.work.enqueue(RESUME, after.thread_id)
         return VoteOutcome(request=after, can_resume=after.final and not waiting)
 
     def redecide(self, request: ApprovalRequest, args: Mapping[str, Any]) -> Decision:
