@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import builtins
 import functools
+import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
@@ -30,9 +31,13 @@ from agent.settings import Settings
 from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest
 from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult, recording
 from governance.executions import ExecutionRecord, ExecutionStatus
+from governance.tokens import IssuedToken, TokenRecord
 from governance.work import RESUME
 
 if TYPE_CHECKING:  # imported where used: reading the queue stays cheap
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+    from sqlalchemy import Engine
+
     from agent.run.events import TurnListener
     from agent.run.governance import Governance
     from agent.run.session import AgentSession, TurnResult
@@ -65,6 +70,38 @@ class ExecutionView:
 class VoteOutcome:
     request: ApprovalRequest
     can_resume: bool  # every approval the thread waits for is final: resume it (the worker will)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThreadView:
+    """One conversation: its messages (from the checkpoints), what grounded it, what waits, what happened."""
+
+    thread_id: str
+    owner: str | None  # who started it
+    messages: tuple[Mapping[str, Any], ...]  # role, content, and tool calls / tool call id where present
+    citations: tuple[Mapping[str, Any], ...]  # runbook sections and past incidents retrieved for it
+    approvals: tuple[ApprovalRequest, ...]  # every approval request of the thread, oldest first
+    events: tuple[AuditEvent, ...]  # its audit trail: requests, decisions, approvals, executions, answers
+
+    @property
+    def pending(self) -> tuple[ApprovalRequest, ...]:
+        return tuple(request for request in self.approvals if not request.final)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditPage:
+    events: tuple[AuditEvent, ...]
+    next_seq: int | None  # pass as ``after_seq`` for the next page; None on the last page
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyInForce:
+    version: str  # label + sha256 of the canonical policy
+    document: Mapping[str, Any]  # the validated policy, as JSON
+
+
+AUDITOR_ROLE = "auditor"
+"""Reads the whole audit trail and every thread (and nothing more)."""
 
 
 _log = logging.getLogger("opslayer.operations")
@@ -157,9 +194,16 @@ class Operations:
             stores=self.stores,
             governance=self.governance,
         )
-        return AgentSession(
-            deps, wiring.open_checkpointer(self.settings), callbacks=[self.metrics.llm_callback()]
-        )
+        return AgentSession(deps, self.checkpoints, callbacks=[self.metrics.llm_callback()])
+
+    @cached_property
+    def checkpoints(self) -> BaseCheckpointSaver[Any]:
+        """The conversation checkpoints (shared by the session and thread reads)."""
+        return wiring.open_checkpointer(self.settings)
+
+    @cached_property
+    def _engine(self) -> Engine:
+        return wiring.governance_engine(self.settings)
 
     # --- metrics ------------------------------------------------------------------------------------
 
@@ -416,6 +460,148 @@ class Operations:
     def head(self) -> ChainHead:
         return self.stores.audit.head()
 
+    # --- threads, read ------------------------------------------------------------------------------
+
+    def thread(self, thread: str) -> ThreadView:
+        """One thread as its people see it; ``UnknownThread`` when nothing was ever said in it."""
+        from agent.run.errors import UnknownThread
+
+        _check_thread_id(thread)
+        events = self.audit_events(thread=thread)
+        messages = self._messages(thread)
+        if not events and not messages:
+            raise UnknownThread(thread)
+        requests = [e for e in events if e.kind == EventKind.REQUEST]
+        return ThreadView(
+            thread_id=thread,
+            owner=requests[0].actor if requests else None,
+            messages=tuple(messages),
+            citations=tuple(
+                c for e in events if e.kind == EventKind.RETRIEVAL for c in e.payload.get("citations", [])
+            ),
+            approvals=tuple(self.stores.approvals.list(thread_id=thread)),
+            events=tuple(events),
+        )
+
+    def thread_owner(self, thread: str) -> str | None:
+        """Who started the thread (the actor of its first request), None for a thread nobody started."""
+        first = self.audit_query(thread=thread, kinds=[EventKind.REQUEST], limit=1).events
+        return first[0].actor if first else None
+
+    def _messages(self, thread: str) -> builtins.list[dict[str, Any]]:
+        saved = self.checkpoints.get_tuple({"configurable": {"thread_id": thread}})
+        if saved is None:
+            return []
+        return [_message(m) for m in saved.checkpoint.get("channel_values", {}).get("messages", [])]
+
+    # --- who may see what ---------------------------------------------------------------------------
+
+    def is_auditor(self, person_id: str) -> bool:
+        return AUDITOR_ROLE in self.person(person_id).roles
+
+    def may_settle(self, person_id: str) -> bool:
+        return not self.person(person_id).roles.isdisjoint(self.settings.settle_roles)
+
+    def may_see_approval(self, person_id: str, request: ApprovalRequest) -> bool:
+        """The requester, whoever holds a role it asks for or voted on it, and auditors."""
+        person = self.person(person_id)
+        return (
+            AUDITOR_ROLE in person.roles
+            or request.requester == person.id
+            or any(vote.approver == person.id for vote in request.votes)
+            or any(role in person.roles for requirement in request.requirements for role in requirement.roles)
+        )
+
+    def may_see_thread(self, person_id: str, thread: str) -> bool:
+        """Whoever sent a message in it, whoever may see one of its approvals, and auditors."""
+        if self.is_auditor(person_id):
+            return True
+        asked = self.audit_query(thread=thread, kinds=[EventKind.REQUEST], actor=person_id, limit=1)
+        if asked.events:
+            return True
+        return any(self.may_see_approval(person_id, r) for r in self.stores.approvals.list(thread_id=thread))
+
+    def may_see_execution(self, person_id: str, record: ExecutionRecord) -> bool:
+        """Auditors and the settle roles see every execution; others those of threads they may see."""
+        if self.is_auditor(person_id) or self.may_settle(person_id):
+            return True
+        return record.thread_id is not None and self.may_see_thread(person_id, record.thread_id)
+
+    def refused(self, person_id: str | None, *, reason: str, **about: Any) -> None:
+        """Record a refused access (``access_denied``): who, why, and what they asked for."""
+        self.stores.audit.append(EventKind.ACCESS_DENIED, {"reason": reason, **about}, actor=person_id)
+
+    # --- API tokens ---------------------------------------------------------------------------------
+
+    def create_token(
+        self, person_id: str, *, expires_in: timedelta | None, label: str | None = None, by: str | None = None
+    ) -> IssuedToken:
+        """A new token for a person of the directory (audited; the secret is in the result only)."""
+        person = self.person(person_id)
+        issued = self.stores.tokens.create(person.id, expires_in=expires_in, label=label)
+        payload = {
+            "token_id": issued.record.id,
+            "person": person.id,
+            "expires_at": issued.record.to_dict()["expires_at"],
+        }
+        self.stores.audit.append(EventKind.TOKEN_CREATED, {**payload, "label": label}, actor=by or person.id)
+        return issued
+
+    def tokens(self, *, person: str | None = None) -> builtins.list[TokenRecord]:
+        return self.stores.tokens.list(person=person)
+
+    def revoke_token(self, token_id: str, *, by: str, person: str | None = None) -> TokenRecord:
+        """Revoke (``person``: only one of theirs; ``NoSuchToken`` otherwise); audited."""
+        record = self.stores.tokens.revoke(token_id, by=by, person=person)
+        payload = {"token_id": record.id, "person": record.person}
+        self.stores.audit.append(EventKind.TOKEN_REVOKED, payload, actor=by)
+        return record
+
+    def authenticate(self, token: str) -> Person:
+        """The person a token belongs to: ``TokenError`` for a bad token, ``UnknownPerson`` for a
+        token of someone no longer in the directory."""
+        return self.person(self.stores.tokens.authenticate(token).person)
+
+    # --- the audit trail, queried -------------------------------------------------------------------
+
+    def audit_query(
+        self,
+        *,
+        thread: str | None = None,
+        kinds: Sequence[str] | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int = 0,
+        limit: int = 50,
+    ) -> AuditPage:
+        """Matching events oldest first, ``limit`` at a time from ``after_seq``; ``until`` excluded."""
+        from sqlalchemy import select
+
+        from governance.audit import audit_events as table
+
+        query = select(table).where(table.c.seq > after_seq).order_by(table.c.seq).limit(limit + 1)
+        if thread is not None:
+            query = query.where(table.c.thread_id == thread)
+        if kinds is not None:
+            query = query.where(table.c.kind.in_([str(kind) for kind in kinds]))
+        if actor is not None:
+            query = query.where(table.c.actor == actor)
+        if since is not None:
+            query = query.where(table.c.at >= _iso(since))
+        if until is not None:
+            query = query.where(table.c.at < _iso(until))
+        with self._engine.connect() as conn:
+            rows = [row._asdict() for row in conn.execute(query)]
+        events = tuple(AuditEvent(**{**row, "payload": json.loads(row["payload"])}) for row in rows[:limit])
+        return AuditPage(events=events, next_seq=events[-1].seq if len(rows) > limit else None)
+
+    # --- the policy in force ------------------------------------------------------------------------
+
+    def policy(self) -> PolicyInForce:
+        compiled = self.governance.policy
+        return PolicyInForce(version=compiled.version, document=compiled.policy.model_dump(mode="json"))
+
 
 _MAX_THREAD_ID = 255  # the width of the thread_id columns of the governance tables
 
@@ -448,3 +634,21 @@ def _about(event: AuditEvent, request_id: str) -> bool:
 
 def _at(event: AuditEvent) -> datetime:
     return datetime.fromisoformat(event.at)
+
+
+def _iso(moment: datetime) -> str:
+    """As the audit trail writes times (UTC, microseconds), so text comparison orders them."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _message(message: Any) -> dict[str, Any]:
+    """A checkpointed chat message as plain JSON: role, content, and its tool calls or call id."""
+    shown: dict[str, Any] = {"role": message.type, "content": message.content}
+    if getattr(message, "tool_calls", None):
+        shown["tool_calls"] = [
+            {"id": call.get("id"), "name": call.get("name"), "args": call.get("args")}
+            for call in message.tool_calls
+        ]
+    if getattr(message, "tool_call_id", None):
+        shown["tool_call_id"] = message.tool_call_id
+    return shown

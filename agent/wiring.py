@@ -20,6 +20,7 @@ from governance.approvals import ApprovalStore
 from governance.audit import AuditLog
 from governance.executions import ExecutionLedger
 from governance.store import sqlite_engine
+from governance.tokens import TokenStore
 from governance.usage import SqlUsageLedger
 from governance.work import WorkQueue
 
@@ -135,6 +136,7 @@ class Stores:
     usage: SqlUsageLedger
     approvals: ApprovalStore
     executions: ExecutionLedger
+    tokens: TokenStore
     work: WorkQueue  # the worker's queue: resumes, the head publication
 
 
@@ -148,6 +150,7 @@ def open_stores(settings: Settings, *, clock: Callable[[], datetime] | None = No
         usage=SqlUsageLedger(engine),
         approvals=ApprovalStore(engine, audit=audit, clock=now),
         executions=ExecutionLedger(engine, clock=now),
+        tokens=TokenStore(engine, clock=now),
         work=WorkQueue(engine, clock=now),
     )
 

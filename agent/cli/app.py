@@ -21,6 +21,7 @@ from agent.cli.executions import executions_app
 from agent.cli.failures import fail, failing, json_object, load_settings
 from agent.cli.knowledge import ingest, search
 from agent.cli.render import literal, print_decision, tier_label, visible
+from agent.cli.serve import serve, tokens_app
 from agent.cli.worker import worker
 
 if TYPE_CHECKING:
@@ -36,9 +37,11 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(executions_app, name="executions")
+app.add_typer(tokens_app, name="tokens")
 app.command()(chat)
 app.command()(ingest)
 app.command()(search)
+app.command()(serve)
 app.command()(worker)
 
 console = Console()

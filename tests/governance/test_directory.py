@@ -23,6 +23,7 @@ SEEDED_ROLES = {
     "judy.cio": {"requester"},
     "ken.warehouse2": {"warehouse_manager"},
     "leo.procure2": {"procurement_manager"},
+    "mia.audit": {"auditor"},
 }
 
 

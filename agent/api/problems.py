@@ -1,0 +1,266 @@
+"""Every error the API returns, as one ``application/problem+json`` shape (RFC 9457), mapped here once.
+
+``{"type", "title", "status", "detail", "instance"}`` plus members naming what is at fault:
+``errors`` (``[{"loc": [...], "msg": ...}]``) for invalid input, ``request_id``, ``thread_id``,
+``execution_key``, ``person_id`` or ``token`` problems for the id concerned. Refusals of access (401,
+403, the 404 that hides what a caller may not see, 429) are written to the audit trail as
+``access_denied``. An error nobody mapped is a bug: a 500 that names no secret and no stack.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+_TYPES = "https://opslayer.dev/problems/"
+_log = logging.getLogger("opslayer.api")
+
+
+class ApiProblem(Exception):
+    """An error the API itself raises (authentication, visibility, limits); ``audited`` refusals are
+    written to the trail."""
+
+    status = 400
+    title = "Bad request"
+    slug = "bad-request"
+    audited = False
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+
+class Unauthenticated(ApiProblem):
+    status, title, slug, audited = 401, "Not authenticated", "unauthenticated", True
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="opslayer"'}, **extensions)
+
+
+class Forbidden(ApiProblem):
+    status, title, slug, audited = 403, "Not allowed", "forbidden", True
+
+
+class NotFound(ApiProblem):
+    """Also what a caller gets for something that exists but they may not see: ids cannot be probed."""
+
+    status, title, slug, audited = 404, "Not found", "not-found", True
+
+
+class RateLimited(ApiProblem):
+    status, title, slug, audited = 429, "Too many requests", "rate-limited", True
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    instance: str,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body = {
+        "type": _TYPES + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        **extensions,
+    }
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers: API problems, invalid input, HTTP errors, the error tree, the rest."""
+    app.add_exception_handler(ApiProblem, _api_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    for root in _error_roots():  # handled inside the app: an error of the tree is an answer, not a crash
+        app.add_exception_handler(root, _error)
+    app.add_exception_handler(Exception, _error)  # a bug: answered with a bare 500, logged, re-raised
+
+
+def _error_roots() -> tuple[type[Exception], ...]:
+    from agent.run.errors import OpslayerError
+    from governance.approvals import ApprovalError
+    from governance.directory import DirectoryError, UnknownPerson
+    from governance.executions import ExecutionError, ExecutionInProgress
+    from governance.policy import PolicyError
+    from governance.store import SchemaOutdated
+    from governance.tokens import NoSuchToken
+    from tools.errors import OpsError
+
+    return (
+        OpslayerError,
+        ApprovalError,
+        ExecutionError,
+        ExecutionInProgress,
+        UnknownPerson,
+        NoSuchToken,
+        OpsError,
+        PolicyError,
+        DirectoryError,
+        SchemaOutdated,
+    )
+
+
+async def _api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
+    if exc.audited:
+        await _audit_refusal(request, exc.status, exc.detail)
+    return problem(
+        exc.status,
+        exc.title,
+        exc.detail,
+        slug=exc.slug,
+        instance=request.url.path,
+        headers=exc.headers,
+        **exc.extensions,
+    )
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    where = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors[:3])
+    return problem(
+        422,
+        "Invalid request",
+        f"invalid input at {where}" if where else "invalid input",
+        slug="invalid-request",
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+    detail = exc.detail if isinstance(exc.detail, str) else titles.get(exc.status_code, "HTTP error")
+    return problem(
+        exc.status_code,
+        titles.get(exc.status_code, "HTTP error"),
+        detail,
+        slug=f"http-{exc.status_code}",
+        instance=request.url.path,
+        headers=exc.headers,
+    )
+
+
+async def _error(request: Request, exc: Exception) -> JSONResponse:
+    mapped = _map(exc)
+    if mapped is None:
+        _log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(
+            500,
+            "Internal error",
+            "the server failed to handle this request; the error is in its log",
+            slug="internal",
+            instance=request.url.path,
+        )
+    status, title, slug, extensions = mapped
+    if status >= 500:
+        _log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+    return problem(status, title, _detail(exc), slug=slug, instance=request.url.path, **extensions)
+
+
+def problem_body(exc: Exception, *, instance: str) -> dict[str, Any]:
+    """The problem document for an error of the layers below (a stream cannot change its status)."""
+    mapped = _map(exc)
+    if mapped is None:
+        _log.exception("unhandled error on %s", instance, exc_info=exc)
+        extensions: dict[str, Any] = {}
+        status, title, slug = 500, "Internal error", "internal"
+        detail = "the server failed to handle this request; the error is in its log"
+    else:
+        status, title, slug, extensions = mapped
+        detail = _detail(exc)
+    body = {"type": _TYPES + slug, "title": title, "status": status, "detail": detail, "instance": instance}
+    return dict(jsonable_encoder({**body, **extensions}))
+
+
+def _map(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
+    """Status, title, type slug and extension members for an error of the layers below; None if unknown.
+
+    The one place the error trees meet HTTP (see :mod:`agent.run.errors`, :mod:`governance.approvals`,
+    :mod:`governance.executions`, :mod:`tools.errors`).
+    """
+    from agent.run import errors as run
+    from governance import approvals, executions
+    from governance.directory import DirectoryError, UnknownPerson
+    from governance.executions import settlement
+    from governance.policy import PolicyError
+    from governance.store import SchemaOutdated
+    from governance.tokens import NoSuchToken
+    from tools import errors as ops
+
+    request_id = {"request_id": getattr(exc, "request_id", None)}
+    key = {"execution_key": getattr(exc, "key", None)}
+    table: list[tuple[type[BaseException], int, str, str, dict[str, Any]]] = [
+        (approvals.UnknownRequest, 404, "Not found", "unknown-approval", request_id),
+        (approvals.SelfApproval, 403, "Not allowed", "self-approval", request_id),
+        (approvals.NotEntitled, 403, "Not allowed", "not-entitled", request_id),
+        (approvals.ReasonRequired, 422, "Invalid request", "reason-required", request_id),
+        (approvals.ApprovalError, 409, "Conflict", "approval-conflict", request_id),
+        (run.UnknownThread, 404, "Not found", "unknown-thread", {}),
+        (run.BadThreadId, 422, "Invalid request", "bad-thread-id", {}),
+        (run.ThreadError, 409, "Conflict", "thread-busy", {}),
+        (run.PlannerUnavailable, 503, "Planner unavailable", "planner-unavailable", {}),
+        (run.NotificationFailed, 503, "Notification failed", "notification-failed", {}),
+        (run.ConfigurationError, 500, "Configuration error", "configuration", {}),
+        (run.GovernanceViolation, 500, "Governance invariant broken", "governance-violation", {}),
+        (settlement.NotEntitled, 403, "Not allowed", "not-entitled", key),
+        (settlement.InvalidResult, 422, "Invalid request", "invalid-result", key),
+        (executions.UnknownExecution, 404, "Not found", "unknown-execution", key),
+        (executions.AmbiguousKey, 409, "Ambiguous key", "ambiguous-key", key),
+        (executions.ExecutionError, 409, "Conflict", "execution-conflict", key),
+        (executions.ExecutionInProgress, 409, "Execution in progress", "execution-in-progress", {}),
+        (UnknownPerson, 404, "Not found", "unknown-person", {"person_id": getattr(exc, "person_id", None)}),
+        (NoSuchToken, 404, "Not found", "unknown-token", {"token_id": getattr(exc, "token_id", None)}),
+        (ops.InvalidArguments, 422, "Invalid arguments", "invalid-arguments", _problems(exc)),
+        (ops.ToolError, 422, "Refused by the system", "tool-error", {}),
+        (ops.OpsError, 502, "System unavailable", "backend-unavailable", {}),
+        (PolicyError, 500, "Configuration error", "configuration", {}),
+        (DirectoryError, 500, "Configuration error", "configuration", {}),
+        (SchemaOutdated, 500, "Configuration error", "configuration", {}),
+    ]
+    for kind, status, title, slug, extensions in table:
+        if isinstance(exc, kind):
+            return status, title, slug, {k: v for k, v in extensions.items() if v is not None}
+    return None
+
+
+def _problems(exc: Exception) -> dict[str, Any]:
+    problems = getattr(exc, "problems", None)
+    return {"errors": [{"loc": ["args"], "msg": p} for p in problems]} if isinstance(problems, list) else {}
+
+
+def _detail(exc: Exception) -> str:
+    """One line for the caller; never a secret (errors of the tree name settings, not their values)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+async def _audit_refusal(request: Request, status: int, detail: str) -> None:
+    operations = getattr(request.app.state, "operations", None)
+    if operations is None:
+        return
+    person = getattr(request.state, "person_id", None)
+    peer = request.client.host if request.client else None
+    about = {"status": status, "method": request.method, "path": request.url.path, "peer": peer}
+    try:
+        await run_in_threadpool(operations.refused, person, reason=detail, **about)
+    except Exception:  # a refusal stays a refusal even when the trail cannot take it
+        _log.exception("could not audit a refused request to %s", request.url.path)

@@ -1,0 +1,80 @@
+"""Threads: start one, send a message, read one. Sending runs the governed turn; with
+``Accept: text/event-stream`` it streams the turn as server-sent events (:mod:`agent.api.stream`)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+
+from agent.api import stream
+from agent.api.auth import Caller
+from agent.api.context import Config, Ops
+from agent.api.models import MessageIn, ThreadOut, TurnOut, thread_out, turn_out
+from agent.api.problems import Forbidden, NotFound, RateLimited
+from agent.operations import Operations
+from agent.settings import Settings
+
+ThreadId = Annotated[str, Path(min_length=1, max_length=255, description="The thread's id")]
+
+_STREAMS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+}
+
+router = APIRouter(prefix="/v1/threads", tags=["threads"])
+
+
+@router.post("", status_code=201, response_model=TurnOut, responses=_STREAMS, summary="Start a thread")
+def start_thread(body: MessageIn, caller: Caller, ops: Ops, settings: Config, request: Request) -> Any:
+    """Send the first message of a new thread; the turn's result (or its events, streamed)."""
+    check_rate(ops, caller.id, settings)
+    if stream.wanted(request):
+        return stream.turn(ops, body.message, actor=caller.id, thread=None)
+    return turn_out(ops.send(body.message, actor=caller.id, channel="api"))
+
+
+@router.post("/{thread_id}/messages", response_model=TurnOut, responses=_STREAMS, summary="Send a message")
+def send_message(
+    thread_id: ThreadId, body: MessageIn, caller: Caller, ops: Ops, settings: Config, request: Request
+) -> Any:
+    """Continue a thread you started (409 while it waits for approval)."""
+    visible_thread(ops, caller.id, thread_id)
+    if ops.thread_owner(thread_id) != caller.id:
+        raise Forbidden(
+            f"only the person who started thread {thread_id!r} may send to it", thread_id=thread_id
+        )
+    check_rate(ops, caller.id, settings)
+    if stream.wanted(request):
+        return stream.turn(ops, body.message, actor=caller.id, thread=thread_id)
+    return turn_out(ops.send(body.message, actor=caller.id, thread=thread_id, channel="api"))
+
+
+@router.get("/{thread_id}", response_model=ThreadOut, summary="Read a thread")
+def read_thread(thread_id: ThreadId, caller: Caller, ops: Ops) -> ThreadOut:
+    """Messages, citations, pending approvals and the thread's governance events."""
+    visible_thread(ops, caller.id, thread_id)
+    return thread_out(ops.thread(thread_id))
+
+
+def visible_thread(ops: Operations, person_id: str, thread_id: str) -> None:
+    """404 — the same as for a thread that does not exist — unless ``person_id`` may see it."""
+    if not thread_id.strip() or not ops.may_see_thread(person_id, thread_id):
+        raise NotFound(f"no thread {thread_id!r}", thread_id=thread_id)
+
+
+def check_rate(ops: Operations, person_id: str, settings: Settings) -> None:
+    """At most ``send_rate_per_minute`` messages a minute, counted from the audit trail (every process
+    appends there, so the limit holds across processes and channels)."""
+    allowed = settings.send_rate_per_minute
+    now = datetime.now(UTC)
+    recent = ops.audit_query(kinds=["request"], actor=person_id, since=now - _MINUTE, limit=allowed).events
+    if len(recent) < allowed:
+        return
+    frees = datetime.fromisoformat(recent[0].at) + _MINUTE
+    wait = max(1, math.ceil((frees - now).total_seconds()))
+    raise RateLimited(f"at most {allowed} messages a minute; try again in {wait} s", retry_after=wait)
+
+
+_MINUTE = timedelta(minutes=1)
