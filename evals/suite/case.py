@@ -114,7 +114,7 @@ class ExpectedCall(_Model):
     tool: str
     tier: Tier
     args: dict[str, Any] = Field(default_factory=dict)  # subset of the call's arguments
-    approvers: tuple[str, ...] | None = None  # who voted for it, in any order
+    approvers: tuple[str, ...] | None = None  # who voted on it (approved, edited or rejected)
     status: str | None = None  # completed | refused | waiting | failed | rejected
 
 

@@ -61,9 +61,7 @@ def calls_of(observed: Observed) -> list[dict[str, Any]]:
     for call in calls.values():
         call["tier"] = call["tiers"][-1] if call["tiers"] else None
         approval = by_call.get(call["id"])
-        call["approvers"] = (
-            sorted(v["approver"] for v in approval["votes"] if v["approve"]) if approval else []
-        )
+        call["approvers"] = sorted({v["approver"] for v in approval["votes"]}) if approval else []  # voters
         if approval is not None:
             call["approval_status"] = approval["status"]
             call["args"] = approval["args"]
