@@ -3,18 +3,21 @@ streams, the answer's tokens — before ``send`` returns, in order, without chan
 
 Pins: governance events arrive in audit order while the turn runs (each already in the trail); notify,
 execution and approval steps carry what a front end shows; a streaming model's answer arrives as tokens
-after the steps that led to it, and the offline planner gives none; a listener that raises does not
+after the steps that led to it (ChatOpenAI through the real client, asked with ``stream``), and
+the offline planner gives none; a listener that raises does not
 change the turn; a turn streamed and one not leave the same answer and audit trail; ``recording()``
 nests and its listener sees each event once.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.messages import AIMessage, ToolCall
 from langchain_core.outputs import ChatGenerationChunk
@@ -25,7 +28,7 @@ from agent.settings import Settings
 from evals.scripted import ScriptedChatModel
 from governance.audit import AuditEvent, AuditLog, EventKind, recording
 from governance.store import sqlite_engine
-from tests.agent.graph_support import Clock
+from tests.agent.graph_support import LLM_BASE_URL, Clock, ScriptedLLM
 
 STOCK = "how many SSD-1TB-NVME in AMS-1?"
 WRITE_OFF = "write off 3 damaged MON-27-4K at AMS-1"
@@ -191,3 +194,49 @@ def _trail(events: list[AuditEvent]) -> list[tuple[str, Any]]:
         (e.kind, {k: v for k, v in e.payload.items() if k not in ("approval_id", "expires_at")})
         for e in events
     ]
+
+
+def _sse(*deltas: dict[str, Any], finish: str) -> httpx.Response:
+    """A streamed chat completion: one server-sent chunk per delta, then the finish and [DONE]."""
+
+    def chunk(delta: dict[str, Any], reason: str | None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
+        body = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4.1-mini"}
+        return f"data: {json.dumps({**body, 'choices': [choice]})}\n\n"
+
+    text = "".join(chunk(delta, None) for delta in deltas) + chunk({}, finish) + "data: [DONE]\n\n"
+    return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+
+def test_chatopenai_streams_its_answer_through_the_real_client(
+    tmp_path: Path, systems_template: Path, llm: ScriptedLLM
+) -> None:
+    settings = Settings(
+        home=tmp_path / "home",
+        grounding=False,
+        openai_api_key="sk-test",
+        openai_base_url=LLM_BASE_URL,
+        llm_max_retries=0,
+        _env_file=None,
+    )
+    settings.home.mkdir()
+    shutil.copyfile(systems_template, settings.systems_db)
+    call = {
+        "index": 0,
+        "id": "c1",
+        "type": "function",
+        "function": {"name": GET_STOCK["name"], "arguments": ""},
+    }
+    arguments = {"index": 0, "function": {"arguments": json.dumps(GET_STOCK["args"])}}
+    llm.queue(
+        _sse({"role": "assistant", "tool_calls": [call]}, {"tool_calls": [arguments]}, finish="tool_calls"),
+        _sse({"role": "assistant", "content": "AMS-1 has "}, {"content": "60 available."}, finish="stop"),
+    )
+    seen: list[TurnEvent] = []
+
+    turn = Operations(settings, clock=Clock()).send(STOCK, actor="carol.desk", on_event=seen.append)
+
+    assert all(request["stream"] for request in llm.requests)
+    assert [e.data["text"] for e in seen if e.kind == "token"] == ["AMS-1 has ", "60 available."]
+    assert turn.answer == "AMS-1 has 60 available."
+    assert _steps(seen) == ["decision", "decision", "execution"]
