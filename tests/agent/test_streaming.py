@@ -3,10 +3,9 @@ streams, the answer's tokens — before ``send`` returns, in order, without chan
 
 Pins: governance events arrive in audit order while the turn runs (each already in the trail); notify,
 execution and approval steps carry what a front end shows; a streaming model's answer arrives as tokens
-after the steps that led to it (ChatOpenAI through the real client, asked with ``stream``), and
-the offline planner gives none; a listener that raises does not
-change the turn; a turn streamed and one not leave the same answer and audit trail; ``recording()``
-nests and its listener sees each event once.
+after the steps that led to it (ChatOpenAI too, through the real client asked with ``stream``), and the
+offline planner gives none; only a turn with a listener asks the model to stream; a listener that
+raises does not change the turn; ``recording()`` nests and its listener sees each event once.
 """
 
 from __future__ import annotations
