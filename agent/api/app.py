@@ -49,11 +49,14 @@ def create_app(
     app.state.operations = ops
     app.state.trusted_header = trusted_header(settings)
     problems.install(app)
-    app.include_router(threads.router)
-    app.include_router(approvals.build(settings.api_page_max))
-    app.include_router(executions.build(settings.api_page_max))
-    app.include_router(audit.build(settings.api_page_max))
-    app.include_router(policy.router)
+    for router in (
+        threads.router,
+        approvals.build(settings.api_page_max),
+        executions.build(settings.api_page_max),
+        audit.build(settings.api_page_max),
+        policy.router,
+    ):
+        app.include_router(router, responses=problems.RESPONSES)
     _service_routes(app)
     app.add_middleware(_Observed)
     app.add_middleware(_BodyLimit, max_bytes=settings.api_max_body_bytes)
@@ -61,7 +64,13 @@ def create_app(
 
 
 def _service_routes(app: FastAPI) -> None:
-    @app.get("/healthz", response_model=HealthOut, tags=["service"], summary="The process is up")
+    @app.get(
+        "/healthz",
+        response_model=HealthOut,
+        tags=["service"],
+        summary="The process is up",
+        responses={413: problems.RESPONSES[413]},
+    )
     def healthz() -> HealthOut:
         return HealthOut(status="ok")
 
@@ -70,7 +79,7 @@ def _service_routes(app: FastAPI) -> None:
         response_model=ReadyOut,
         tags=["service"],
         summary="Ready to serve",
-        responses={503: {"model": ReadyOut, "description": "A check failed"}},
+        responses={503: {"model": ReadyOut, "description": "A check failed"}, 413: problems.RESPONSES[413]},
     )
     def readyz(request: Request) -> JSONResponse:
         """Databases, knowledge store and policy usable; the model configured (or the offline planner)."""
@@ -84,7 +93,10 @@ def _service_routes(app: FastAPI) -> None:
         tags=["service"],
         summary="Prometheus metrics (authenticated)",
         response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        responses={
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+            **{k: v for k, v in problems.RESPONSES.items() if k in (401, 404, 413)},
+        },
     )
     def metrics(caller: Caller, request: Request) -> Response:
         """This process's metrics. Authenticated like every other endpoint: give the scraper a token."""

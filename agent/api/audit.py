@@ -23,7 +23,9 @@ def build(page_max: int) -> APIRouter:
     def query(
         caller: Caller,
         ops: Ops,
-        thread: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+        thread: Annotated[
+            str | None, Query(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")
+        ] = None,
         kind: Annotated[
             list[str] | None, Query(max_length=20, description="Event kinds (repeatable)")
         ] = None,
@@ -62,14 +64,14 @@ def build(page_max: int) -> APIRouter:
         ops: Ops,
         head: Annotated[str | None, Query(pattern=_HEAD, description="A SEQ:HASH kept earlier")] = None,
     ) -> VerifyOut:
-        from agent.api.problems import ApiProblem
+        from agent.api.problems import Invalid
         from governance.audit import ChainHead
 
         _auditor(ops, caller.id, "verifying the audit trail")
         try:
             kept = None if head is None else ChainHead.parse(head)
         except ValueError as exc:
-            raise ApiProblem(f"head: {exc}", errors=[{"loc": ["query", "head"], "msg": str(exc)}]) from None
+            raise Invalid(f"head: {exc}", errors=[{"loc": ["query", "head"], "msg": str(exc)}]) from None
         result = ops.verify(head=kept)
         return VerifyOut(
             ok=result.ok,

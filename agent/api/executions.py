@@ -34,7 +34,9 @@ def build(page_max: int) -> APIRouter:
         caller: Caller,
         ops: Ops,
         status: Literal["started", "completed", "failed"] | None = None,
-        thread: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+        thread: Annotated[
+            str | None, Query(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")
+        ] = None,
         page: Page = page_of,
     ) -> ExecutionPage:
         """The most recently started first."""

@@ -33,7 +33,12 @@ class _Out(BaseModel):
 
 
 class MessageIn(_In):
-    message: str = Field(min_length=1, max_length=_TEXT_MAX, description="What you ask the agent, in words")
+    message: str = Field(
+        min_length=1,
+        max_length=_TEXT_MAX,
+        pattern=r"^[^\x00]*$",
+        description="What you ask the agent, in words",
+    )
 
 
 class ApproveIn(_In):

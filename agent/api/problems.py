@@ -17,12 +17,44 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 _TYPES = "https://opslayer.dev/problems/"
 _log = logging.getLogger("opslayer.api")
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457); extension members name what is at fault."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description, "content": {PROBLEM_JSON: {}}}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _documented("No caller, or bad credentials (`WWW-Authenticate: Bearer`)"),
+    403: _documented("The caller may not do this"),
+    404: _documented("No such thing, or one the caller may not see"),
+    409: _documented("The state does not allow it now (a waiting thread, a closed request)"),
+    413: _documented("The body is larger than allowed"),
+    422: _documented("Invalid input; `errors` names each field at fault"),
+    429: _documented("Too many messages; `Retry-After` says when to try again"),
+    500: _documented("A configuration error (named) or a bug (logged, not shown)"),
+    502: _documented("An operations system failed"),
+    503: _documented("The planner (LLM) or the notifier is unavailable"),
+}
+"""Every error an endpoint can answer with, for the OpenAPI document."""
 
 
 class ApiProblem(Exception):
@@ -39,6 +71,12 @@ class ApiProblem(Exception):
         self.detail = detail
         self.headers = dict(headers or {})
         self.extensions = extensions
+
+
+class Invalid(ApiProblem):
+    """Input of the right shape that still cannot be used; ``errors`` names the field."""
+
+    status, title, slug = 422, "Invalid request", "invalid-request"
 
 
 class Unauthenticated(ApiProblem):
@@ -87,7 +125,23 @@ def problem(
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers: API problems, invalid input, HTTP errors, the error tree, the rest."""
+    """Register the handlers (API problems, invalid input, HTTP errors, the error tree, the rest) and
+    document every error response as ``application/problem+json``."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    for status, response in operation.get("responses", {}).items():
+                        content = response.get("content", {})
+                        if status[:1] in "45" and PROBLEM_JSON in content and "application/json" in content:
+                            content[PROBLEM_JSON] = content.pop("application/json")
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(ApiProblem, _api_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]

@@ -17,7 +17,9 @@ from agent.api.problems import Forbidden, NotFound, RateLimited
 from agent.operations import Operations
 from agent.settings import Settings
 
-ThreadId = Annotated[str, Path(min_length=1, max_length=255, description="The thread's id")]
+ThreadId = Annotated[
+    str, Path(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$", description="The thread's id")
+]
 
 _STREAMS: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}

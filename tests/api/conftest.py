@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -21,7 +22,8 @@ Headers = Callable[[str], dict[str, str]]
 def world_settings(home: Path, systems_template: Path, **overrides: object) -> Settings:
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(systems_template, home / "systems.db")
-    return Settings(home=home, grounding=False, serve_worker=False, _env_file=None, **overrides)  # type: ignore[arg-type]
+    fields: dict[str, Any] = {"home": home, "grounding": False, "serve_worker": False, **overrides}
+    return Settings(_env_file=None, **fields)
 
 
 @pytest.fixture

@@ -1,0 +1,141 @@
+"""The API served for real: uvicorn on 127.0.0.1 with its in-process worker, and the CLI around it.
+
+Pins: the README session works over a socket — a token from `opslayer tokens create`, alice's
+order, two approvals that return at once, and the worker (not the test) resuming the thread into one
+purchase order; the peer address uvicorn reports is the socket's (a forwarded-for header cannot make
+a stranger a trusted proxy); `tokens create` prints the token alone on its last line, and list and
+revoke work on it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from agent.api import create_app
+from agent.cli.app import app as cli_app
+from agent.settings import Settings
+from tests.api.conftest import world_settings
+
+
+class Served:
+    def __init__(self, settings: Settings) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(settings, worker=True),
+            host="127.0.0.1",
+            port=self.port,
+            proxy_headers=False,
+            log_level="warning",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def served_settings(tmp_path: Path, systems_template: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    return world_settings(
+        tmp_path / "home",
+        systems_template,
+        serve_worker=True,
+        worker_poll_s=0.05,
+        trusted_header="X-Forwarded-User",
+        trusted_proxies=("10.0.0.0/8",),
+    )
+
+
+@pytest.fixture
+def cli_home(served_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("OPSLAYER_HOME", str(served_settings.home))
+    monkeypatch.setenv("OPSLAYER_GROUNDING", "false")
+    return CliRunner()
+
+
+def token(cli: CliRunner, person: str) -> str:
+    done = cli.invoke(cli_app, ["tokens", "create", "--as", person, "--expires", "1d"])
+    assert done.exit_code == 0, done.output
+    return done.output.splitlines()[-1]
+
+
+def test_the_readme_session_over_a_socket_with_the_worker(
+    served_settings: Settings, cli_home: CliRunner
+) -> None:
+    alice, grace, heidi = (token(cli_home, p) for p in ("alice.requester", "grace.procure", "heidi.finance"))
+
+    with Served(served_settings) as served, httpx.Client(base_url=served.url, timeout=60) as http:
+        assert http.get("/readyz").json()["ready"] is True
+
+        def call(method: str, path: str, who: str, **kwargs: Any) -> Any:
+            response = http.request(method, path, headers={"Authorization": f"Bearer {who}"}, **kwargs)
+            assert response.status_code < 300, response.text
+            return response.json()
+
+        turn = call("POST", "/v1/threads", alice, json={"message": "order 40 laptops for the Berlin office"})
+        request_id = turn["pending"][0]["id"]
+        call("POST", f"/v1/approvals/{request_id}/approve", grace, json={})
+        last = call("POST", f"/v1/approvals/{request_id}/approve", heidi, json={})
+        assert last["approval"]["status"] == "approved" and last["can_resume"]
+
+        orders: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 60
+        while not orders and time.monotonic() < deadline:  # the worker resumes the thread
+            items = call("GET", "/v1/executions", alice)["items"]
+            orders = [e for e in items if e["tool"] == "procurement_create_purchase_order"]
+            time.sleep(0.1)
+        thread = call("GET", f"/v1/threads/{turn['thread_id']}", alice)
+
+    assert [o["status"] for o in orders] == ["completed"]
+    assert "PO-" in thread["messages"][-1]["content"]
+
+
+def test_the_peer_is_the_socket_not_a_forwarded_header(served_settings: Settings) -> None:
+    with Served(served_settings) as served, httpx.Client(base_url=served.url) as http:
+        forged = http.get(
+            "/v1/me", headers={"X-Forwarded-User": "grace.procure", "X-Forwarded-For": "10.1.2.3"}
+        )
+    assert forged.status_code == 401 and "configured proxies" in forged.json()["detail"]
+
+
+def test_tokens_are_created_listed_and_revoked_from_the_cli(
+    cli_home: CliRunner, served_settings: Settings
+) -> None:
+    made = cli_home.invoke(cli_app, ["tokens", "create", "--as", "alice.requester"])
+    secret = made.output.splitlines()[-1]
+    token_id = secret.split("_")[1]
+
+    listed = cli_home.invoke(cli_app, ["tokens", "list", "--json"])
+    revoked = cli_home.invoke(cli_app, ["tokens", "revoke", token_id, "--as", "alice.requester"])
+    unknown = cli_home.invoke(cli_app, ["tokens", "revoke", "0" * 16, "--as", "alice.requester"])
+    bad = cli_home.invoke(cli_app, ["tokens", "create", "--as", "alice.requester", "--expires", "soon"])
+
+    assert secret.startswith("opl_") and secret not in listed.output and token_id in listed.output
+    assert revoked.exit_code == 0 and f"Token {token_id} of alice.requester revoked" in revoked.output
+    assert unknown.exit_code == 2 and "no API token" in unknown.output
+    assert bad.exit_code == 2 and "--expires" in bad.output
