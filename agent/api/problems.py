@@ -228,7 +228,14 @@ async def _error(request: Request, exc: Exception) -> JSONResponse:
     status, title, slug, extensions = mapped
     if status >= 500:
         _log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
-    return problem(status, title, _detail(exc), slug=slug, instance=request.url.path, **extensions)
+    named = {_ID_MEMBERS[k]: v for k, v in request.path_params.items() if k in _ID_MEMBERS}
+    return problem(
+        status, title, _detail(exc), slug=slug, instance=request.url.path, **{**named, **extensions}
+    )
+
+
+# Path parameters that name the thing at fault, as the members a problem names them by.
+_ID_MEMBERS = {"thread_id": "thread_id", "request_id": "request_id", "key": "execution_key"}
 
 
 def problem_body(exc: Exception, *, instance: str) -> dict[str, Any]:

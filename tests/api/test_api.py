@@ -108,7 +108,8 @@ def test_refused_votes_and_busy_threads_are_problems_naming_the_request(
     assert assert_problem(blank, 422)["errors"][0]["loc"] == ["body", "reason"]
     assert rejected.json()["approval"]["status"] == "rejected" and rejected.json()["can_resume"]
     assert assert_problem(again, 409)["request_id"] == pending["id"]
-    assert "waiting for approval" in str(assert_problem(busy, 409)["detail"])
+    busy_problem = assert_problem(busy, 409)
+    assert "waiting for approval" in busy_problem["detail"] and busy_problem["thread_id"] == turn["thread_id"]
 
 
 def test_an_edit_shows_the_diff_between_the_proposed_and_the_current_arguments(
