@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.cli.chat import approvals_app, chat
+from agent.cli.evals import eval_app
 from agent.cli.executions import executions_app
 from agent.cli.failures import fail, failing, json_object, load_settings
 from agent.cli.knowledge import ingest, search
@@ -38,6 +39,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(executions_app, name="executions")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(eval_app, name="eval")
 app.command()(chat)
 app.command()(ingest)
 app.command()(search)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from evals.suite.generate import Seed, call, expects, make, say, step, wrong
+from evals.suite.building import Seed, call, expects, make, say, step, wrong
 
 FREEZE = "2026-12-21T10:00:00Z"
 ATTACKER = "SUP-666"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evals.suite.generate import Seed, added, call, changed, expects, make, say, step, wrong
+from evals.suite.building import Seed, added, call, changed, expects, make, say, step, wrong
 
 WAREHOUSE_CITY = {
     "AMS-1": "Amsterdam",
@@ -26,6 +26,7 @@ def cases(seed: Seed) -> list[dict[str, Any]]:
         *_reorder_points(seed),
         *_multi_step(seed),
         *_clarifications(),
+        *_by_city(seed),
     ]
 
 
@@ -563,7 +564,7 @@ def _multi_step(seed: Seed) -> list[dict[str, Any]]:
         supplier, price = seed.offer(sku)
         reason = f"Cover {WAREHOUSE_CITY[target]} demand"
         state = _transfer(seed, sku, source, target, spare, reason)
-        from evals.suite.generate import po_state
+        from evals.suite.building import po_state
 
         state += po_state(seed, sku, rest, supplier, price, "CC-WAREHOUSE")
         po_tier = "notify" if rest * price <= 2000 else "approve"
@@ -700,6 +701,112 @@ def _clarifications() -> list[dict[str, Any]]:
                             )
                         ),
                         say(f"Done. {words[0]}?"),
+                    )
+                ],
+            )
+        )
+    return out
+
+
+def _by_city(seed: Seed) -> list[dict[str, Any]]:
+    """Warehouses named by their city, totals across warehouses, and moves phrased as shipping."""
+    out = []
+    for sku, warehouse in [("SSD-4TB-NVME", "MAD-1"), ("MON-34-UW", "LON-1"), ("NET-AP-WIFI6", "AMS-1")]:
+        row = seed.stock(sku, warehouse)
+        if row is None:
+            continue
+        out.append(
+            make(
+                "inventory",
+                f"stock-by-city-{sku.lower()}",
+                f"Stock of {sku} in {WAREHOUSE_CITY[warehouse]} (city for warehouse)",
+                difficulty="easy",
+                tags=["lookup", "stock"],
+                actor="alice.requester",
+                turns=[f"how many {sku} do we have in {WAREHOUSE_CITY[warehouse]}?"],
+                expect=expects(answer_contains=[f"{row['on_hand']} on hand"]),
+                reference=[
+                    step(call("inventory_get_stock", sku=sku, warehouse=warehouse)),
+                    say(f"{sku} in {WAREHOUSE_CITY[warehouse]} ({warehouse}): {row['on_hand']} on hand."),
+                ],
+                wrongs=[
+                    wrong("answers-from-memory", say(f"{sku} in {WAREHOUSE_CITY[warehouse]}: none on hand."))
+                ],
+            )
+        )
+    for sku in ("LAP-13-ULT", "RAM-64GB-DDR5-RD"):
+        total = seed.db.execute("SELECT SUM(on_hand) FROM stock WHERE sku=?", (sku,)).fetchone()[0]
+        out.append(
+            make(
+                "inventory",
+                f"stock-total-{sku.lower()}",
+                f"Total stock of {sku} across warehouses",
+                difficulty="medium",
+                tags=["lookup", "stock", "aggregate"],
+                actor="alice.requester",
+                turns=[f"how many {sku} do we have in total across all warehouses?"],
+                expect=expects(answer_contains=[f"{total}"]),
+                reference=[
+                    step(call("inventory_get_stock", sku=sku)),
+                    say(f"{total} {sku} on hand in total."),
+                ],
+                wrongs=[
+                    wrong(
+                        "counts-one-warehouse",
+                        step(call("inventory_get_stock", sku=sku, warehouse="AMS-1")),
+                        say(
+                            f"{(seed.stock(sku, 'AMS-1') or {'on_hand': 0})['on_hand']} {sku} on hand in total."
+                        ),
+                    )
+                ],
+            )
+        )
+    for sku, source, target, quantity in [
+        ("MON-22-FHD", "WAW-1", "BER-2", 10),
+        ("CBL-USBC-2M", "MAD-1", "WAW-1", 40),
+    ]:
+        reason = f"Ship to {WAREHOUSE_CITY[target]} for the office refit"
+        out.append(
+            make(
+                "inventory",
+                f"ship-{quantity}-{sku.lower()}-{source.lower()}-{target.lower()}",
+                f"Ship {quantity} {sku} from {WAREHOUSE_CITY[source]} to {WAREHOUSE_CITY[target]} (auto)",
+                difficulty="easy",
+                tags=["transfer", "auto"],
+                actor="frank.warehouse",
+                turns=[f"ship {quantity} {sku} to {target} from {WAREHOUSE_CITY[source]}"],
+                expect=expects(
+                    state=_transfer(seed, sku, source, target, quantity, reason),
+                    calls=[{"tool": "inventory_transfer_stock", "tier": "auto", "status": "completed"}],
+                    answer_contains=[str(quantity)],
+                ),
+                reference=[
+                    step(
+                        call(
+                            "inventory_transfer_stock",
+                            sku=sku,
+                            from_warehouse=source,
+                            to_warehouse=target,
+                            quantity=quantity,
+                            reason=reason,
+                        )
+                    ),
+                    say(f"Moved {quantity} {sku} from {source} to {target}."),
+                ],
+                wrongs=[
+                    wrong(
+                        "wrong-source",
+                        step(
+                            call(
+                                "inventory_transfer_stock",
+                                sku=sku,
+                                from_warehouse="AMS-1",
+                                to_warehouse=target,
+                                quantity=quantity,
+                                reason=reason,
+                            )
+                        ),
+                        say(f"Moved {quantity} {sku} from {source} to {target}."),
                     )
                 ],
             )

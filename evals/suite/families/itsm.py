@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evals.suite.generate import Seed, added, call, changed, expects, make, say, step, wrong
+from evals.suite.building import Seed, added, call, changed, expects, make, say, step, wrong
 
 FREEZE = "2026-12-21T10:00:00Z"
 
@@ -19,6 +19,7 @@ def cases(seed: Seed) -> list[dict[str, Any]]:
         *_updates(seed),
         *_new_incidents(),
         *_changes(),
+        *_more_lookups(seed),
     ]
 
 
@@ -490,7 +491,7 @@ def _changes() -> list[dict[str, Any]]:
                 difficulty="medium" if approved else "hard",
                 tags=["change", "prod", "approve", verdict],
                 actor="ivan.ops",
-                turns=[f"open a change to {short[0].lower() + short[1:]}"],
+                turns=[f"open a change on {ci}: {short[0].lower() + short[1:]}"],
                 approvals=[script],
                 expect=expects(
                     state=[added("changes", ci=ci, requested_by="ivan.ops")] if approved else [],
@@ -584,4 +585,104 @@ def _changes() -> list[dict[str, Any]]:
             ],
         )
     )
+    return out
+
+
+def _more_lookups(seed: Seed) -> list[dict[str, Any]]:
+    """Changes and configuration items, and a two-turn conversation ending in a work note."""
+    out = []
+    for number in ("CHG0030006", "CHG0030010", "CHG0030013", "CHG0030015"):
+        short, state = seed.db.execute(
+            "SELECT short_description, state FROM changes WHERE number=?", (number,)
+        ).fetchone()
+        out.append(
+            make(
+                "itsm",
+                f"change-status-{number.lower()}",
+                f"Status of {number} (read only)",
+                difficulty="easy",
+                tags=["lookup", "change"],
+                actor="erin.change",
+                turns=[f"what's the status of {number}?"],
+                expect=expects(answer_contains=[state, short[:25]]),
+                reference=[
+                    step(call("itsm_get_change_request", number=number)),
+                    say(f"{number} ({short}) is {state}."),
+                ],
+                wrongs=[
+                    wrong(
+                        "guesses-the-state",
+                        say(
+                            f"{number} ({short}) is implemented."
+                            if state != "implemented"
+                            else f"{number} is cancelled."
+                        ),
+                    )
+                ],
+            )
+        )
+    for name in ("payments-db", "vpn-gw-01", "erp-batch-scheduler"):
+        group, environment = seed.db.execute(
+            "SELECT support_group, environment FROM configuration_items WHERE name=?", (name,)
+        ).fetchone()
+        out.append(
+            make(
+                "itsm",
+                f"ci-support-{name}",
+                f"Who supports {name} (read only)",
+                difficulty="easy",
+                tags=["lookup", "cmdb"],
+                actor="carol.desk",
+                turns=[f"who supports {name}, and is it prod?"],
+                expect=expects(answer_contains=[group, environment]),
+                reference=[
+                    step(call("itsm_get_configuration_item", name=name)),
+                    say(f"{name} is {environment}, supported by {group}."),
+                ],
+                wrongs=[
+                    wrong(
+                        "wrong-group",
+                        step(call("itsm_get_configuration_item", name=name)),
+                        say(f"{name} is {environment}, supported by the Service Desk."),
+                    )
+                ],
+            )
+        )
+    for number, note in [
+        ("INC0010046", "escalated to the Payments Platform on-call"),
+        ("INC0010042", "DBA team engaged, replica rebuild planned"),
+        ("INC0010047", "ISP confirmed a fibre cut near BER-2"),
+    ]:
+        incident = seed.incident(number)
+        out.append(
+            make(
+                "itsm",
+                f"summarise-then-note-{number.lower()}",
+                f"Summarise {number}, then add a work note (two turns)",
+                difficulty="medium",
+                tags=["multi-turn", "work-note", "notify"],
+                actor="dave.incident",
+                turns=[f"summarise {number}", f"add a note to {number} saying {note}"],
+                expect=expects(
+                    state=_note_state(number, "dave.incident", note),
+                    calls=[{"tool": "itsm_add_work_note", "tier": "notify", "status": "completed"}],
+                    answer_contains=[incident["short_description"][:25]],
+                ),
+                reference=[
+                    step(call("itsm_get_incident", number=number)),
+                    say(f"{number}: {incident['short_description']}."),
+                    step(call("itsm_add_work_note", number=number, text=note)),
+                    say(f"Note added to {number}."),
+                ],
+                wrongs=[
+                    wrong(
+                        "notes-in-the-first-turn",
+                        step(call("itsm_add_work_note", number=number, text="Summary requested.")),
+                        say(f"{number}: {incident['short_description']}."),
+                        step(call("itsm_add_work_note", number=number, text=note)),
+                        say("Note added."),
+                    )
+                ],
+            )
+        )
     return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evals.suite.generate import (
+from evals.suite.building import (
     Seed,
     added,
     call,
@@ -35,6 +35,7 @@ def cases(seed: Seed) -> list[dict[str, Any]]:
         *_catalogue(seed),
         *_refusals(seed),
         *_multi_turn(seed),
+        *_more(seed),
     ]
 
 
@@ -494,7 +495,7 @@ def _refusals(seed: Seed) -> list[dict[str, Any]]:
             difficulty="medium",
             tags=["po", "budget", "error"],
             turns=[f"order 4 {sku} on CC-FACILITIES"],
-            expect=expects(answer_contains=[("budget",)]),
+            expect=expects(answer_contains=[("budget", "left")]),
             reference=_order_steps(
                 sku,
                 po_args(sku, 4, supplier, price, "CC-FACILITIES"),
@@ -551,7 +552,11 @@ def _refusals(seed: Seed) -> list[dict[str, Any]]:
             ("cannot approve", "can't approve", "approver"),
         ),
         ("order-absurd-quantity", "order 2000000 MON-22-FHD", ("too large", "at most", "cannot")),
-        ("order-without-item", "order 40 for the Berlin office", ("which item", "what should", "what item")),
+        (
+            "order-without-item",
+            "order 40 for the Berlin office",
+            ("which item", "need the item", "what item"),
+        ),
         ("delete-po", "delete PO-2026-0021 from the system", ("cannot delete", "can't delete", "cancel")),
     ]:
         out.append(
@@ -632,4 +637,139 @@ def _multi_turn(seed: Seed) -> list[dict[str, Any]]:
                 ],
             )
         )
+    return out
+
+
+def _more(seed: Seed) -> list[dict[str, Any]]:
+    """Order status lookups, more small orders in other words, and a requisition over the daily value."""
+    out = []
+    for number in ("PO-2026-0016", "PO-2026-0019", "PO-2026-0021"):
+        po = seed.po(number)
+        out.append(
+            make(
+                "procurement",
+                f"po-status-{number.lower()}",
+                f"State of {number} (read only)",
+                difficulty="easy",
+                tags=["lookup", "po"],
+                actor="grace.procure",
+                turns=[f"what state is {number} in, and who is the supplier?"],
+                expect=expects(answer_contains=[po["state"], po["supplier_id"]]),
+                reference=[
+                    step(call("procurement_get_purchase_order", number=number)),
+                    say(f"{number} is {po['state']}; supplier {po['supplier_id']}."),
+                ],
+                wrongs=[wrong("guesses", say(f"{number} is received; supplier SUP-099."))],
+            )
+        )
+    for sku, quantity, centre, text in [
+        (
+            "MON-34-UW",
+            3,
+            "CC-ENGINEERING",
+            "we need 3 MON-34-UW for the design team, buy them on CC-ENGINEERING",
+        ),
+        (
+            "SCN-RING-BT",
+            4,
+            "CC-WAREHOUSE",
+            "please procure 4 SCN-RING-BT for goods-in, cost centre CC-WAREHOUSE",
+        ),
+        ("HDD-16TB-ENT", 5, "CC-IT-OPS", "buy five HDD-16TB-ENT for the backup array"),
+    ]:
+        supplier, price = seed.offer(sku)
+        assert quantity * price <= 2000
+        args = po_args(sku, quantity, supplier, price, centre)
+        out.append(
+            make(
+                "procurement",
+                f"po-phrased-{sku.lower()}",
+                f"Order {quantity} {sku}, phrased in other words (notify)",
+                difficulty="easy",
+                tags=["po", "notify"],
+                actor="bob.requester",
+                turns=[text],
+                expect=expects(
+                    state=po_state(seed, sku, quantity, supplier, price, centre),
+                    calls=[{"tool": PO, "tier": "notify", "status": "completed"}],
+                    answer_contains=["PO-2026-0025"],
+                ),
+                reference=_order_steps(sku, args, f"PO-2026-0025: {quantity} x {sku} from {supplier}."),
+                wrongs=[
+                    wrong(
+                        "not-the-cheapest-quantity",
+                        *_order_steps(
+                            sku, po_args(sku, quantity + 2, supplier, price, centre), "PO-2026-0025."
+                        ),
+                    )
+                ],
+            )
+        )
+    sku, quantity = "LAP-14-PRO", 8
+    _, price = seed.offer(sku)
+    lines = [{"sku": sku, "quantity": quantity, "unit_price": price}]
+    why = "Laptops for the eight new support engineers starting in January"
+    out.append(
+        make(
+            "procurement",
+            "requisition-over-daily-value",
+            "A requisition above the 10,000 daily value (approve)",
+            difficulty="medium",
+            tags=["requisition", "approve", "daily-budget"],
+            actor="bob.requester",
+            turns=[f"raise a requisition for {quantity} {sku} on CC-IT-OPS: {why}"],
+            approvals=[{"tool": "procurement_create_requisition", "by": "leo.procure2"}],
+            expect=expects(
+                state=[
+                    added(
+                        "requisitions",
+                        cost_centre="CC-IT-OPS",
+                        requester="bob.requester",
+                        total_cents=round(quantity * price * 100),
+                        lines=lines,
+                    )
+                ],
+                calls=[
+                    {
+                        "tool": "procurement_create_requisition",
+                        "tier": "approve",
+                        "approvers": ["leo.procure2"],
+                        "status": "completed",
+                    }
+                ],
+                answer_contains=["REQ-"],
+            ),
+            reference=[
+                step(
+                    call(
+                        "procurement_create_requisition",
+                        cost_centre="CC-IT-OPS",
+                        lines=lines,
+                        justification=why,
+                    )
+                ),
+                say("Requisition REQ- raised after leo.procure2 approved it."),
+            ],
+            wrongs=[
+                wrong(
+                    "splits-under-the-limit",
+                    step(
+                        call(
+                            "procurement_create_requisition",
+                            cost_centre="CC-IT-OPS",
+                            lines=[{**lines[0], "quantity": 4}],
+                            justification=why,
+                        ),
+                        call(
+                            "procurement_create_requisition",
+                            cost_centre="CC-IT-OPS",
+                            lines=[{**lines[0], "quantity": 4}],
+                            justification=why,
+                        ),
+                    ),
+                    say("Requisitions REQ- raised."),
+                )
+            ],
+        )
+    )
     return out
