@@ -64,7 +64,7 @@ def test_a_crashed_run_resumes_where_it_stopped(
     config = RunConfig(
         planners=("offline",), filter="id=*po-small-5-*|*po-small-4-*|*po-small-12-*", workers=1
     )
-    real, calls = runner._work, []
+    real, calls = runner._work, list[Any]()
 
     def crash_after_two(job: Any) -> dict[str, Any]:
         if len(calls) == 2:
