@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install postgres demo test lint typecheck unit bench clean
+.PHONY: install postgres demo test lint typecheck unit bench eval clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ test: lint typecheck unit
 
 bench: install
 	@$(BIN)/python -m evals.bench
+
+# The whole scenario suite with the offline planner and the adversarial model, then the HTML report
+# (.opslayer/evals/latest/report.html). Fails if any write reached the systems without authority.
+EVAL_OUT ?= .opslayer/evals/latest
+eval: install
+	rm -rf $(EVAL_OUT)
+	$(BIN)/opslayer eval --planner offline --planner adversarial --out $(EVAL_OUT)
 
 clean:
 	rm -rf $(VENV) .opslayer .mypy_cache .ruff_cache .pytest_cache

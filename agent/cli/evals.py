@@ -37,7 +37,7 @@ def run(
     filter_: str | None = typer.Option(None, "--filter", help="Which cases, e.g. 'domain=itsm !tag=freeze'."),
     workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0: one per CPU)."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue this run folder where it stopped."),
-    out: Path | None = typer.Option(None, "--out", help="Run folder (default: evals/runs/<time>)."),
+    out: Path | None = typer.Option(None, "--out", help="Run folder (default: .opslayer/evals/<time>)."),
     html: bool = typer.Option(True, "--report/--no-report", help="Write report.html into the run folder."),
 ) -> None:
     """Run the suite; exit 2 if any write reached the systems without the authority policy requires."""
@@ -61,7 +61,9 @@ def run(
             filter=filter_,
             workers=workers or max(1, os.cpu_count() or 1),
         )
-        folder = out or Path("evals/runs") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        folder = out or Path(".opslayer/evals") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        if (folder / "run.json").exists():
+            raise typer.BadParameter(f"{folder} holds a run already: --resume it, or choose another --out")
     api_key = os.environ.get("OPENAI_API_KEY") if "openai" in config.planners else None
     try:
         results = _with_progress(lambda **hooks: run_suite(config, folder, api_key=api_key, **hooks))
