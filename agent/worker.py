@@ -62,6 +62,7 @@ WORK_DEAD = "work_dead"
 """Audit event kind of a piece of work whose attempts are used up."""
 
 _SWEEP_LIMIT = 100  # items one sweep runs at most, so expiry is looked at between long batches
+_MAX_PAUSE_S = 30.0  # the longest wait after sweeps that failed in a row
 _EXPIRY_MARGIN = timedelta(minutes=2)  # re-read expiries this far back: another process may commit late
 
 
@@ -103,14 +104,17 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Sweep until ``stop`` is set, waiting ``worker_poll_s`` whenever a sweep found nothing to do."""
         log.info("worker %s started", self.id)
+        failures = 0
         while not stop.is_set():
             try:
                 finished = self.run_once()
-            except Exception:  # the database went away, say: keep trying, as any other process would
-                log.exception("worker %s: sweep failed", self.id)
+                failures = 0
+            except Exception:  # the database went away, say: keep trying, ever less often
+                failures += 1
+                log.exception("worker %s: sweep failed (%d in a row)", self.id, failures)
                 finished = 0
             if not finished:
-                stop.wait(self.settings.worker_poll_s)
+                stop.wait(min(self.settings.worker_poll_s * 2 ** min(failures, 10), _MAX_PAUSE_S))
         log.info("worker %s stopped", self.id)
 
     def run_once(self) -> int:
