@@ -77,6 +77,18 @@ class PersonOut(_Out):
     may_settle: bool = Field(description="May settle executions a crash left started")
 
 
+class TokenOut(_Out):
+    """One of your API tokens (never its secret)."""
+
+    id: str
+    person: str
+    label: str | None
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    revoked_by: str | None
+
+
 class RequirementOut(_Out):
     roles: list[str]
     count: int

@@ -226,3 +226,26 @@ def _sse(lines: Any) -> list[tuple[str, dict[str, Any]]]:
         elif line.startswith("data:"):
             events.append((kind, json.loads(line.partition(":")[2].strip())))
     return events
+
+
+def test_a_streaming_model_streams_its_answer_as_tokens(settings: Settings, auth: Headers) -> None:
+    from langchain_core.messages import AIMessage, ToolCall
+
+    from evals.scripted import ScriptedChatModel
+
+    answer = "AMS-1 has 60 SSD-1TB-NVME available."
+    model = ScriptedChatModel()
+    lookup = ToolCall(name="inventory_get_stock", args={"sku": "SSD-1TB-NVME", "warehouse": "AMS-1"}, id="c1")
+    model.load([AIMessage(content="", tool_calls=[lookup]), AIMessage(content=answer)])
+    ops = Operations(settings, model=model)
+    headers = {**auth("alice.requester"), "accept": "text/event-stream"}
+
+    with TestClient(create_app(settings, operations=ops, worker=False)) as client:
+        body = {"message": "how many SSD-1TB-NVME in AMS-1?"}
+        with client.stream("POST", "/v1/threads", json=body, headers=headers) as response:
+            events = _sse(response.iter_lines())
+
+    kinds = [kind for kind, _ in events]
+    assert kinds.index("token") > kinds.index("governance") and kinds[-1] == "result"
+    assert "".join(str(data["text"]) for kind, data in events if kind == "token") == answer
+    assert events[-1][1]["answer"] == answer

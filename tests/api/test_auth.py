@@ -41,7 +41,7 @@ def _endpoints(app: FastAPI) -> list[tuple[str, str]]:
 
 def test_every_endpoint_but_health_needs_a_caller(app: FastAPI, client: TestClient, ops: Operations) -> None:
     endpoints = _endpoints(app)
-    assert len(endpoints) >= 17  # the API as documented: a new endpoint is covered here by itself
+    assert len(endpoints) >= 19  # the API as documented: a new endpoint is covered here by itself
 
     for method, path in endpoints:
         response = client.request(method, path, json={})
@@ -264,3 +264,23 @@ def test_policy_and_explain_are_for_any_caller(client: TestClient, auth: Headers
     decision = explained.json()["decision"]
     assert decision["policy_version"] == policy["version"] and decision["tier"] == "approve"
     assert "delta" in str(assert_problem(invalid, 422)["detail"])
+
+
+def test_people_list_and_revoke_their_own_tokens_only(client: TestClient, ops: Operations) -> None:
+    mine = ops.create_token("alice.requester", expires_in=timedelta(days=1), label="laptop")
+    theirs = ops.create_token("bob.requester", expires_in=None)
+    alice = {"Authorization": f"Bearer {mine.token}"}
+
+    listed = client.get("/v1/me/tokens", headers=alice).json()
+    stolen = client.post(f"/v1/me/tokens/{theirs.record.id}/revoke", headers=alice)
+    revoked = client.post(f"/v1/me/tokens/{mine.record.id}/revoke", headers=alice)
+
+    assert [(t["id"], t["label"]) for t in listed] == [(mine.record.id, "laptop")]
+    assert assert_problem(stolen, 404)["token_id"] == theirs.record.id
+    assert revoked.json()["revoked_by"] == "alice.requester"
+    assert_problem(client.get("/v1/me", headers=alice), 401)
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {theirs.token}"}).status_code == 200
+    kinds = [e.kind for e in ops.audit_query(kinds=["token_created", "token_revoked"], limit=10).events]
+    assert kinds == ["token_created", "token_created", "token_revoked"]
+    refused = ops.audit_query(kinds=["access_denied"], limit=10).events
+    assert [(e.actor, e.payload["status"]) for e in refused] == [("alice.requester", 404), (None, 401)]

@@ -139,3 +139,41 @@ def test_tokens_are_created_listed_and_revoked_from_the_cli(
     assert revoked.exit_code == 0 and f"Token {token_id} of alice.requester revoked" in revoked.output
     assert unknown.exit_code == 2 and "no API token" in unknown.output
     assert bad.exit_code == 2 and "--expires" in bad.output
+
+
+def test_opslayer_serve_on_a_fresh_home_answers_readyz(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPSLAYER_OPENAI_API_KEY")}
+    env |= {"OPSLAYER_HOME": str(tmp_path / "fresh"), "OPSLAYER_GROUNDING": "false"}
+    root = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "agent", "serve", "--port", str(port)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        ready = None
+        deadline = time.monotonic() + 90
+        while ready is None and server.poll() is None and time.monotonic() < deadline:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30)
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert ready is not None, f"serve did not answer: {server.stdout.read() if server.stdout else ''}"
+        assert ready.status_code == 200 and ready.json()["ready"] is True
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/me").status_code == 401
+    finally:
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=60)
+    assert server.returncode == 0, output
+    assert "Application shutdown complete" in output
