@@ -210,6 +210,22 @@ def test_audit_verify_against_a_kept_head_notices_the_newest_events_deleted(
     assert f"newest events deleted?); the chain now ends at seq {int(seq) - 2}" in flat(out)
 
 
+def test_audit_verify_reads_the_head_file_a_worker_publishes(cli: CliRunner, tmp_path: Path) -> None:
+    assert invoke(cli, "chat", "--as", "carol.desk", "summarise INC0010032")[0] == 0
+    kept = json.loads(invoke(cli, "audit", "head", "--json")[1])
+    published = tmp_path / "audit-head.json"
+    published.write_text(json.dumps({**kept, "at": "2026-12-07T05:00:00+00:00"}))
+    code, out = invoke(cli, "audit", "verify", "--head", str(published))
+    assert code == 0 and f"kept head at seq {kept['seq']}" in flat(out)
+
+    with sqlite3.connect(tmp_path / "home" / "governance.db") as db:
+        db.execute("DELETE FROM audit_events WHERE seq = ?", (kept["seq"],))
+    assert invoke(cli, "audit", "verify", "--head", str(published))[0] == 1
+    published.write_text("{}")
+    code, out = invoke(cli, "audit", "verify", "--head", str(published))
+    assert code == 2 and "is not a published audit head" in flat(out)
+
+
 @pytest.mark.parametrize(
     ("head", "named"),
     [

@@ -27,7 +27,7 @@ from agent.cli.worker import worker
 
 if TYPE_CHECKING:
     from agent.settings import Settings
-    from governance.audit import AuditLog
+    from governance.audit import AuditLog, ChainHead
 
 app = typer.Typer(
     help="opslayer: a governed AI execution layer for enterprise operations.", no_args_is_help=True
@@ -309,7 +309,8 @@ def audit_verify(
     head: str | None = typer.Option(
         None,
         "--head",
-        help="A SEQ:HASH printed by `audit head` earlier: fail if the chain no longer holds it.",
+        help="A SEQ:HASH printed by `audit head` earlier, or the head file a worker publishes "
+        "(OPSLAYER_HOME/audit-head.json): fail if the chain no longer holds it.",
     ),
 ) -> None:
     """Recompute the hash chain; exit 1 naming the first broken event, or the kept head it lacks."""
@@ -318,7 +319,7 @@ def audit_verify(
     kept = None
     if head is not None:
         try:
-            kept = ChainHead.parse(head)
+            kept = _published_head(Path(head)) if Path(head).is_file() else ChainHead.parse(head)
         except ValueError as exc:
             fail(f"--head: {exc}")
     result = _read_audit().verify(head=kept)
@@ -398,6 +399,12 @@ def _parse_time(text: str | None) -> datetime:
     except ValueError:
         fail(f"--at {text!r} is not an ISO-8601 time, e.g. 2026-12-20T09:00:00Z")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _published_head(path: Path) -> ChainHead:
+    from agent.worker import read_published_head
+
+    return read_published_head(path)
 
 
 def _read_audit() -> AuditLog:
