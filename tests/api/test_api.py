@@ -249,3 +249,19 @@ def test_a_streaming_model_streams_its_answer_as_tokens(settings: Settings, auth
     assert kinds.index("token") > kinds.index("governance") and kinds[-1] == "result"
     assert "".join(str(data["text"]) for kind, data in events if kind == "token") == answer
     assert events[-1][1]["answer"] == answer
+
+
+def test_the_audit_trail_is_queried_by_time(client: TestClient, auth: Headers) -> None:
+    start(client, auth, "carol.desk", WRITE_OFF)
+    mia = auth("mia.audit")
+    events = client.get("/v1/audit", headers=mia).json()["items"]
+    middle = events[len(events) // 2]["at"]
+
+    before = client.get("/v1/audit", params={"until": middle}, headers=mia).json()["items"]
+    after = client.get("/v1/audit", params={"since": middle}, headers=mia).json()["items"]
+    naive = client.get("/v1/audit", params={"since": middle[:-6]}, headers=mia).json()[
+        "items"
+    ]  # no offset: UTC
+
+    assert before + after == events and before and all(e["at"] >= middle for e in after)
+    assert naive == after
