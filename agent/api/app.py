@@ -95,15 +95,12 @@ def _service_routes(app: FastAPI) -> None:
         response_class=Response,
         responses={
             200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
-            **{k: v for k, v in problems.RESPONSES.items() if k in (401, 404, 413)},
+            **{k: v for k, v in problems.RESPONSES.items() if k in (401, 413)},
         },
     )
     def metrics(caller: Caller, request: Request) -> Response:
         """This process's metrics. Authenticated like every other endpoint: give the scraper a token."""
-        collected = getattr(request.app.state.operations, "metrics", None)
-        if collected is None:
-            raise problems.NotFound("this process collects no metrics")
-        body, content_type = collected.render()
+        body, content_type = request.app.state.operations.metrics.render()
         return Response(body, media_type=content_type)
 
 
@@ -227,6 +224,6 @@ class _Observed:
             await self.app(scope, receive, sent)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            metrics = getattr(scope["app"].state.operations, "metrics", None) if "app" in scope else None
-            if metrics is not None:
-                metrics.observe_request(scope["method"], route, status, time.perf_counter() - started)
+            scope["app"].state.operations.metrics.observe_request(
+                scope["method"], route, status, time.perf_counter() - started
+            )

@@ -265,3 +265,14 @@ def test_the_audit_trail_is_queried_by_time(client: TestClient, auth: Headers) -
 
     assert before + after == events and before and all(e["at"] >= middle for e in after)
     assert naive == after
+
+
+def test_metrics_count_requests_by_route_template_for_a_caller(client: TestClient, auth: Headers) -> None:
+    client.get("/v1/threads/t-unknown", headers=auth("alice.requester"))
+    unauthenticated = client.get("/metrics")
+    scraped = client.get("/metrics", headers=auth("alice.requester"))
+
+    assert_problem(unauthenticated, 401)
+    assert scraped.headers["content-type"].startswith("text/plain")
+    assert 'route="/v1/threads/{thread_id}",status="404"' in scraped.text
+    assert "t-unknown" not in scraped.text
