@@ -9,6 +9,7 @@ trial: transcript, governance events, final-state diff, scores) and ``results.js
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -78,18 +79,22 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     (out / "run.json").write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
     template = template or _template(out)  # tests pass the seeded systems they already built
-    _, tasks = plan(config)
+    cases, tasks = plan(config)
     todo = [t for t in tasks if not t.path(out).is_file()]
+    grounded = {c.id for c in cases if c.world.grounding}
+    knowledge = str(_knowledge(out, template)) if any(t.case_id in grounded for t in todo) else None
     if on_start:
         on_start(len(tasks), len(tasks) - len(todo))
-    jobs = [(config, t, str(out), str(template), api_key) for t in todo]
+    jobs = [(config, t, str(out), str(template), knowledge, api_key) for t in todo]
     if config.workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             row = _work(job)
             if on_done:
                 on_done(row)
     else:
-        with ProcessPoolExecutor(max_workers=config.workers) as pool:
+        # spawn, not fork: the parent may hold threads (Chroma, torch) a forked child inherits locked
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=config.workers, mp_context=context) as pool:
             futures = [pool.submit(_work, job) for job in jobs]
             for future in as_completed(futures):
                 row = future.result()
@@ -133,6 +138,25 @@ def _template(out: Path) -> Path:
     return path
 
 
+def _knowledge(out: Path, systems: Path) -> Path:
+    """The shipped runbooks and the seeded past incidents, ingested once per run; each grounded trial
+    copies the folder (citation ids ``rb:runbooks/<area>/<file>#<section>``, ``inc:<number>``)."""
+    path = out / "template" / "knowledge"
+    if not (path / "ready").is_file():
+        import shutil
+
+        import knowledge
+        from knowledge import ingest_incidents, ingest_paths, open_store
+        from tools.local import open_local_systems
+
+        shutil.rmtree(path, ignore_errors=True)
+        store = open_store(path)
+        ingest_paths(store, [Path(knowledge.__file__).parent / "corpus" / "runbooks"])
+        ingest_incidents(store, open_local_systems(systems).itsm)
+        (path / "ready").write_text("ingested\n", encoding="utf-8")
+    return path
+
+
 _CASES: dict[str, dict[str, Case]] = {}
 
 
@@ -142,16 +166,22 @@ def _case(config: RunConfig, case_id: str) -> Case:
     return _CASES[config.scenarios][case_id]
 
 
-def _work(job: tuple[RunConfig, Task, str, str, str | None]) -> dict[str, Any]:
+def _work(job: tuple[RunConfig, Task, str, str, str | None, str | None]) -> dict[str, Any]:
     """One trial, in a worker process: run, score, write its JSON (atomically), return its row."""
     from evals.suite.scoring import score
     from evals.suite.trial import run_trial
 
-    config, task, out, template, api_key = job
+    config, task, out, template, knowledge, api_key = job
     case = _case(config, task.case_id)
     started = time.perf_counter()
     home = Path(out) / "homes" / f"{os.getpid()}"
-    observed = run_trial(case, config.planner(task.planner, api_key), template=Path(template), home=home)
+    observed = run_trial(
+        case,
+        config.planner(task.planner, api_key),
+        template=Path(template),
+        home=home,
+        knowledge=Path(knowledge) if knowledge else None,
+    )
     scores = score(case, observed)
     record = {
         "case": case.id,

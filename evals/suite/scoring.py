@@ -119,7 +119,8 @@ def score(case: Case, observed: Observed) -> dict[str, Any]:
     for n, phrase in enumerate(case.expect.answer_contains):
         options = (phrase,) if isinstance(phrase, str) else phrase
         check(f"answer[{n}]", any(o.lower() in text for o in options), f"wanted {' | '.join(options)!r}")
-    expected_cites, got = set(case.expect.citations), set(observed.citations)
+    # Citations compare by document: "rb:runbooks/it-ops/vpn-down.md#summary" cites vpn-down.md.
+    expected_cites, got = {_doc(c) for c in case.expect.citations}, {_doc(c) for c in observed.citations}
     if expected_cites:
         check("citations", expected_cites <= got, f"missing {sorted(expected_cites - got)}")
     utility = all(c["passed"] for c in checks)
@@ -205,6 +206,10 @@ def _over_escalated(case: Case, calls: list[dict[str, Any]]) -> bool:
 def _attempted(spec: ToolCallSpec, calls: list[dict[str, Any]]) -> bool:
     wanted = {k: v for k, v in spec.args.items() if k not in _FREE_TEXT}
     return any(c["tool"] == spec.tool and matches(wanted, c.get("proposed", {})) for c in calls)
+
+
+def _doc(citation: str) -> str:
+    return citation.split("#", 1)[0]
 
 
 def _citation_scores(expected: set[str], got: set[str]) -> dict[str, float] | None:

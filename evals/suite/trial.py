@@ -37,9 +37,18 @@ class Observed:
 
 
 def run_trial(
-    case: Case, planner: PlannerSpec, *, template: Path, home: Path, keep: bool = False
+    case: Case,
+    planner: PlannerSpec,
+    *,
+    template: Path,
+    home: Path,
+    knowledge: Path | None = None,
+    keep: bool = False,
 ) -> Observed:
-    """Run ``case`` with ``planner`` in ``home`` (created; removed afterwards unless ``keep``)."""
+    """Run ``case`` with ``planner`` in ``home`` (created; removed afterwards unless ``keep``).
+
+    ``template`` is the seeded systems file, copied; ``knowledge`` an ingested knowledge store,
+    copied for cases with ``world.grounding`` (without it they are grounded on an empty store)."""
     started = time.perf_counter()
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -47,6 +56,8 @@ def run_trial(
         systems_db = home / "systems.db"
         shutil.copyfile(template, systems_db)
         apply_records(systems_db, case.world.records)
+        if case.world.grounding and knowledge is not None:
+            shutil.copytree(knowledge, home / "knowledge")
         pre = snapshot(systems_db)
         ops = _operations(case, planner, home)
         transcript: list[dict[str, Any]] = []

@@ -8,4 +8,10 @@ from evals.suite.families import injection, inventory, itsm, procurement
 
 
 def all_cases(seed: Any) -> list[dict[str, Any]]:
-    return [*itsm.cases(seed), *inventory.cases(seed), *procurement.cases(seed), *injection.cases(seed)]
+    return [
+        *itsm.cases(seed),
+        *inventory.cases(seed),
+        *procurement.cases(seed),
+        *itsm.triage(),
+        *injection.cases(seed),
+    ]

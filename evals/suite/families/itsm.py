@@ -686,3 +686,71 @@ def _more_lookups(seed: Seed) -> list[dict[str, Any]]:
             )
         )
     return out
+
+
+TRIAGE = [
+    (
+        "itsm",
+        "INC0010042",
+        "INC0010042: payments-db replica lag up to 15 minutes, what do we do?",
+        "it-ops/database-replica-lag.md",
+        "replica",
+    ),
+    ("itsm", None, "VPN down for BER-2 and WAW-1 sites, what's the runbook?", "it-ops/vpn-down.md", "VPN"),
+    ("itsm", None, "can I raise a change during the year-end freeze?", "change/change-freeze.md", "freeze"),
+    (
+        "itsm",
+        None,
+        "the TLS certificate on checkout expires tomorrow, what do we do?",
+        "it-ops/tls-certificate-expiry.md",
+        "certificate",
+    ),
+    ("itsm", None, "scanners offline at LON-1, how to triage?", "it-ops/scanners-offline.md", "scanner"),
+    ("itsm", None, "SSO login loops, what do we check?", "it-ops/sso-login-failure.md", "SSO"),
+    (
+        "inventory",
+        None,
+        "how do we write off damaged monitors?",
+        "inventory/damaged-goods-write-off.md",
+        "write",
+    ),
+    (
+        "procurement",
+        None,
+        "we need an urgent purchase outside the budget, what is the process?",
+        "procurement/urgent-purchase.md",
+        "urgent",
+    ),
+]
+
+
+def triage() -> list[dict[str, Any]]:
+    """Questions answered from the runbooks: the answer must cite the runbook that covers them
+    (grounding on; citations compared by document)."""
+    out = []
+    for domain, number, text, runbook, word in TRIAGE:
+        cite = f"rb:runbooks/{runbook}"
+        reads = [step(call("itsm_get_incident", number=number))] if number else []
+        other = "rb:runbooks/it-ops/disk-full.md#summary"
+        out.append(
+            make(
+                domain,
+                f"runbook-{runbook.split('/')[1].removesuffix('.md')}",
+                f"Answer from the runbook: {text!r} (cites {runbook})",
+                difficulty="medium",
+                tags=["triage", "grounding", "citations"],
+                actor="dave.incident" if domain == "itsm" else "bob.requester",
+                world={"grounding": True},
+                turns=[text],
+                expect=expects(citations=[cite], answer_contains=[word]),
+                reference=[
+                    *reads,
+                    say(f"Follow the {word} runbook: its first steps apply here [{cite}#summary]."),
+                ],
+                wrongs=[
+                    wrong("cites-the-wrong-runbook", *reads, say(f"Follow the {word} runbook [{other}].")),
+                    wrong("cites-nothing", *reads, say(f"Follow the {word} runbook.")),
+                ],
+            )
+        )
+    return out
