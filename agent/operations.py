@@ -312,17 +312,43 @@ class Operations:
         requester: str | None = None,
         tool: str | None = None,
         actionable_by: str | None = None,
+        visible_to: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
     ) -> builtins.list[ApprovalRequest]:
-        """The queue, oldest first; ``actionable_by``: only what that person may still vote on."""
-        requests = self.stores.approvals.list(status=status)
-        if actionable_by is not None:
-            person = self.person(actionable_by)
-            requests = [r for r in requests if _may_act(r, person)]
-        return [
-            r
-            for r in requests
-            if (requester is None or r.requester == requester) and (tool is None or r.tool == tool)
-        ]
+        """The queue, oldest first: ``limit`` requests after the request ``after`` (all without a limit).
+
+        ``actionable_by``: only what that person may still vote on; ``visible_to``: only what that person
+        may see. Both are read from the store in batches, so a page costs about one query however long
+        the queue is.
+        """
+        keep = self._approval_filter(actionable_by, visible_to)
+
+        def read(limit: int | None, after: str | None) -> builtins.list[ApprovalRequest]:
+            store = self.stores.approvals
+            return store.list(status=status, requester=requester, tool=tool, limit=limit, after=after)
+
+        if limit is None:
+            return [r for r in read(None, after) if keep(r)]
+        found: builtins.list[ApprovalRequest] = []
+        batch = max(2 * limit, 100)
+        while True:
+            page = read(batch, after)
+            found += [r for r in page if keep(r)]
+            if len(found) >= limit or len(page) < batch:
+                return found[:limit]
+            after = page[-1].id
+
+    def _approval_filter(
+        self, actionable_by: str | None, visible_to: str | None
+    ) -> Callable[[ApprovalRequest], bool]:
+        acting = self.person(actionable_by) if actionable_by is not None else None
+        if visible_to is not None:
+            self.person(visible_to)
+        return lambda r: (
+            (acting is None or _may_act(r, acting))
+            and (visible_to is None or self.may_see_approval(visible_to, r))
+        )
 
     def approval(self, request_id: str) -> ApprovalView:
         """One request with its context; ``UnknownRequest`` for an unknown id."""

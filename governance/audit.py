@@ -40,6 +40,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    Index,
     Integer,
     MetaData,
     Row,
@@ -106,6 +107,8 @@ audit_events = Table(
     Column("payload", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # what one person did, by kind and time: the send rate limit, "my threads", audit queries by person
+    Index("ix_audit_events_actor", "actor", "kind", "at"),
     sqlite_autoincrement=True,
 )
 

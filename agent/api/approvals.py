@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from agent.api.auth import Caller
-from agent.api.context import Ops, Page, paging
+from agent.api.context import Ops
 from agent.api.models import (
     ApprovalDetail,
     ApprovalPage,
@@ -20,16 +20,16 @@ from agent.api.models import (
     approval_detail,
     approval_out,
 )
-from agent.api.problems import NotFound
+from agent.api.problems import Invalid, NotFound
 from agent.operations import ApprovalView, Operations
 
 RequestId = Annotated[str, Path(min_length=1, max_length=64, description="APR-… (case-insensitive)")]
 Status = Literal["pending", "approved", "rejected", "expired", "all"]
+_CURSOR = r"^(?i:APR-)?[0-9A-Fa-f]{8}$"
 
 
 def build(page_max: int) -> APIRouter:
     router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
-    page_of = paging(page_max)
 
     @router.get("", response_model=ApprovalPage, summary="List approvals")
     def list_approvals(
@@ -39,18 +39,33 @@ def build(page_max: int) -> APIRouter:
         requester: Annotated[str | None, Query(max_length=64)] = None,
         tool: Annotated[str | None, Query(max_length=64)] = None,
         mine: Annotated[bool, Query(description="Only what you may still vote on")] = False,
-        page: Page = page_of,
+        limit: int = Query(min(50, page_max), ge=1, le=page_max, description="Items per page"),
+        cursor: str | None = Query(
+            None, pattern=_CURSOR, description="next_cursor of the page before (an approval id)"
+        ),
     ) -> ApprovalPage:
-        """Oldest first, only requests you may see."""
-        requests = ops.approvals(
-            status=None if status == "all" else status,
-            requester=requester,
-            tool=tool,
-            actionable_by=caller.id if mine else None,
+        """Oldest first, only requests you may see; pages follow the queue's order, so a request decided
+        between two pages does not shift the next one."""
+        from governance.approvals import UnknownRequest
+
+        try:
+            requests = ops.approvals(
+                status=None if status == "all" else status,
+                requester=requester,
+                tool=tool,
+                actionable_by=caller.id if mine else None,
+                visible_to=caller.id,
+                limit=limit + 1,
+                after=cursor,
+            )
+        except UnknownRequest:
+            message = f"no approval request {cursor!r} to continue after"
+            raise Invalid(message, errors=[{"loc": ["query", "cursor"], "msg": message}]) from None
+        items = requests[:limit]
+        more = len(requests) > limit
+        return ApprovalPage(
+            items=[approval_out(r) for r in items], next_cursor=items[-1].id if more else None
         )
-        visible = [r for r in requests if ops.may_see_approval(caller.id, r)]
-        items, cursor = page.cut(visible)
-        return ApprovalPage(items=[approval_out(r) for r in items], next_cursor=cursor)
 
     @router.get("/{request_id}", response_model=ApprovalDetail, summary="Show an approval")
     def show_approval(request_id: RequestId, caller: Caller, ops: Ops) -> ApprovalDetail:

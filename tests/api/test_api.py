@@ -276,3 +276,22 @@ def test_metrics_count_requests_by_route_template_for_a_caller(client: TestClien
     assert scraped.headers["content-type"].startswith("text/plain")
     assert 'route="/v1/threads/{thread_id}",status="404"' in scraped.text
     assert "t-unknown" not in scraped.text
+
+
+def test_the_queue_pages_by_cursor_and_names_a_bad_one(client: TestClient, auth: Headers) -> None:
+    asked = [start(client, auth, "carol.desk", WRITE_OFF)["pending"][0]["id"] for _ in range(3)]
+    start(client, auth, "alice.requester", LAPTOPS)  # not frank's to see
+
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 1, "mine": "true"} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/v1/approvals", params=params, headers=auth("frank.warehouse")).json()
+        seen += [item["id"] for item in page["items"]]
+        if (cursor := page["next_cursor"]) is None:
+            break
+
+    assert seen == asked
+    gone = client.get("/v1/approvals", params={"cursor": "APR-00000000"}, headers=auth("frank.warehouse"))
+    assert assert_problem(gone, 422)["errors"][0]["loc"] == ["query", "cursor"]
+    malformed = client.get("/v1/approvals", params={"cursor": "12"}, headers=auth("frank.warehouse"))
+    assert_problem(malformed, 422)
