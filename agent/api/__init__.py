@@ -8,6 +8,19 @@ errors become ``application/problem+json`` in one place (:mod:`agent.api.problem
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agent.api.app import create_app
 
-__all__ = ["create_app"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["app_from_environment", "create_app"]
+
+
+def app_from_environment() -> FastAPI:
+    """The app built from the environment's settings: what each process of ``opslayer serve --workers N``
+    runs (uvicorn imports it by name in every process)."""
+    from agent.settings import Settings
+
+    return create_app(Settings())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -20,6 +21,10 @@ console = Console()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port to listen on."),
+    processes: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Server processes sharing the port (each with its own worker)."
+    ),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request."),
 ) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /docs) and, unless OPSLAYER_SERVE_WORKER=false, one worker."""
     import uvicorn
@@ -30,7 +35,14 @@ def serve(
         settings = load_settings()
         app = create_app(settings)
     # proxy_headers off: the peer address must be the real one, or anyone could pass as the trusted proxy.
-    uvicorn.run(app, host=host, port=port, proxy_headers=False, log_level="info", access_log=True)
+    options: dict[str, Any] = {"host": host, "port": port, "proxy_headers": False, "access_log": access_log}
+    if processes == 1:
+        uvicorn.run(app, log_level="info", **options)
+        return
+    # Several processes: each builds the app from the same environment (the settings were checked above).
+    uvicorn.run(
+        "agent.api:app_from_environment", factory=True, workers=processes, log_level="info", **options
+    )
 
 
 @tokens_app.command("create")

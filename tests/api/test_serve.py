@@ -141,7 +141,8 @@ def test_tokens_are_created_listed_and_revoked_from_the_cli(
     assert bad.exit_code == 2 and "--expires" in bad.output
 
 
-def test_opslayer_serve_on_a_fresh_home_answers_readyz(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [[], ["--workers", "2"]], ids=["one-process", "two-processes"])
+def test_opslayer_serve_on_a_fresh_home_answers_readyz(tmp_path: Path, processes: list[str]) -> None:
     import os
     import signal
     import subprocess
@@ -154,7 +155,7 @@ def test_opslayer_serve_on_a_fresh_home_answers_readyz(tmp_path: Path) -> None:
     env |= {"OPSLAYER_HOME": str(tmp_path / "fresh"), "OPSLAYER_GROUNDING": "false"}
     root = Path(__file__).resolve().parents[2]
     server = subprocess.Popen(
-        [sys.executable, "-m", "agent", "serve", "--port", str(port)],
+        [sys.executable, "-m", "agent", "serve", "--port", str(port), *processes],
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,
