@@ -590,6 +590,30 @@ class Operations:
 
     # --- the audit trail, queried -------------------------------------------------------------------
 
+    def requests_since(
+        self, person_id: str, since: datetime, *, nth_newest: int
+    ) -> tuple[int, datetime | None]:
+        """How many messages ``person_id`` sent since ``since`` (every channel, every process), and when
+        they sent the ``nth_newest`` of them (None when fewer): what a send rate limit needs, in one
+        count and at most one single-row read."""
+        from sqlalchemy import func, select
+
+        from governance.audit import audit_events as table
+
+        recent = (
+            table.c.actor == person_id,
+            table.c.kind == EventKind.REQUEST.value,
+            table.c.at >= _iso(since),
+        )
+        with self._engine.connect() as conn:
+            count = int(conn.execute(select(func.count()).where(*recent)).scalar_one())
+            if count < nth_newest:
+                return count, None
+            at = conn.execute(
+                select(table.c.at).where(*recent).order_by(table.c.seq.desc()).offset(nth_newest - 1).limit(1)
+            ).scalar_one()
+        return count, datetime.fromisoformat(at)
+
     def audit_query(
         self,
         *,

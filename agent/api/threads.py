@@ -71,11 +71,10 @@ def check_rate(ops: Operations, person_id: str, settings: Settings) -> None:
     appends there, so the limit holds across processes and channels)."""
     allowed = settings.send_rate_per_minute
     now = datetime.now(UTC)
-    recent = ops.audit_query(kinds=["request"], actor=person_id, since=now - _MINUTE, limit=allowed).events
-    if len(recent) < allowed:
+    _, oldest_counted = ops.requests_since(person_id, now - _MINUTE, nth_newest=allowed)
+    if oldest_counted is None:
         return
-    frees = datetime.fromisoformat(recent[0].at) + _MINUTE
-    wait = max(1, math.ceil((frees - now).total_seconds()))
+    wait = max(1, math.ceil((oldest_counted + _MINUTE - now).total_seconds()))
     raise RateLimited(f"at most {allowed} messages a minute; try again in {wait} s", retry_after=wait)
 
 

@@ -262,11 +262,14 @@ class AgentSession:
     def _invoke(self, graph_input: Any, config: Any, delivery: Delivery | None) -> None:
         """Run the graph to its end or its next interrupt; stream the model's tokens to ``delivery``."""
         if delivery is None or not _streams(self.deps.model):  # governance events need no stream
-            self.graph.invoke(graph_input, config, context=self.deps)
+            self.graph.invoke(graph_input, config, context=self.deps, durability="sync")
             return
         # "messages" mode makes a model that can stream do so; a whole message (a tool message, say)
         # arrives as a message, not a chunk, and is no token.
-        for message, _ in self.graph.stream(graph_input, config, context=self.deps, stream_mode="messages"):
+        stream = self.graph.stream(
+            graph_input, config, context=self.deps, stream_mode="messages", durability="sync"
+        )
+        for message, _ in stream:
             if isinstance(message, AIMessageChunk):
                 delivery.token(message.text)
 
