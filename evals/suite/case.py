@@ -59,6 +59,7 @@ class World(_Model):
     policy: str | None = None  # a file in the case folder; the shipped policy if unset
     directory: str | None = None  # a file in the case folder; the shipped directory if unset
     grounding: bool = False  # retrieve from the shipped knowledge corpus
+    knowledge: tuple[str, ...] = ()  # extra runbooks (files in the case folder) added to the corpus
     records: tuple[RecordChange, ...] = ()
     tool_failures: tuple[ToolFailure, ...] = ()
 
@@ -211,7 +212,7 @@ def load_case(folder: Path, root: Path = SCENARIOS) -> Case:
             f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
         )
         raise CaseError(f"{name}: {problems}") from exc
-    for extra in (case.world.policy, case.world.directory):
+    for extra in (case.world.policy, case.world.directory, *case.world.knowledge):
         if extra is not None and not case.file(extra).is_file():
             raise CaseError(f"{name}: world: file {extra!r} not found in the case folder")
     if case.domain != name.split("/")[0] and "/" in name:

@@ -27,6 +27,8 @@ def write(cases: list[Case], root: Path = SCENARIOS) -> int:
         counters[domain] = counters.get(domain, 0) + 1
         folder = root / domain / f"{counters[domain]:03d}-{case.pop('slug')}"
         folder.mkdir(parents=True, exist_ok=True)
+        for name, content in case.pop("files", {}).items():  # runbooks and policies the case names
+            (folder / name).write_text(content, encoding="utf-8")
         text = yaml.safe_dump(case, sort_keys=False, allow_unicode=True, width=110)
         (folder / "case.yaml").write_text(GENERATED + text, encoding="utf-8")
     return sum(counters.values())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -100,6 +101,7 @@ def run(
                 row = future.result()
                 if on_done:
                     on_done(row)
+    shutil.rmtree(out / "homes", ignore_errors=True)  # each trial removed its own; the folders remain
     return collect(out, config, tasks)
 
 
@@ -143,8 +145,6 @@ def _knowledge(out: Path, systems: Path) -> Path:
     copies the folder (citation ids ``rb:runbooks/<area>/<file>#<section>``, ``inc:<number>``)."""
     path = out / "template" / "knowledge"
     if not (path / "ready").is_file():
-        import shutil
-
         import knowledge
         from knowledge import ingest_incidents, ingest_paths, open_store
         from tools.local import open_local_systems
@@ -174,7 +174,8 @@ def _work(job: tuple[RunConfig, Task, str, str, str | None, str | None]) -> dict
     config, task, out, template, knowledge, api_key = job
     case = _case(config, task.case_id)
     started = time.perf_counter()
-    home = Path(out) / "homes" / f"{os.getpid()}"
+    # One home per task: Chroma caches its clients by path, so a reused path would meet a stale client.
+    home = Path(out) / "homes" / task.planner / task.case_id / str(task.trial)
     observed = run_trial(
         case,
         config.planner(task.planner, api_key),

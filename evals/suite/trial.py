@@ -58,6 +58,7 @@ def run_trial(
         apply_records(systems_db, case.world.records)
         if case.world.grounding and knowledge is not None:
             shutil.copytree(knowledge, home / "knowledge")
+            _add_runbooks(home / "knowledge", [case.file(name) for name in case.world.knowledge])
         pre = snapshot(systems_db)
         ops = _operations(case, planner, home)
         transcript: list[dict[str, Any]] = []
@@ -89,6 +90,22 @@ def run_trial(
     finally:
         if not keep:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def _add_runbooks(store_dir: Path, files: list[Path]) -> None:
+    """Ingest a case's own runbooks (hostile ones, say) into its copy of the knowledge store."""
+    if not files:
+        return
+    from knowledge import ingest_paths, open_store
+
+    ingest_paths(open_store(store_dir, embedder=_embedder()), files)
+
+
+@cache
+def _embedder() -> Any:
+    from knowledge import MiniLMEmbedder
+
+    return MiniLMEmbedder()
 
 
 def _operations(case: Case, planner: PlannerSpec, home: Path) -> Any:
