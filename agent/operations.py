@@ -163,6 +163,7 @@ class Operations:
         self._model = model
         self._notifier = notifier
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._work_listeners: builtins.list[Callable[[], None]] = []
         self.metrics = metrics if metrics is not None else Metrics()
         self.metrics.watch_approvals(self.approval_backlog)
 
@@ -397,7 +398,14 @@ class Operations:
         waiting = self.stores.approvals.list(status=ApprovalStatus.PENDING, thread_id=after.thread_id)
         if after.final and not waiting:  # durable before the caller hears of it: the worker resumes it
             self.stores.work.enqueue(RESUME, after.thread_id)
+            for listener in self._work_listeners:
+                listener()
         return VoteOutcome(request=after, can_resume=after.final and not waiting)
+
+    def on_work_queued(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever this process queues work (a worker in the same process wakes up at
+        once instead of at its next poll; workers elsewhere find the work when they poll)."""
+        self._work_listeners.append(listener)
 
     def redecide(self, request: ApprovalRequest, args: Mapping[str, Any]) -> Decision:
         """The decision on edited arguments, as the requester's own call at this moment."""

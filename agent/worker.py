@@ -35,6 +35,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,7 @@ WORK_DEAD = "work_dead"
 
 _SWEEP_LIMIT = 100  # items one sweep runs at most, so expiry is looked at between long batches
 _MAX_PAUSE_S = 30.0  # the longest wait after sweeps that failed in a row
+_STOP_CHECK_S = 0.2  # how often a long pause looks at the stop event
 _EXPIRY_MARGIN = timedelta(minutes=2)  # re-read expiries this far back: another process may commit late
 
 
@@ -90,6 +92,8 @@ class Worker:
         self._started = False
         self._expiry_mark: datetime | None = None
         self._expiries_seen: dict[str, datetime] = {}
+        self._wake = threading.Event()
+        self.operations.on_work_queued(self._wake.set)
 
     @property
     def queue(self) -> WorkQueue:
@@ -114,8 +118,16 @@ class Worker:
                 log.exception("worker %s: sweep failed (%d in a row)", self.id, failures)
                 finished = 0
             if not finished:
-                stop.wait(min(self.settings.worker_poll_s * 2 ** min(failures, 10), _MAX_PAUSE_S))
+                self._pause(min(self.settings.worker_poll_s * 2 ** min(failures, 10), _MAX_PAUSE_S), stop)
         log.info("worker %s stopped", self.id)
+
+    def _pause(self, seconds: float, stop: threading.Event) -> None:
+        """Wait ``seconds``, less when this process queues work or ``stop`` is set."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self._wake.wait(min(left, _STOP_CHECK_S)):
+                break
+        self._wake.clear()
 
     def run_once(self) -> int:
         """One sweep: expire due approvals (queueing their threads), then run due work; how many items

@@ -232,3 +232,21 @@ def test_published_head_file_name_comes_from_the_settings(
     settings = make_settings(head_file=tmp_path / "elsewhere" / "head.json")
     Worker(settings, worker_id="w1").run_once()
     assert read_published_head(tmp_path / "elsewhere" / "head.json") == Operations(settings).head()
+
+
+def test_a_vote_wakes_the_worker_of_its_own_process_before_the_next_poll(make_settings: MakeSettings) -> None:
+    settings = make_settings(worker_poll_s=600)  # a poll would come far too late for this test
+    ops = Operations(settings)
+    [request] = ops.send(WRITE_OFF, actor=WRITE_OFF_ASKS).pending
+    stop = threading.Event()
+    worker = Worker(settings, operations=ops, worker_id="w1")
+    running = threading.Thread(target=worker.run, args=(stop,))
+    running.start()
+    try:
+        time.sleep(0.3)  # the first sweep found nothing and the worker waits
+        ops.vote(request.id, voter=WRITE_OFF_APPROVES, approve=True, channel="api")
+        _wait_for(lambda: _completed(ops, request.thread_id) == ["inventory_adjust_stock"])
+    finally:
+        stop.set()
+        running.join(timeout=5)  # a stop is noticed within a long pause too
+    assert not running.is_alive()
