@@ -12,6 +12,7 @@ from evals.bench_audit import bench_audit
 from evals.bench_backends import bench_backends
 from evals.bench_governance import bench_governance
 from evals.bench_retrieval import bench_retrieval
+from evals.bench_service import bench_service
 from evals.bench_startup import bench_startup
 
 
@@ -23,6 +24,7 @@ def run_all() -> dict[str, Any]:
         report["audit"] = {**bench_audit(tmp_dir), "targets": {"append_per_s": 2000, "verify_per_s": 50000}}
         report["backends"] = bench_backends(tmp_dir)
         report["agent"] = bench_agent(tmp_dir)
+        report["service"] = bench_service(tmp_dir)
         report["retrieval"] = bench_retrieval(tmp_dir / "retrieval")
     return report
 
