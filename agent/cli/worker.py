@@ -21,6 +21,15 @@ def worker(
     name: str | None = typer.Option(
         None, "--id", metavar="NAME", help="Name in leases and logs (default: host-pid-random)."
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=1,
+        max=65535,
+        metavar="PORT",
+        help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics (off by default).",
+    ),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="Address of the metrics endpoint."),
 ) -> None:
     """Resume threads whose approvals are final, expire approvals, retry failed notifications and
     publish the audit head, until SIGINT/SIGTERM."""
@@ -41,6 +50,10 @@ def worker(
         )
         stop.set()
 
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=metrics_host, registry=runner.operations.metrics.registry)
     signal.signal(signal.SIGINT, stopping)
     signal.signal(signal.SIGTERM, stopping)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
