@@ -253,8 +253,10 @@ class Worker:
 
     def _queue_expired(self) -> None:
         """Queue a resume of every thread with an approval that expired (here, or in any process that
-        read it after its time), once per worker; the due ones are queued before they are expired, so
-        a crash in between still resumes them (the resume expires them)."""
+        read it after its time) or was decided, once per worker; the due ones are queued before they are
+        expired, so a crash in between still resumes them (the resume expires them). A vote queues its
+        own resume; reading decisions again covers a process that died between its vote and the queueing
+        (a thread no longer waiting makes that resume a no-op)."""
         now = self._clock()
         columns = approval_requests.c
         due = self._requests(columns.status == ApprovalStatus.PENDING.value, columns.expires_at <= _iso(now))
@@ -264,8 +266,11 @@ class Worker:
         if due:
             self.operations.stores.approvals.expire_due(now)
         since = self._expiry_mark or now - timedelta(hours=self.settings.approval_ttl_hours)
+        final = (ApprovalStatus.EXPIRED, ApprovalStatus.REJECTED, ApprovalStatus.APPROVED)
         expired = self._requests(
-            columns.status == ApprovalStatus.EXPIRED.value, columns.decided_at >= _iso(since)
+            columns.status.in_([status.value for status in final]),
+            columns.consumed_by.is_(None),  # an approval an execution consumed: its thread went on
+            columns.decided_at >= _iso(since),
         )
         for request_id, thread in expired:
             if request_id not in self._expiries_seen:

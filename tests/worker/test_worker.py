@@ -77,6 +77,19 @@ def test_a_thread_is_resumed_once_its_approval_is_final(ops: Operations, worker:
     assert worker.run_once() == 0 and ops.stores.work.leased() == []
 
 
+def test_a_decision_whose_process_died_before_queueing_the_resume_is_still_resumed(
+    ops: Operations, worker: Worker
+) -> None:
+    [request] = ops.send(WRITE_OFF, actor=WRITE_OFF_ASKS).pending
+    approver = ops.governance.directory.actor(WRITE_OFF_APPROVES)
+    ops.stores.approvals.vote(request.id, approver=approver, approve=True, channel="api")  # no queueing
+    assert ops.stores.work.get(RESUME, request.thread_id) is None
+
+    assert worker.run_once() == 1
+    assert _completed(ops, request.thread_id) == ["inventory_adjust_stock"]
+    assert worker.run_once() == 0
+
+
 def test_a_rejected_thread_is_answered_with_the_rejection(ops: Operations, worker: Worker) -> None:
     [request] = ops.send(WRITE_OFF, actor=WRITE_OFF_ASKS).pending
     ops.vote(request.id, voter=WRITE_OFF_APPROVES, approve=False, channel="api", reason="recount first")
