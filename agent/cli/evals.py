@@ -36,6 +36,9 @@ def run(
     k: int = typer.Option(1, "--k", min=1, help="Trials per case (pass^1 ... pass^k)."),
     filter_: str | None = typer.Option(None, "--filter", help="Which cases, e.g. 'domain=itsm !tag=freeze'."),
     workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0: one per CPU)."),
+    policy: Path | None = typer.Option(
+        None, "--policy", help="Policy YAML for every case without its own (default: the shipped policy)."
+    ),
     resume: Path | None = typer.Option(None, "--resume", help="Continue this run folder where it stopped."),
     out: Path | None = typer.Option(None, "--out", help="Run folder (default: .opslayer/evals/<time>)."),
     html: bool = typer.Option(True, "--report/--no-report", help="Write report.html into the run folder."),
@@ -60,6 +63,7 @@ def run(
             k=k,
             filter=filter_,
             workers=workers or max(1, os.cpu_count() or 1),
+            policy=str(policy.resolve()) if policy else None,
         )
         folder = out or Path(".opslayer/evals") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         if (folder / "run.json").exists():

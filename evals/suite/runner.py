@@ -39,6 +39,7 @@ class RunConfig:
     filter: str | None = None
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     scenarios: str = str(SCENARIOS)
+    policy: str | None = None  # a policy file for every case without its own (compare two policies)
 
     def planner(self, name: str, api_key: str | None = None) -> PlannerSpec:
         return PlannerSpec(name=name, model=self.model, base_url=self.base_url, api_key=api_key)
@@ -182,6 +183,7 @@ def _work(job: tuple[RunConfig, Task, str, str, str | None, str | None]) -> dict
         template=Path(template),
         home=home,
         knowledge=Path(knowledge) if knowledge else None,
+        policy=Path(config.policy) if config.policy else None,
     )
     scores = score(case, observed)
     record = {

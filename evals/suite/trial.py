@@ -43,12 +43,14 @@ def run_trial(
     template: Path,
     home: Path,
     knowledge: Path | None = None,
+    policy: Path | None = None,
     keep: bool = False,
 ) -> Observed:
     """Run ``case`` with ``planner`` in ``home`` (created; removed afterwards unless ``keep``).
 
     ``template`` is the seeded systems file, copied; ``knowledge`` an ingested knowledge store,
-    copied for cases with ``world.grounding`` (without it they are grounded on an empty store)."""
+    copied for cases with ``world.grounding`` (without it they are grounded on an empty store);
+    ``policy`` replaces the shipped policy for cases that bring none of their own."""
     started = time.perf_counter()
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -60,7 +62,7 @@ def run_trial(
             shutil.copytree(knowledge, home / "knowledge")
             _add_runbooks(home / "knowledge", [case.file(name) for name in case.world.knowledge])
         pre = snapshot(systems_db)
-        ops = _operations(case, planner, home)
+        ops = _operations(case, planner, home, policy)
         transcript: list[dict[str, Any]] = []
         error = None
         try:
@@ -108,7 +110,7 @@ def _embedder() -> Any:
     return MiniLMEmbedder()
 
 
-def _operations(case: Case, planner: PlannerSpec, home: Path) -> Any:
+def _operations(case: Case, planner: PlannerSpec, home: Path, policy: Path | None) -> Any:
     from agent.operations import Operations
     from agent.run.session import AgentSession, open_checkpointer
     from agent.settings import Settings
@@ -119,7 +121,7 @@ def _operations(case: Case, planner: PlannerSpec, home: Path) -> Any:
         home=home,
         grounding=world.grounding,
         openai_api_key=None,
-        policy_file=case.file(world.policy) if world.policy else None,
+        policy_file=case.file(world.policy) if world.policy else policy,
         directory_file=case.file(world.directory) if world.directory else None,
     )
     clock = _Clock(world.clock)

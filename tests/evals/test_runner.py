@@ -120,3 +120,29 @@ def test_parallel_workers_give_the_same_outcomes(
     serial = {r["case"]: r["passed"] for r in results["trials"] if r["planner"] == "adversarial"}
     assert {r["case"]: r["passed"] for r in parallel["trials"]} == serial
     assert write_report(tmp_path).is_file()
+
+
+def test_a_stricter_policy_changes_the_tiers_and_the_runs_compare(
+    tmp_path: Path, systems_template: Path
+) -> None:
+    import yaml
+
+    from governance.policy import DEFAULT_POLICY_PATH
+
+    policy = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+    for rule in policy["rules"]:
+        if rule["id"] == "small-po":  # every purchase order waits for a procurement manager
+            rule.update(tier="approve", approvers={"roles": ["procurement_manager"], "count": 1})
+            rule.pop("notify", None)
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(yaml.safe_dump(policy), encoding="utf-8")
+    subset = "id=*po-small-5-mon-22-fhd"
+    shipped = run(RunConfig(filter=subset, workers=1), tmp_path / "a", template=systems_template)
+    stricter = run(
+        RunConfig(filter=subset, workers=1, policy=str(strict)), tmp_path / "b", template=systems_template
+    )
+    assert shipped["trials"][0]["passed"]
+    assert not stricter["trials"][0]["passed"]  # the order now waits: tier and final state differ
+    assert stricter["summary"]["offline"]["over_escalation"] == 1.0
+    html = render(shipped, name="shipped", other=stricter, other_name="strict")
+    assert "Cases whose outcome differs" in html and "po-small-5-mon-22-fhd" in html
