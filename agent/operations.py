@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import json
 import logging
 import time
 import uuid
@@ -36,7 +35,6 @@ from governance.work import RESUME
 
 if TYPE_CHECKING:  # imported where used: reading the queue stays cheap
     from langgraph.checkpoint.base import BaseCheckpointSaver
-    from sqlalchemy import Engine
 
     from agent.run.events import TurnListener
     from agent.run.governance import Governance
@@ -201,10 +199,6 @@ class Operations:
     def checkpoints(self) -> BaseCheckpointSaver[Any]:
         """The conversation checkpoints (shared by the session and thread reads)."""
         return wiring.open_checkpointer(self.settings)
-
-    @cached_property
-    def _engine(self) -> Engine:
-        return wiring.governance_engine(self.settings)
 
     # --- metrics ------------------------------------------------------------------------------------
 
@@ -598,29 +592,11 @@ class Operations:
 
     # --- the audit trail, queried -------------------------------------------------------------------
 
-    def requests_since(
-        self, person_id: str, since: datetime, *, nth_newest: int
-    ) -> tuple[int, datetime | None]:
-        """How many messages ``person_id`` sent since ``since`` (every channel, every process), and when
-        they sent the ``nth_newest`` of them (None when fewer): what a send rate limit needs, in one
-        count and at most one single-row read."""
-        from sqlalchemy import func, select
-
-        from governance.audit import audit_events as table
-
-        recent = (
-            table.c.actor == person_id,
-            table.c.kind == EventKind.REQUEST.value,
-            table.c.at >= _iso(since),
-        )
-        with self._engine.connect() as conn:
-            count = int(conn.execute(select(func.count()).where(*recent)).scalar_one())
-            if count < nth_newest:
-                return count, None
-            at = conn.execute(
-                select(table.c.at).where(*recent).order_by(table.c.seq.desc()).offset(nth_newest - 1).limit(1)
-            ).scalar_one()
-        return count, datetime.fromisoformat(at)
+    def requests_since(self, person_id: str, since: datetime, *, nth_newest: int) -> datetime | None:
+        """When ``person_id`` sent the ``nth_newest`` of their messages since ``since`` (every channel,
+        every process); None when they sent fewer: what a send rate limit needs."""
+        audit = self.stores.audit
+        return audit.count_recent(actor=person_id, kind=EventKind.REQUEST, since=since, nth_newest=nth_newest)
 
     def audit_query(
         self,
@@ -634,25 +610,16 @@ class Operations:
         limit: int = 50,
     ) -> AuditPage:
         """Matching events oldest first, ``limit`` at a time from ``after_seq``; ``until`` excluded."""
-        from sqlalchemy import select
-
-        from governance.audit import audit_events as table
-
-        query = select(table).where(table.c.seq > after_seq).order_by(table.c.seq).limit(limit + 1)
-        if thread is not None:
-            query = query.where(table.c.thread_id == thread)
-        if kinds is not None:
-            query = query.where(table.c.kind.in_([str(kind) for kind in kinds]))
-        if actor is not None:
-            query = query.where(table.c.actor == actor)
-        if since is not None:
-            query = query.where(table.c.at >= _iso(since))
-        if until is not None:
-            query = query.where(table.c.at < _iso(until))
-        with self._engine.connect() as conn:
-            rows = [row._asdict() for row in conn.execute(query)]
-        events = tuple(AuditEvent(**{**row, "payload": json.loads(row["payload"])}) for row in rows[:limit])
-        return AuditPage(events=events, next_seq=events[-1].seq if len(rows) > limit else None)
+        events, next_seq = self.stores.audit.query(
+            thread_id=thread,
+            kinds=kinds,
+            actor=actor,
+            since=since,
+            until=until,
+            after_seq=after_seq,
+            limit=limit,
+        )
+        return AuditPage(events=tuple(events), next_seq=next_seq)
 
     # --- the policy in force ------------------------------------------------------------------------
 
@@ -692,11 +659,6 @@ def _about(event: AuditEvent, request_id: str) -> bool:
 
 def _at(event: AuditEvent) -> datetime:
     return datetime.fromisoformat(event.at)
-
-
-def _iso(moment: datetime) -> str:
-    """As the audit trail writes times (UTC, microseconds), so text comparison orders them."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _message(message: Any) -> dict[str, Any]:

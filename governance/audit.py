@@ -48,9 +48,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     insert,
     select,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 from governance.canonical import canonical_json as _canonical
 from governance.store import autocommit, create_tables, driver_cursor
@@ -401,6 +403,38 @@ class AuditLog:
                 return
             after = rows[-1].seq
 
+    def query(
+        self,
+        *,
+        thread_id: str | None = None,
+        kinds: Collection[str] | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[AuditEvent], int | None]:
+        """Up to ``limit`` matching events with ``seq > after_seq``, oldest first, and the ``seq`` to page
+        on from (None on the last page); ``since`` included, ``until`` excluded."""
+        query = _filtered(select(*_ALL_COLUMNS), thread_id, kinds).where(_c.seq > after_seq)
+        query = query.where(*_by(actor, since, until)).order_by(_c.seq).limit(limit + 1)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        events = [_event_from_mapping(row._asdict()) for row in rows[:limit]]
+        return events, (events[-1].seq if len(rows) > limit else None)
+
+    def count_recent(self, *, actor: str, kind: str, since: datetime, nth_newest: int) -> datetime | None:
+        """When ``actor`` recorded the ``nth_newest`` of their ``kind`` events since ``since``; None when
+        there are fewer (what a rate limit needs: one count, at most one single-row read)."""
+        recent = [*_by(actor, since, None), _c.kind == kind]
+        with self._engine.connect() as conn:
+            if conn.execute(select(func.count()).where(*recent)).scalar_one() < nth_newest:
+                return None
+            at = conn.execute(
+                select(_c.at).where(*recent).order_by(_c.seq.desc()).offset(nth_newest - 1).limit(1)
+            ).scalar_one()
+        return datetime.fromisoformat(at)
+
     def _append_sqlite(self, drafts: list[tuple[NewEvent, str]]) -> list[AuditEvent]:
         """The SQLite hot path: the same transaction as :meth:`_write_transaction`, on the driver cursor.
 
@@ -446,7 +480,7 @@ class AuditLog:
         now = self._clock()
         if now.utcoffset() is None:
             raise ValueError("the audit clock must return timezone-aware datetimes")
-        return now.astimezone(UTC).isoformat(timespec="microseconds")
+        return _stored_time(now)
 
     @contextmanager
     def _write_transaction(self) -> Iterator[Connection]:
@@ -509,6 +543,20 @@ def _against_head(
         event_id=None if held is None else held.event_id,
         problem=Problem.HEAD_MISSING if held is None else Problem.HEAD_CHANGED,
     )
+
+
+def _by(actor: str | None, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    conditions = [] if actor is None else [_c.actor == actor]
+    if since is not None:
+        conditions.append(_c.at >= _stored_time(since))
+    if until is not None:
+        conditions.append(_c.at < _stored_time(until))
+    return conditions
+
+
+def _stored_time(moment: datetime) -> str:
+    """As events store ``at`` (UTC, microseconds), so comparing the text compares the times."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _filtered(query: Select[Any], thread_id: str | None, kinds: Collection[str] | None) -> Select[Any]:

@@ -71,7 +71,7 @@ def check_rate(ops: Operations, person_id: str, settings: Settings) -> None:
     appends there, so the limit holds across processes and channels)."""
     allowed = settings.send_rate_per_minute
     now = datetime.now(UTC)
-    _, oldest_counted = ops.requests_since(person_id, now - _MINUTE, nth_newest=allowed)
+    oldest_counted = ops.requests_since(person_id, now - _MINUTE, nth_newest=allowed)
     if oldest_counted is None:
         return
     wait = max(1, math.ceil((oldest_counted + _MINUTE - now).total_seconds()))
