@@ -284,7 +284,9 @@ def test_the_queue_pages_by_cursor_and_names_a_bad_one(client: TestClient, auth:
 
     seen, cursor = [], None
     while True:
-        params = {"limit": 1, "mine": "true"} | ({"cursor": cursor} if cursor else {})
+        params: dict[str, str | int] = {"limit": 1, "mine": "true"}
+        if cursor:
+            params["cursor"] = cursor
         page = client.get("/v1/approvals", params=params, headers=auth("frank.warehouse")).json()
         seen += [item["id"] for item in page["items"]]
         if (cursor := page["next_cursor"]) is None:
