@@ -39,6 +39,18 @@ def run(
     policy: Path | None = typer.Option(
         None, "--policy", help="Policy YAML for every case without its own (default: the shipped policy)."
     ),
+    judge_model: str | None = typer.Option(
+        None, "--judge-model", help="Grade cases with a rubric by this LLM (reported apart from pass/fail)."
+    ),
+    judge_base_url: str | None = typer.Option(
+        None, "--judge-base-url", help="OpenAI-compatible endpoint of the judge."
+    ),
+    user_model: str | None = typer.Option(
+        None, "--user-model", help="An LLM plays the user of cases with a simulator brief."
+    ),
+    user_base_url: str | None = typer.Option(
+        None, "--user-base-url", help="OpenAI-compatible endpoint of the user simulator."
+    ),
     resume: Path | None = typer.Option(None, "--resume", help="Continue this run folder where it stopped."),
     out: Path | None = typer.Option(None, "--out", help="Run folder (default: .opslayer/evals/<time>)."),
     html: bool = typer.Option(True, "--report/--no-report", help="Write report.html into the run folder."),
@@ -64,16 +76,23 @@ def run(
             filter=filter_,
             workers=workers or max(1, os.cpu_count() or 1),
             policy=str(policy.resolve()) if policy else None,
+            judge_model=judge_model,
+            judge_base_url=judge_base_url,
+            user_model=user_model,
+            user_base_url=user_base_url,
         )
         folder = out or Path(".opslayer/evals") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         if (folder / "run.json").exists():
             raise typer.BadParameter(f"{folder} holds a run already: --resume it, or choose another --out")
-    api_key = os.environ.get("OPENAI_API_KEY") if "openai" in config.planners else None
+    uses_llm = "openai" in config.planners or config.judge_model or config.user_model
+    api_key = os.environ.get("OPENAI_API_KEY") if uses_llm else None
     try:
         results = _with_progress(lambda **hooks: run_suite(config, folder, api_key=api_key, **hooks))
     except FilterError as exc:
         raise typer.BadParameter(str(exc), param_hint="--filter") from exc
     _print_summary(results["summary"])
+    if results["skipped"]:
+        console.print(f"skipped: {len(results['skipped'])} (case, planner) pairs, reasons in results.json")
     if html:
         from evals.suite.report import write_report
 
@@ -131,6 +150,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
             f"over-escalation {_pct(figures['over_escalation'])}, "
             f"unauthorised side effects {figures['unauthorised_side_effects']}"
         )
+        if figures["judged"] or figures["judge_errors"]:
+            mean = "n/a" if figures["judge_mean"] is None else f"{figures['judge_mean']:.2f}"
+            console.print(
+                f"  LLM judge (not part of pass/fail): mean score {mean} over {figures['judged']} trials, "
+                f"{figures['judge_errors']} judge errors"
+            )
         injection = figures.get("injection")
         if injection:
             console.print(

@@ -72,10 +72,20 @@ class World(_Model):
 
 
 class User(_Model):
+    """Who asks, where, and what: scripted ``turns``, a ``simulator`` brief for an LLM user, or both
+    (the turns are then what runs without ``--user-model``)."""
+
     actor: str = "alice.requester"
     channel: str = "cli"
-    turns: tuple[str, ...] = Field(min_length=1)
+    turns: tuple[str, ...] = ()
     simulator: str | None = None  # a brief for an LLM user (runs with a user simulator only)
+    max_turns: int = Field(default=4, ge=1)  # user messages the simulator may write
+
+    @model_validator(mode="after")
+    def _something_to_say(self) -> User:
+        if not self.turns and not self.simulator:
+            raise ValueError("give `turns`, a `simulator` brief, or both")
+        return self
 
 
 class ApprovalStep(_Model):

@@ -44,7 +44,9 @@ class PlannerSpec:
             wanted = self.name.removeprefix("wrong:")
             return scripted(next(w.steps for w in case.wrong if w.name == wanted))
         if self.name == "openai":
-            return _openai(self)
+            return chat_model(
+                self.model, base_url=self.base_url, api_key=self.api_key, flag="--planner openai"
+            )
         raise ValueError(f"unknown planner {self.name!r}; one of {', '.join(PLANNERS)}")
 
 
@@ -65,19 +67,24 @@ def _message(step: Step, n: int) -> AIMessage:
     return AIMessage(content="", tool_calls=calls)
 
 
-def _openai(spec: PlannerSpec) -> BaseChatModel:
+def chat_model(
+    model: str, *, base_url: str | None = None, api_key: str | None = None, flag: str = "--model"
+) -> BaseChatModel:
+    """ChatOpenAI (temperature 0, plain httpx clients) for an OpenAI-compatible endpoint: the openai
+    planner, the LLM judge and the user simulator. Key and URL not given come from the settings (env)."""
     from agent.run.llm import openai_chat_model
     from agent.settings import Settings
 
-    given: dict[str, Any] = {"openai_api_key": spec.api_key, "openai_base_url": spec.base_url}
-    settings = Settings(model=spec.model, **{k: v for k, v in given.items() if v is not None})  # else env
+    given: dict[str, Any] = {"openai_api_key": api_key, "openai_base_url": base_url}
+    settings = Settings(model=model, **{k: v for k, v in given.items() if v is not None})  # else env
     if settings.openai_api_key is None:
-        raise ValueError("--planner openai needs OPENAI_API_KEY (or a key for a local endpoint)")
+        raise ValueError(f"{flag} needs OPENAI_API_KEY (or a key for a local endpoint)")
     return openai_chat_model(settings)
 
 
 def offline_can_attempt(case: Case) -> bool:
-    """Whether the offline planner recognises the request at all (its baseline row says so)."""
+    """Whether the offline planner recognises the request at all (its baseline row says so); a case
+    with no scripted turn (a simulator brief only) counts as not attemptable."""
     from agent.offline.intents import parse_request
 
-    return parse_request(case.user.turns[0]) is not None
+    return bool(case.user.turns) and parse_request(case.user.turns[0]) is not None

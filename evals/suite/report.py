@@ -43,6 +43,14 @@ filter <code>{{ run.filter or "all cases" }}</code>, {{ trials|length }} trials.
 {% for planner, s in summary.items() %}<tr><td>{{ planner }}</td>
 {% for d in domains %}<td>{{ pct(s.by_domain.get(d, {}).get("pass1")) }}</td>{% endfor %}
 {% for d in difficulties %}<td>{{ pct(s.by_difficulty.get(d, {}).get("pass1")) }}</td>{% endfor %}</tr>{% endfor %}</table>
+<h2 id="judge">LLM judge — not part of pass/fail</h2>
+{% if run.get("judge_model") %}<p>Cases with a rubric graded by <code>{{ run.judge_model }}</code> (score 0–1). Advisory only: the pass/fail figures above come from the deterministic scorer alone.</p>
+<table><tr><th>planner</th><th>judged trials</th><th>mean score</th><th>judge errors</th></tr>
+{% for planner, s in summary.items() %}<tr><td>{{ planner }}</td><td>{{ s.get("judged", 0) }}</td><td>{{ score(s.get("judge_mean")) }}</td><td>{{ s.get("judge_errors", 0) }}</td></tr>{% endfor %}</table>
+{% else %}<p>The LLM judge was not run (no <code>--judge-model</code>).</p>{% endif %}
+{% if run.get("user_model") %}<p>An LLM (<code>{{ run.user_model }}</code>) played the user of the cases with a simulator brief.</p>{% endif %}
+{% if skipped %}<h3>Skipped</h3><table><tr><th>planner</th><th>case</th><th>reason</th></tr>
+{% for s in skipped %}<tr><td>{{ s.planner }}</td><td>{{ s.case }}</td><td>{{ s.reason }}</td></tr>{% endfor %}</table>{% endif %}
 {% if injection %}<h2>Injection</h2>
 <table><tr><th>planner</th><th>cases</th><th>utility (benign)</th><th>utility under attack</th>
 <th>model-level ASR</th><th>system-level ASR</th><th>interception</th><th>system ASR by split</th></tr>
@@ -61,12 +69,13 @@ filter <code>{{ run.filter or "all cases" }}</code>, {{ trials|length }} trials.
 <h3>Cases whose outcome differs</h3><table><tr><th>planner</th><th>case</th><th>this run</th><th>other run</th></tr>
 {% for row in comparison.flips %}<tr><td>{{ row[0] }}</td><td>{{ row[1] }}</td><td>{{ row[2] }}</td><td>{{ row[3] }}</td></tr>{% else %}<tr><td colspan="4">none</td></tr>{% endfor %}</table>{% endif %}
 <h2>Trials</h2>
-<table><tr><th>planner</th><th>case</th><th>trial</th><th>result</th><th>failed checks</th><th>attack</th><th>error</th></tr>
+<table><tr><th>planner</th><th>case</th><th>trial</th><th>result</th><th>failed checks</th><th>attack</th><th>error</th><th>LLM judge (not pass/fail)</th></tr>
 {% for t in trials %}<tr><td>{{ t.planner }}</td><td>{{ t.case }}<br><small>{{ t.title }}</small></td><td>{{ t.trial }}</td>
 <td class="{{ 'pass' if t.passed else 'fail' }}">{{ "pass" if t.passed else "fail" }}{% if not t.attemptable %} (not attemptable){% endif %}</td>
 <td><code>{{ t.failed_checks|join(", ") }}</code>{% for u in t.unauthorised %}<br><b class="fail">{{ u }}</b>{% endfor %}</td>
 <td>{% if t.attack %}tried: {{ t.attack.attempted }}, reached: {{ t.attack.reached }}{% endif %}</td>
-<td><code>{{ t.error or "" }}</code></td></tr>{% endfor %}</table>
+<td><code>{{ t.error or "" }}</code></td>
+<td>{% if t.get("judge") %}{% if t.judge.error is defined %}<span class="fail">judge error: {{ t.judge.error }}</span>{% else %}{{ score(t.judge.score) }}: {{ t.judge.reason }}{% endif %}{% endif %}</td></tr>{% endfor %}</table>
 </body></html>
 """
 
@@ -101,7 +110,9 @@ def render(
         charts=charts(summary, int(results["run"]["k"])),
         comparison=_comparison(results, other, other_name) if other is not None else None,
         trials=sorted(results["trials"], key=lambda t: (t["planner"], t["case"], t["trial"])),
+        skipped=results.get("skipped", []),
         pct=_pct,
+        score=_score,
     )
 
 
@@ -202,6 +213,10 @@ def _word(passed: bool) -> str:
 def _load(run: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((run / "results.json").read_text(encoding="utf-8"))
     return data
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _pct(value: float | None) -> str:

@@ -3,7 +3,10 @@ each trial's JSON written as soon as it finishes — so a crashed run resumes wh
 
 A run folder holds ``run.json`` (what was asked), ``trials/<planner>/<case>/<n>.json`` (one per
 trial: transcript, governance events, final-state diff, scores) and ``results.json`` (the
-``summary`` per planner and one row per trial).
+``summary`` per planner, one row per trial, and the cases ``skipped`` with the reason).
+
+With ``judge_model`` each trial of a case with a rubric is graded by an LLM judge (``scores.judge``,
+apart from pass/fail); with ``user_model`` an LLM plays the user of cases with a simulator brief.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class RunConfig:
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     scenarios: str = str(SCENARIOS)
     policy: str | None = None  # a policy file for every case without its own (compare two policies)
+    judge_model: str | None = None  # grade cases with a rubric (reported apart from pass/fail)
+    judge_base_url: str | None = None
+    user_model: str | None = None  # an LLM plays the user of cases with a simulator brief
+    user_base_url: str | None = None
 
     def planner(self, name: str, api_key: str | None = None) -> PlannerSpec:
         return PlannerSpec(name=name, model=self.model, base_url=self.base_url, api_key=api_key)
@@ -55,17 +62,26 @@ class Task:
         return out / "trials" / self.planner / self.case_id / f"{self.trial}.json"
 
 
-def plan(config: RunConfig) -> tuple[list[Case], list[Task]]:
+def plan(config: RunConfig) -> tuple[list[Case], list[Task], list[dict[str, str]]]:
+    """The selected cases, the trials to run, and the (case, planner) pairs skipped with the reason."""
     cases = select(load_cases(Path(config.scenarios)), config.filter)
     specs = [config.planner(p) for p in config.planners]
-    tasks = [
-        Task(case_id=case.id, planner=spec.name, trial=n)
-        for spec in specs
-        for case in cases
-        if spec.applies_to(case)
-        for n in range(config.k)
-    ]
-    return cases, tasks
+    tasks, skipped = [], []
+    for spec in specs:
+        for case in cases:
+            if not spec.applies_to(case):
+                continue
+            if reason := _skip_reason(config, case):
+                skipped.append({"case": case.id, "planner": spec.name, "reason": reason})
+                continue
+            tasks += [Task(case_id=case.id, planner=spec.name, trial=n) for n in range(config.k)]
+    return cases, tasks, skipped
+
+
+def _skip_reason(config: RunConfig, case: Case) -> str | None:
+    if not case.user.turns and config.user_model is None:
+        return "needs a user simulator (--user-model): the case has a brief and no scripted turns"
+    return None
 
 
 def run(
@@ -81,7 +97,7 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     (out / "run.json").write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
     template = template or _template(out)  # tests pass the seeded systems they already built
-    cases, tasks = plan(config)
+    cases, tasks, skipped = plan(config)
     todo = [t for t in tasks if not t.path(out).is_file()]
     grounded = {c.id for c in cases if c.world.grounding}
     knowledge = str(_knowledge(out, template)) if any(t.case_id in grounded for t in todo) else None
@@ -103,15 +119,18 @@ def run(
                 if on_done:
                     on_done(row)
     shutil.rmtree(out / "homes", ignore_errors=True)  # each trial removed its own; the folders remain
-    return collect(out, config, tasks)
+    return collect(out, config, tasks, skipped)
 
 
-def collect(out: Path, config: RunConfig, tasks: Sequence[Task]) -> dict[str, Any]:
+def collect(
+    out: Path, config: RunConfig, tasks: Sequence[Task], skipped: Sequence[dict[str, str]] = ()
+) -> dict[str, Any]:
     rows = [_row(json.loads(t.path(out).read_text(encoding="utf-8"))) for t in tasks if t.path(out).is_file()]
     results = {
         "run": {**asdict(config), "finished_at": datetime.now(UTC).isoformat(), "trials_planned": len(tasks)},
         "summary": summarise(rows, config.k),
         "trials": rows,
+        "skipped": list(skipped),
     }
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     return results
@@ -184,8 +203,11 @@ def _work(job: tuple[RunConfig, Task, str, str, str | None, str | None]) -> dict
         home=home,
         knowledge=Path(knowledge) if knowledge else None,
         policy=Path(config.policy) if config.policy else None,
+        user=_simulated_user(config, case, api_key),
     )
     scores = score(case, observed)
+    if config.judge_model is not None and case.expect.rubric is not None:
+        scores["judge"] = _judge(config, case, observed, api_key)
     record = {
         "case": case.id,
         "planner": task.planner,
@@ -208,6 +230,30 @@ def _work(job: tuple[RunConfig, Task, str, str, str | None, str | None]) -> dict
     return _row(record)
 
 
+def _simulated_user(config: RunConfig, case: Case, api_key: str | None) -> Any:
+    if config.user_model is None or case.user.simulator is None:
+        return None  # the scripted turns
+    from evals.suite.planners import chat_model
+    from evals.suite.users import SimulatedUser
+
+    model = chat_model(config.user_model, base_url=config.user_base_url, api_key=api_key, flag="--user-model")
+    return SimulatedUser(model, case.user.simulator, max_turns=case.user.max_turns)
+
+
+def _judge(config: RunConfig, case: Case, observed: Any, api_key: str | None) -> dict[str, Any]:
+    from evals.suite.judge import judge
+    from evals.suite.planners import chat_model
+
+    assert config.judge_model is not None
+    try:
+        model = chat_model(
+            config.judge_model, base_url=config.judge_base_url, api_key=api_key, flag="--judge-model"
+        )
+    except ValueError as exc:  # no key: recorded like any judge failure, the trial stands
+        return {"error": str(exc)}
+    return judge(model, case, observed)
+
+
 def _row(record: dict[str, Any]) -> dict[str, Any]:
     """The light per-trial row of results.json (the full record stays in its trial file)."""
     scores, attack = record["scores"], record["attack"]
@@ -227,6 +273,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "unauthorised": scores["unauthorised"],
         "citations": scores["citations"],
         "error": record["observed"]["error"],
+        "user": record["observed"].get("user", "scripted"),
+        "judge": scores.get("judge"),
         "attack": scores.get("attack"),
         "goal": attack["goal"] if attack else None,
         "vector": attack["vector"] if attack else None,

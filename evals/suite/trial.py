@@ -16,6 +16,7 @@ from typing import Any
 from evals.suite.case import ApprovalStep, Case
 from evals.suite.planners import PlannerSpec
 from evals.suite.state import apply_records, diff, matches, snapshot
+from evals.suite.users import ScriptedUser, SimulatedUser, User
 
 _MAX_RESUMES = 8
 
@@ -34,6 +35,7 @@ class Observed:
     citations: list[str]
     error: str | None
     seconds: float
+    user: str = "scripted"  # scripted | simulated: who wrote the user turns
 
 
 def run_trial(
@@ -44,13 +46,15 @@ def run_trial(
     home: Path,
     knowledge: Path | None = None,
     policy: Path | None = None,
+    user: User | None = None,
     keep: bool = False,
 ) -> Observed:
     """Run ``case`` with ``planner`` in ``home`` (created; removed afterwards unless ``keep``).
 
     ``template`` is the seeded systems file, copied; ``knowledge`` an ingested knowledge store,
     copied for cases with ``world.grounding`` (without it they are grounded on an empty store);
-    ``policy`` replaces the shipped policy for cases that bring none of their own."""
+    ``policy`` replaces the shipped policy for cases that bring none of their own; ``user`` writes the
+    user turns (default: the case's scripted turns)."""
     started = time.perf_counter()
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -66,7 +70,7 @@ def run_trial(
         transcript: list[dict[str, Any]] = []
         error = None
         try:
-            _converse(ops, case, transcript)
+            _converse(ops, case, transcript, user or ScriptedUser(case.user.turns))
         except Exception as exc:  # a crash of the run is the trial's result, not the runner's
             error = f"{type(exc).__name__}: {exc}"
         events = [e.to_dict() for e in ops.audit_events()]
@@ -88,6 +92,7 @@ def run_trial(
             citations=sorted({c for a in answers for c in cited_ids(a)}),
             error=error,
             seconds=round(time.perf_counter() - started, 3),
+            user="simulated" if isinstance(user, SimulatedUser) else "scripted",
         )
     finally:
         if not keep:
@@ -153,10 +158,11 @@ class _Clock:
         return self.now
 
 
-def _converse(ops: Any, case: Case, transcript: list[dict[str, Any]]) -> None:
-    user, thread, used = case.user, None, set[int]()
-    for text in user.turns:
-        result = ops.send(text, actor=user.actor, thread=thread, channel=user.channel)
+def _converse(ops: Any, case: Case, transcript: list[dict[str, Any]], user: User) -> None:
+    person, thread, used = case.user, None, set[int]()
+    conversation: list[tuple[str, str]] = []
+    while (text := user.next_message(conversation)) is not None:
+        result = ops.send(text, actor=person.actor, thread=thread, channel=person.channel)
         thread = result.thread_id
         transcript.append(_turn("user", text, result))
         for _ in range(_MAX_RESUMES):
@@ -168,6 +174,10 @@ def _converse(ops: Any, case: Case, transcript: list[dict[str, Any]]) -> None:
                 break
             result = ops.resume(thread)
             transcript.append(_turn("resume", None, result))
+        conversation += [
+            ("user", text),
+            ("agent", result.answer or "(Your request is waiting for approval.)"),
+        ]
 
 
 def _pending(ops: Any, thread: str) -> list[Any]:
