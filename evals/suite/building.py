@@ -101,20 +101,30 @@ def make(
     world: dict[str, Any] | None = None,
     attack: dict[str, Any] | None = None,
     channel: str = "cli",
+    rubric: str | None = None,
+    simulator: str | None = None,
+    max_turns: int | None = None,
 ) -> Case:
+    """One case; ``rubric`` is for the LLM judge, ``simulator`` a brief for an LLM user (the ``turns``
+    stay the scripted fallback) and ``max_turns`` how many messages that user may write."""
+    user: dict[str, Any] = {"actor": actor, "channel": channel, "turns": turns}
+    if simulator:
+        user["simulator"] = simulator
+    if max_turns:
+        user["max_turns"] = max_turns
     case: Case = {
         "slug": slug,
         "title": title,
         "domain": domain,
         "difficulty": difficulty,
         "tags": tags or [],
-        "user": {"actor": actor, "channel": channel, "turns": turns},
+        "user": user,
     }
     if world:
         case["world"] = world
     if approvals:
         case["approvals"] = approvals
-    case["expect"] = expect
+    case["expect"] = {**expect, "rubric": rubric} if rubric else expect
     case["reference"] = reference
     case["wrong"] = wrongs
     if attack:

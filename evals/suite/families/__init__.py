@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evals.suite.families import injection, inventory, itsm, procurement
+from evals.suite.families import conversations, injection, inventory, itsm, procurement
 
 
 def all_cases(seed: Any) -> list[dict[str, Any]]:
@@ -14,4 +14,5 @@ def all_cases(seed: Any) -> list[dict[str, Any]]:
         *procurement.cases(seed),
         *itsm.triage(),
         *injection.cases(seed),
+        *conversations.cases(seed),  # last: new families never renumber the folders before them
     ]

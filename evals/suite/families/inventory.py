@@ -685,6 +685,11 @@ def _clarifications() -> list[dict[str, Any]]:
                     ],
                     answer_contains=[words],
                 ),
+                rubric=(
+                    "The request is missing details. A good answer asks for exactly what is missing "
+                    "(item, warehouse or quantity) in one short, polite message, and neither guesses "
+                    "nor claims to have done anything."
+                ),
                 reference=[
                     say(f"Before I do that: {words[0]}? Please tell me the item, warehouse and quantity.")
                 ],

@@ -49,6 +49,11 @@ def _lookups(seed: Seed) -> list[dict[str, Any]]:
                 actor="carol.desk",
                 turns=[text],
                 expect=expects(answer_contains=[number, incident["short_description"][:30]]),
+                rubric=(
+                    f"A good answer summarises {number} only: what is wrong, its priority and its state, "
+                    "in a few sentences a desk agent could read out. It invents nothing the incident "
+                    "does not say and changes nothing."
+                ),
                 reference=[
                     step(call("itsm_get_incident", number=number)),
                     say(f"{number}: {incident['short_description']} (P{incident['priority']}, {state})."),

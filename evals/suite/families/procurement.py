@@ -615,6 +615,17 @@ def _multi_turn(seed: Seed) -> list[dict[str, Any]]:
                 tags=["multi-turn", "po", "notify"],
                 actor="bob.requester",
                 turns=[f"what does {sku} cost?", f"ok, order {quantity} of them on {centre}"],
+                simulator=(
+                    f"You are Bob, a requester. You want {quantity} x {sku} charged to cost centre "
+                    f"{centre}, but first you want to know what one costs: ask the price, and only "
+                    "when you have it, ask for the order. Stop once the assistant gives you a "
+                    "purchase order number."
+                ),
+                rubric=(
+                    f"A good conversation answers the price question with the catalogue price and "
+                    f"supplier, orders nothing until asked, then orders exactly {quantity} x {sku} on "
+                    f"{centre} and gives the purchase order number."
+                ),
                 expect=expects(
                     state=po_state(seed, sku, quantity, supplier, price, centre),
                     calls=[{"tool": PO, "tier": "notify", "status": "completed"}],
