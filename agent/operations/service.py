@@ -1,14 +1,4 @@
-"""The operations service: the one API every front end calls (CLI today; HTTP API, review page, Slack
-app and worker next). Front ends translate their protocol into these calls and render what comes back;
-none decides, validates or audits on its own.
-
-What it builds, it builds on first use: reading the approval queue, the audit trail or the executions
-ledger opens the governance database only — never the chat model, the tool backends or Chroma.
-
-Errors come from the trees of the layers below (documented in :mod:`agent.run.errors`,
-:mod:`governance.approvals`, :mod:`governance.executions`, :mod:`tools.errors`) plus
-``governance.directory.UnknownPerson``; front ends map them in one place.
-"""
+"""The :class:`Operations` class (see the package's docstring)."""
 
 from __future__ import annotations
 
@@ -19,13 +9,21 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from agent import wiring
 from agent.metrics import Backlog, Metrics
+from agent.operations import access
+from agent.operations.views import (
+    ApprovalView,
+    AuditPage,
+    ExecutionView,
+    PolicyInForce,
+    ThreadView,
+    VoteOutcome,
+)
 from agent.settings import Settings
 from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest
 from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult, recording
@@ -42,64 +40,6 @@ if TYPE_CHECKING:  # imported where used: reading the queue stays cheap
     from governance.decision import Decision
     from governance.directory import Person
     from tools.spec import Systems
-
-
-@dataclass(frozen=True, kw_only=True)
-class ApprovalView:
-    """Everything an approver needs to decide one request, exactly as it will execute."""
-
-    request: ApprovalRequest
-    request_text: str | None  # what the requester asked, in their words
-    citations: tuple[Mapping[str, Any], ...]  # runbook sections and past incidents that grounded it
-    history: tuple[AuditEvent, ...]  # requested, votes (refused ones too), final
-    still_needed: str  # which approvals are missing, in words ("" when final)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExecutionView:
-    """One executed call: its ledger row, the decision it ran on and who settled it, if anyone did."""
-
-    record: ExecutionRecord
-    decision: AuditEvent | None
-    settlement: AuditEvent | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class VoteOutcome:
-    request: ApprovalRequest
-    can_resume: bool  # every approval the thread waits for is final: resume it (the worker will)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ThreadView:
-    """One conversation: its messages (from the checkpoints), what grounded it, what waits, what happened."""
-
-    thread_id: str
-    owner: str | None  # who started it
-    messages: tuple[Mapping[str, Any], ...]  # role, content, and tool calls / tool call id where present
-    citations: tuple[Mapping[str, Any], ...]  # runbook sections and past incidents retrieved for it
-    approvals: tuple[ApprovalRequest, ...]  # every approval request of the thread, oldest first
-    events: tuple[AuditEvent, ...]  # its audit trail: requests, decisions, approvals, executions, answers
-
-    @property
-    def pending(self) -> tuple[ApprovalRequest, ...]:
-        return tuple(request for request in self.approvals if not request.final)
-
-
-@dataclass(frozen=True, kw_only=True)
-class AuditPage:
-    events: tuple[AuditEvent, ...]
-    next_seq: int | None  # pass as ``after_seq`` for the next page; None on the last page
-
-
-@dataclass(frozen=True, kw_only=True)
-class PolicyInForce:
-    version: str  # label + sha256 of the canonical policy
-    document: Mapping[str, Any]  # the validated policy, as JSON
-
-
-AUDITOR_ROLE = "auditor"
-"""Reads the whole audit trail and every thread (and nothing more)."""
 
 
 _log = logging.getLogger("opslayer.operations")
@@ -341,7 +281,7 @@ class Operations:
         if visible_to is not None:
             self.person(visible_to)
         return lambda r: (
-            (acting is None or _may_act(r, acting))
+            (acting is None or access.may_act(r, acting))
             and (visible_to is None or self.may_see_approval(visible_to, r))
         )
 
@@ -525,20 +465,14 @@ class Operations:
     # --- who may see what ---------------------------------------------------------------------------
 
     def is_auditor(self, person_id: str) -> bool:
-        return AUDITOR_ROLE in self.person(person_id).roles
+        return access.is_auditor(self.person(person_id))
 
     def may_settle(self, person_id: str) -> bool:
-        return not self.person(person_id).roles.isdisjoint(self.settings.settle_roles)
+        return access.may_settle(self.person(person_id), self.settings.settle_roles)
 
     def may_see_approval(self, person_id: str, request: ApprovalRequest) -> bool:
         """The requester, whoever holds a role it asks for or voted on it, and auditors."""
-        person = self.person(person_id)
-        return (
-            AUDITOR_ROLE in person.roles
-            or request.requester == person.id
-            or any(vote.approver == person.id for vote in request.votes)
-            or any(role in person.roles for requirement in request.requirements for role in requirement.roles)
-        )
+        return access.may_see_approval(self.person(person_id), request)
 
     def may_see_thread(self, person_id: str, thread: str) -> bool:
         """Whoever sent a message in it, whoever may see one of its approvals, and auditors."""
@@ -638,15 +572,6 @@ def _check_thread_id(thread: str) -> None:
         raise BadThreadId("a thread id must not be blank")
     if len(thread) > _MAX_THREAD_ID:
         raise BadThreadId(f"a thread id has at most {_MAX_THREAD_ID} characters, this one {len(thread)}")
-
-
-def _may_act(request: ApprovalRequest, person: Person) -> bool:
-    """Pending, not the requester's own, not yet voted on these arguments, and a role still asked for."""
-    if request.final or request.requester == person.id:
-        return False
-    if any(vote.approver == person.id and vote.args_digest == request.args_digest for vote in request.votes):
-        return False
-    return any(role in person.roles for requirement in request.requirements for role in requirement.roles)
 
 
 def _about(event: AuditEvent, request_id: str) -> bool:

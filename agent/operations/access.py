@@ -1,0 +1,41 @@
+"""Who may see and act on what: the rules the operations service applies for every front end.
+
+Pure functions of a person and a record; the service looks the person up and reads what a rule needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from governance.approvals import ApprovalRequest
+from governance.directory import Person
+
+AUDITOR_ROLE = "auditor"
+"""Reads the whole audit trail and every thread (and nothing more)."""
+
+
+def is_auditor(person: Person) -> bool:
+    return AUDITOR_ROLE in person.roles
+
+
+def may_settle(person: Person, settle_roles: Collection[str]) -> bool:
+    return not person.roles.isdisjoint(settle_roles)
+
+
+def may_see_approval(person: Person, request: ApprovalRequest) -> bool:
+    """The requester, whoever holds a role it asks for or voted on it, and auditors."""
+    return (
+        is_auditor(person)
+        or request.requester == person.id
+        or any(vote.approver == person.id for vote in request.votes)
+        or any(role in person.roles for requirement in request.requirements for role in requirement.roles)
+    )
+
+
+def may_act(request: ApprovalRequest, person: Person) -> bool:
+    """Pending, not the requester's own, not yet voted on these arguments, and a role still asked for."""
+    if request.final or request.requester == person.id:
+        return False
+    if any(vote.approver == person.id and vote.args_digest == request.args_digest for vote in request.votes):
+        return False
+    return any(role in person.roles for requirement in request.requirements for role in requirement.roles)
