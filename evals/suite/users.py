@@ -28,6 +28,11 @@ The brief:
 {brief}"""
 
 
+class UserSimulatorError(RuntimeError):
+    """The simulator's model failed: the trial ends with this as its run error (named, so a report
+    tells it apart from the agent's own failures)."""
+
+
 class User(Protocol):
     def next_message(self, conversation: Conversation) -> str | None: ...
 
@@ -53,7 +58,10 @@ class SimulatedUser:
     def next_message(self, conversation: Conversation) -> str | None:
         if sum(1 for speaker, _ in conversation if speaker == "user") >= self._max_turns:
             return None
-        reply = self._model.invoke(self.messages(conversation))
+        try:
+            reply = self._model.invoke(self.messages(conversation))
+        except Exception as exc:
+            raise UserSimulatorError(f"the user simulator failed: {type(exc).__name__}: {exc}") from exc
         text = reply.content if isinstance(reply.content, str) else str(reply.content)
         text = text.strip()
         return None if not text or STOP in text else text

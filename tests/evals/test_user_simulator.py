@@ -116,3 +116,13 @@ def test_a_user_needs_turns_or_a_brief(tmp_path: Path) -> None:
     )
     with pytest.raises(CaseError, match=r"itsm/001-silent: user: .*turns.*simulator"):
         load_case(folder, tmp_path)
+
+
+def test_a_failing_simulator_is_the_trials_named_error(systems_template: Path, home: Path) -> None:
+    with respx.mock(assert_all_mocked=True) as router:
+        Endpoint(router, USER_URL)  # nothing scripted: the endpoint answers 400
+        observed = run_trial(
+            DOCKS, PlannerSpec(name="reference"), template=systems_template, home=home, user=_user()
+        )
+    assert observed.error is not None and observed.error.startswith("UserSimulatorError:")
+    assert observed.transcript == []
