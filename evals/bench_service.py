@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -253,6 +254,10 @@ _WAREHOUSE = "frank.warehouse"
 
 def _approvals(home: Path, pending: int = 10_000, decisions: int = 20) -> dict[str, Any]:
     home = _seeded_home(home)
+    with sqlite3.connect(home / "systems.db") as systems:  # stock for every write-off of the run
+        systems.execute(
+            "UPDATE stock SET on_hand = on_hand + 1000 WHERE sku = 'MON-27-4K' AND warehouse = 'AMS-1'"
+        )
     _fill_queue(home, pending)
     env = _env(home)
     asker, approver = create_token(env, ASKER), create_token(env, _WAREHOUSE)
