@@ -9,9 +9,8 @@ The turn runs in a worker thread; events cross to the event loop through a queue
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -23,9 +22,8 @@ from agent.api.problems import problem_body
 
 if TYPE_CHECKING:
     from agent.operations import Operations
-    from governance.audit import AuditEvent
+    from agent.run.events import TurnEvent
 
-GOVERNANCE_KINDS = ("decision", "approval_requested", "notification", "execution")
 _DONE = object()
 
 
@@ -47,16 +45,12 @@ async def _events(
     def push(item: Any) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, item)
 
-    live = _accepts_events(ops.send)
+    def forward(event: TurnEvent) -> None:
+        push((event.kind, dict(event.data)))
 
     def run() -> None:
         try:
-            extra: dict[str, Any] = {"on_event": lambda event: push(_live(event))} if live else {}
-            result = ops.send(message, actor=actor, thread=thread, channel="api", **extra)
-            if not live:  # the service cannot report as it goes: the steps, once the turn is over
-                for event in result.events:
-                    if event.kind in GOVERNANCE_KINDS:
-                        push(("governance", governance_step(event)))
+            result = ops.send(message, actor=actor, thread=thread, channel="api", on_event=forward)
             push(("result", turn_out(result).model_dump(mode="json")))
         except Exception as exc:
             push(("error", problem_body(exc, instance=instance)))
@@ -69,18 +63,3 @@ async def _events(
         kind, data = item
         yield {"event": kind, "data": json.dumps(data, ensure_ascii=False, default=str)}
     await running
-
-
-def governance_step(event: AuditEvent) -> dict[str, Any]:
-    """One governance step as a stream event: the audit event's kind, seq and payload."""
-    return {"kind": event.kind, "seq": event.seq, "at": event.at, **event.payload}
-
-
-def _live(event: Any) -> tuple[str, Any]:
-    """A ``TurnEvent``-like object (``kind``, ``data``) from the operations service's callback."""
-    data = getattr(event, "data", None)
-    return str(getattr(event, "kind", "governance")), data if data is not None else {}
-
-
-def _accepts_events(send: Callable[..., Any]) -> bool:
-    return "on_event" in inspect.signature(send).parameters
