@@ -42,8 +42,8 @@ def send_message(
     thread_id: ThreadId, body: MessageIn, caller: Caller, ops: Ops, settings: Config, request: Request
 ) -> Any:
     """Continue a thread you started (409 while it waits for approval)."""
-    visible_thread(ops, caller.id, thread_id)
-    if ops.thread_owner(thread_id) != caller.id:
+    if ops.thread_owner(thread_id) != caller.id:  # the starter sees it: no visibility check on the hot path
+        visible_thread(ops, caller.id, thread_id)
         raise Forbidden(
             f"only the person who started thread {thread_id!r} may send to it", thread_id=thread_id
         )

@@ -9,7 +9,6 @@ revoke work on it.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -23,14 +22,13 @@ from typer.testing import CliRunner
 from agent.api import create_app
 from agent.cli.app import app as cli_app
 from agent.settings import Settings
+from evals.openai_stub import free_port
 from tests.api.conftest import world_settings
 
 
 class Served:
     def __init__(self, settings: Settings) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         config = uvicorn.Config(
             create_app(settings, worker=True),
             host="127.0.0.1",
@@ -148,9 +146,7 @@ def test_opslayer_serve_on_a_fresh_home_answers_readyz(tmp_path: Path, processes
     import subprocess
     import sys
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPSLAYER_OPENAI_API_KEY")}
     env |= {"OPSLAYER_HOME": str(tmp_path / "fresh"), "OPSLAYER_GROUNDING": "false"}
     root = Path(__file__).resolve().parents[2]

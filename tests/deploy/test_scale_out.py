@@ -29,6 +29,7 @@ import httpx
 import pytest
 import yaml
 
+from evals.bench_service import create_token
 from evals.openai_stub import free_port
 from governance.executions import ExecutionLedger
 from governance.store import engine_from_url
@@ -82,14 +83,7 @@ class Deployment:
     logs: Path
 
     def token(self, person: str) -> str:
-        done = subprocess.run(
-            [str(BIN / "opslayer"), "tokens", "create", "--as", person],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return done.stdout.strip().splitlines()[-1]
+        return create_token(self.env, person)
 
     def log_tail(self) -> str:
         return "\n".join(
