@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install postgres demo test lint typecheck unit bench eval clean
+.PHONY: install postgres chromium demo test lint typecheck unit bench eval clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,16 @@ postgres:
 	    { apt-get install -y -q postgresql || { apt-get update -q && apt-get install -y -q postgresql; }; } \
 	      >/dev/null 2>&1 || echo "warning: could not install PostgreSQL; tests/pg will be skipped"; }
 
-unit: install postgres
+# The review page's browser tests drive Debian's chromium through Playwright (browsers cannot be
+# downloaded here): install the package when it is missing. Without it those tests fail, naming it.
+chromium:
+	@command -v chromium >/dev/null || \
+	  { echo "installing Chromium (Debian package) for tests/web"; \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
+	      { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; } \
+	      >/dev/null 2>&1 || echo "warning: could not install chromium; tests/web will fail"; }
+
+unit: install postgres chromium
 	$(BIN)/pytest
 
 test: lint typecheck unit
