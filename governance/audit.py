@@ -80,6 +80,15 @@ class EventKind(StrEnum):
     ACCESS_DENIED = "access_denied"
     TOKEN_CREATED = "token_created"
     TOKEN_REVOKED = "token_revoked"
+    # oversight over time: veto windows, escalation, monitors, the autonomy kill switch
+    VETO_WINDOW = "veto_window"  # a notify-tier call waits its veto window (payload: request_id, ends_at)
+    VETO = "veto"  # someone entitled stopped it (payload: request_id, reason)
+    APPROVAL_REMINDER = "approval_reminder"
+    APPROVAL_ESCALATED = "approval_escalated"
+    MONITOR_TRIPPED = "monitor_tripped"
+    MONITOR_CLEARED = "monitor_cleared"
+    AUTONOMY_PAUSED = "autonomy_paused"
+    AUTONOMY_RESUMED = "autonomy_resumed"
 
 
 class Problem(StrEnum):
