@@ -20,7 +20,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -112,6 +119,12 @@ class Metrics:
         self.llm_calls = counter("opslayer_llm_calls", "Chat model calls", ("model", "outcome"))
         self.llm_seconds = histogram("opslayer_llm_seconds", "Chat model call latency", ("model",), _TURN)
         self.llm_tokens = counter("opslayer_llm_tokens", "Tokens used by chat model calls", ("model", "kind"))
+        self.monitors_tripped = Gauge(
+            "opslayer_monitors_tripped",
+            "Monitor trips in force (not yet cleared), by monitor; set by each worker oversight pass",
+            ["monitor"],
+            registry=registry,
+        )
         self._backlog = _BacklogCollector()
         registry.register(self._backlog)
         self._llm: BaseCallbackHandler | None = None
@@ -137,6 +150,11 @@ class Metrics:
             count = self._COUNTERS.get(event.kind)
             if count is not None:
                 count(self, event.payload)
+
+    def set_monitors_tripped(self, trips: Mapping[str, int]) -> None:
+        """Monitor trips in force by monitor id (every monitor of the policy, 0 when clear)."""
+        for monitor, count in trips.items():
+            self.monitors_tripped.labels(monitor).set(count)
 
     def observe_approval_final(self, status: str, seconds: float) -> None:
         self.approval_seconds.labels(status).observe(max(seconds, 0.0))

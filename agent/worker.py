@@ -11,6 +11,13 @@ Each sweep (:meth:`Worker.run_once`):
       thread's approvals final, by an expiry, and by a send or resume that the planner or a
       notification stopped part-way (so failed notifications are sent again, with backoff). A thread
       that no longer waits, or still waits for a vote, is done (a later vote queues it again).
+  ``oversight`` (subject: ``oversight``)
+      :meth:`OversightService.run_pass <agent.operations.oversight.OversightService.run_pass>`:
+      announces new veto windows, reminds and escalates undecided approvals, runs every monitor of
+      the policy (a trip is audited, notified, counted, and may restrict later calls); then queues
+      itself again ``oversight_interval_s`` later. A send that opened a veto window queues it at once.
+      A veto window that ended without a veto is settled (approved) like an expiry, and its thread
+      resumed: the call then runs, once, through the executions ledger.
   ``publish-head`` (subject: ``audit``)
       writes the audit chain's head (``{"seq", "hash", "at"}``, as ``opslayer audit head --json``
       prints it, plus the time) atomically to ``settings.published_head_file``, outside the chain, so a
@@ -48,6 +55,7 @@ from sqlalchemy import select
 
 from agent import wiring
 from agent.operations import Operations
+from agent.operations.oversight import OVERSIGHT_WORK
 from agent.settings import Settings
 from governance.approvals import ApprovalStatus, approval_requests
 from governance.audit import ChainHead, audit_events
@@ -132,8 +140,9 @@ class Worker:
     def run_once(self) -> int:
         """One sweep: expire due approvals (queueing their threads), then run due work; how many items
         it finished (retried ones not counted)."""
-        if not self._started:  # publish at start, then every interval
+        if not self._started:  # publish and oversee at start, then every interval
             self.queue.enqueue(PUBLISH_HEAD, HEAD_SUBJECT)
+            self.queue.enqueue(OVERSIGHT_WORK, OVERSIGHT_WORK)
             self._started = True
         self._queue_expired()
         finished = 0
@@ -162,6 +171,8 @@ class Worker:
             self._resume(item.subject)
         elif item.kind == PUBLISH_HEAD:
             self._publish_head()
+        elif item.kind == OVERSIGHT_WORK:
+            self._oversee()
         else:
             raise UnknownWork(f"no such kind of work: {item.kind!r}")
 
@@ -226,6 +237,13 @@ class Worker:
             ops.resume(thread)
         except (ThreadNotWaiting, UnknownThread):
             return  # resumed already (by another worker, or by hand), or never existed
+
+    def _oversee(self) -> None:
+        report = self.operations.oversight.run_pass()
+        for trip in report.tripped:
+            log.warning("worker %s: %s", self.id, trip.describe())
+        interval = timedelta(seconds=self.settings.oversight_interval_s)
+        self.queue.enqueue(OVERSIGHT_WORK, OVERSIGHT_WORK, due_at=self._clock() + interval)
 
     def _publish_head(self) -> None:
         path = self.settings.published_head_file

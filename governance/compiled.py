@@ -19,10 +19,10 @@ from typing import Any
 
 import cel
 
-from governance.decision import ApprovalRequirement, Tier
+from governance.decision import ApprovalRequirement, Tier, VetoWindow
 from governance.expressions import Expression, compile_expression, flat_name, merge_fields
 from governance.loader import check_policy
-from governance.policy import ApproverSpec, Limit, Policy, PolicyError, Rule
+from governance.policy import ApproverSpec, Limit, Policy, PolicyError, Rule, parse_duration
 from tools.spec import SideEffect
 
 Reads = tuple[tuple[str, tuple[str, ...] | None], ...]
@@ -53,6 +53,8 @@ class CompiledRule:
     approvals: tuple[ApprovalRequirement, ...]
     notify: tuple[str, ...]
     reason: str
+    veto: VetoWindow | None = None
+    """The veto window of a notify rule: the call waits it out unless vetoed."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -237,7 +239,15 @@ def _compile_rule(rule: Rule, windows: Mapping[str, tuple[datetime, datetime]]) 
         approvals=_requirements(rule.approvers, rule.id),
         notify=rule.notify,
         reason=f"{rule.id}: {rule.reason or f'rule {rule.id!r} ({rule.tier.value}) matched'}",
+        veto=_veto(rule),
     )
+
+
+def _veto(rule: Rule) -> VetoWindow | None:
+    if rule.veto_window is None or rule.veto_by is None:
+        return None
+    seconds = int(parse_duration(rule.veto_window).total_seconds())
+    return VetoWindow(seconds=seconds, roles=tuple(sorted(set(rule.veto_by.roles))), rule_id=rule.id)
 
 
 def _compile_limit(limit: Limit) -> CompiledLimit:

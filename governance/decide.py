@@ -11,7 +11,11 @@ clock (``context.now``), no randomness. Semantics:
 - if no rule matched cleanly (without such an error), ``defaults.unmatched_tool`` applies too;
 - a limit whose ``when`` holds is exceeded when used + amount > max (exactly max is fine) and then
   escalates to its ``exceeded_tier``; a limit whose ``when`` or ``sum`` cannot be evaluated counts
-  as exceeded.
+  as exceeded;
+- every restriction in ``oversight`` that holds the call (a tripped monitor, an autonomy pause) raises
+  it to the restriction's tier (approve or deny) and is named in the rule ids (``monitor:<id>``,
+  ``pause:<id>``) and reasons;
+- a notify decision whose notify rules have a veto window carries the longest one (``veto``).
 
 CEL variables: ``args`` and ``facts`` (maps from the call), ``actor`` (``{id, roles}``), ``now``
 (timestamp), ``context`` (``{channel, thread_id}``), ``usage`` (``{limit_id: used in window}`` for
@@ -44,9 +48,11 @@ from governance.decision import (
     DecisionContext,
     Tier,
     ToolCall,
+    VetoWindow,
     args_digest,
 )
 from governance.expressions import Expression, Failure
+from governance.oversight import NO_OVERSIGHT, Oversight
 from governance.usage import GLOBAL_KEY, UsageCharge, UsageReader, exceeds
 
 _TIERS = (Tier.AUTO, Tier.NOTIFY, Tier.APPROVE, Tier.DENY)
@@ -55,9 +61,15 @@ _MAX_SHARED = 256
 
 
 def decide(
-    policy: CompiledPolicy, call: ToolCall, actor: Actor, context: DecisionContext, usage: UsageReader
+    policy: CompiledPolicy,
+    call: ToolCall,
+    actor: Actor,
+    context: DecisionContext,
+    usage: UsageReader,
+    oversight: Oversight = NO_OVERSIGHT,
 ) -> Decision:
-    """The decision on ``call`` by ``actor`` at ``context.now`` under ``policy``; see the module docstring."""
+    """The decision on ``call`` by ``actor`` at ``context.now`` under ``policy`` and the restrictions
+    in ``oversight``; see the module docstring."""
     verdict = _Verdict()
     plan = policy.plans.get(call.tool)
     if plan is None:
@@ -73,6 +85,9 @@ def decide(
         _apply_limit(limit, values, inputs, verdict)
     if not clean:
         _apply_default(policy, call.tool, verdict)
+    for restriction in oversight.holding(call.tool, actor.id, context.thread_id):
+        verdict.restrict(restriction.id, restriction.rule_id, restriction.tier, restriction.approvals)
+        verdict.add(restriction.tier.rank, f"{restriction.rule_id}: {restriction.describe()}")
     return verdict.decision(call, policy.version)
 
 
@@ -148,7 +163,18 @@ def _number(value: float) -> str:
 class _Verdict:
     """Collects what matched; turns into a :class:`Decision` once."""
 
-    __slots__ = ("approvals", "charges", "errors", "exceeded", "notify", "rank", "reasons", "rule_ids")
+    __slots__ = (
+        "approvals",
+        "charges",
+        "errors",
+        "exceeded",
+        "notify",
+        "rank",
+        "reasons",
+        "restrictions",
+        "rule_ids",
+        "vetoes",
+    )
 
     def __init__(self) -> None:
         self.rank = 0
@@ -159,6 +185,8 @@ class _Verdict:
         self.notify: list[str] = []
         self.charges: list[UsageCharge] = []
         self.exceeded: list[str] = []
+        self.vetoes: list[VetoWindow] = []
+        self.restrictions: list[str] = []
 
     def add(self, rank: int, reason: str) -> None:
         if rank > self.rank:
@@ -180,6 +208,16 @@ class _Verdict:
             self.approvals += rule.approvals
         if rule.notify:
             self.notify += rule.notify
+        if rule.veto is not None:
+            self.vetoes.append(rule.veto)
+
+    def restrict(
+        self, restriction_id: str, rule_id: str, tier: Tier, approvals: tuple[ApprovalRequirement, ...]
+    ) -> None:
+        self.restrictions.append(restriction_id)
+        self.rule_ids.append(rule_id)
+        if tier is Tier.APPROVE:
+            self.approvals += approvals
 
     def exceed(self, limit: CompiledLimit, reason: str | None) -> None:
         """Escalate to the limit's tier; ``reason`` is None when an error (already reported) is the cause."""
@@ -207,7 +245,16 @@ class _Verdict:
             condition_errors=tuple(self.errors),
             usage_charges=tuple(self.charges),
             exceeded_limits=tuple(self.exceeded),
+            veto=_veto(self.vetoes) if tier is Tier.NOTIFY and self.vetoes else None,
+            restrictions=tuple(self.restrictions),
         )
+
+
+def _veto(vetoes: list[VetoWindow]) -> VetoWindow:
+    """The longest window of the matching notify rules; anyone entitled by any of them may veto."""
+    longest = max(vetoes, key=lambda veto: veto.seconds)
+    roles = tuple(sorted({role for veto in vetoes for role in veto.roles}))
+    return VetoWindow(seconds=longest.seconds, roles=roles, rule_id=longest.rule_id)
 
 
 def _targets(notify: list[str]) -> tuple[str, ...]:

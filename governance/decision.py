@@ -75,6 +75,18 @@ class ApprovalRequirement:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class VetoWindow:
+    """A notify-tier call waits ``seconds`` before it runs; one person holding ``roles`` may stop it."""
+
+    seconds: int
+    roles: tuple[str, ...]
+    rule_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "roles": list(self.roles), "rule_id": self.rule_id}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Decision:
     """The verdict on one call.
 
@@ -94,6 +106,10 @@ class Decision:
     condition_errors: tuple[str, ...] = ()
     usage_charges: tuple[UsageCharge, ...] = ()
     exceeded_limits: tuple[str, ...] = ()
+    veto: VetoWindow | None = None
+    """Set on a notify decision whose rule has a veto window: the call waits it out first."""
+    restrictions: tuple[str, ...] = ()
+    """Ids of the restrictions (tripped monitors, autonomy pauses) that held this call."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +124,8 @@ class Decision:
             "condition_errors": list(self.condition_errors),
             "usage_charges": [_charge_dict(charge) for charge in self.usage_charges],
             "exceeded_limits": list(self.exceeded_limits),
+            **({"veto": self.veto.to_dict()} if self.veto is not None else {}),
+            **({"restrictions": list(self.restrictions)} if self.restrictions else {}),
         }
 
 

@@ -20,8 +20,10 @@ from governance.decision import Tier
 from governance.expressions import ExpressionError, compile_expression
 from governance.policy import (
     ApproverSpec,
+    Autonomy,
     Defaults,
     Limit,
+    Monitor,
     Policy,
     PolicyError,
     Rule,
@@ -136,13 +138,28 @@ def check_policy(
         checker.rule(rule, windows, {limit.id for limit in policy.limits})
     for limit in policy.limits:
         checker.limit(limit, {limit.id for limit in policy.limits})
+    for rule in policy.rules:
+        checker.oversight(rule)
+    for monitor in policy.monitors:
+        checker.monitor(monitor, {limit.id for limit in policy.limits}, policy.autonomy)
+    checker.autonomy(policy.autonomy)
+    checker.problems += [
+        f"effort_minutes: field {tool!r}: not a tool of the catalogue"
+        for tool in policy.effort_minutes
+        if tool not in catalogue
+    ]
     return checker.problems
 
 
 # -- shape errors -------------------------------------------------------------------------------------
 
-_KINDS = {"rules": "rule", "limits": "limit", "windows": "window"}
-_SECTIONS: dict[str, type[BaseModel]] = {"rules": Rule, "limits": Limit, "windows": Window}
+_KINDS = {"rules": "rule", "limits": "limit", "windows": "window", "monitors": "monitor"}
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "rules": Rule,
+    "limits": Limit,
+    "windows": Window,
+    "monitors": Monitor,
+}
 
 
 def _describe(error: Mapping[str, Any], document: Mapping[str, Any]) -> str:
@@ -324,16 +341,77 @@ class _Checker:
         for target in notify:
             self._target(owner, target)
 
+    def oversight(self, rule: Rule) -> None:
+        """Veto windows belong to notify rules, escalation to approve rules; every name must exist."""
+        owner = f"rule {rule.id!r}"
+        if rule.veto_window is not None and rule.tier is not Tier.NOTIFY:
+            self._add(owner, "veto_window", f"only used when tier is notify, not {rule.tier.value}")
+        if (rule.veto_window is None) != (rule.veto_by is None):
+            self._add(owner, "veto_by", "veto_window and veto_by go together: how long, and who may veto")
+        for role in rule.veto_by.roles if rule.veto_by is not None else ():
+            self._role(owner, "veto_by.roles", role)
+        escalates = rule.escalate_after is not None or rule.escalate_to or rule.escalation_may_approve
+        if escalates and rule.tier is not Tier.APPROVE:
+            self._add(owner, "escalate_after", f"only used when tier is approve, not {rule.tier.value}")
+        if (rule.escalate_after is None) != (not rule.escalate_to):
+            self._add(owner, "escalate_to", "escalate_after and escalate_to go together: when, and to whom")
+        for target in rule.escalate_to:
+            if target != "manager":
+                self._target(owner, target, field="escalate_to")
+
+    def monitor(self, monitor: Monitor, limits: AbstractSet[str], autonomy: Autonomy) -> None:
+        owner = f"monitor {monitor.id!r}"
+        if (monitor.kind == "limit_near") != (monitor.limit is not None):
+            self._add(owner, "limit", "a limit_near monitor names one limit; other kinds name none")
+        elif monitor.limit is not None and monitor.limit not in limits:
+            self._add(owner, "limit", f"unknown limit {monitor.limit!r}")
+        if monitor.kind in ("limit_near", "llm_errors") and monitor.threshold > 100:
+            self._add(owner, "threshold", "a percent: at most 100")
+        for pattern in monitor.tools:
+            if not tools_matching(pattern, self._catalogue):
+                self._add(owner, "tools", f"pattern {pattern!r} matches no tool in the catalogue")
+        for target in monitor.notify:
+            self._target(owner, target)
+        self._restriction(owner, monitor, autonomy)
+
+    def _restriction(self, owner: str, monitor: Monitor, autonomy: Autonomy) -> None:
+        restrict = monitor.restrict
+        if (monitor.on_trip == "restrict") != (restrict is not None):
+            self._add(owner, "restrict", "on_trip: restrict and a restrict section go together")
+        if restrict is None:
+            return
+        if restrict.tier not in (Tier.APPROVE, Tier.DENY):
+            self._add(owner, "restrict.tier", "a restriction makes calls approve or deny")
+        if restrict.tier is Tier.APPROVE and not (monitor.approvers or autonomy.approvers):
+            needed = "required (here or in autonomy.approvers) when restrict.tier is approve"
+            self._add(owner, "approvers", needed)
+        for pattern in restrict.tools:
+            if not tools_matching(pattern, self._catalogue):
+                self._add(owner, "restrict.tools", f"pattern {pattern!r} matches no tool in the catalogue")
+        for index, requirement in enumerate(monitor.approvers):
+            for role in requirement.roles:
+                self._role(owner, f"approvers[{index}].roles", role)
+
+    def autonomy(self, autonomy: Autonomy) -> None:
+        for field in ("pause_roles", "clear_roles"):
+            for role in getattr(autonomy, field):
+                self._role("autonomy", field, role)
+        if autonomy.pause_roles and not autonomy.approvers:
+            self._add("autonomy", "approvers", "required when pause_roles is set: who approves paused calls")
+        for index, requirement in enumerate(autonomy.approvers):
+            for role in requirement.roles:
+                self._role("autonomy", f"approvers[{index}].roles", role)
+
     def _role(self, owner: str, field: str, role: str) -> None:
         if self._roles is not None and role not in self._roles:
             self._add(owner, field, f"unknown role {role!r} (not in the people directory)")
 
-    def _target(self, owner: str, target: str) -> None:
+    def _target(self, owner: str, target: str, *, field: str = "notify") -> None:
         kind, _, name = target.partition(":")
         if kind == "role" and name:
-            self._role(owner, "notify", name)
+            self._role(owner, field, name)
         elif kind == "user" and name:
             if self._people is not None and name not in self._people:
-                self._add(owner, "notify", f"unknown user {name!r} (not in the people directory)")
+                self._add(owner, field, f"unknown user {name!r} (not in the people directory)")
         elif not _CHANNEL.match(target):
-            self._add(owner, "notify", f"target {target!r} must be role:<role>, user:<id> or #channel")
+            self._add(owner, field, f"target {target!r} must be role:<role>, user:<id> or #channel")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import logging
 import time
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from agent import wiring
 from agent.metrics import Backlog, Metrics
 from agent.operations import access
+from agent.operations.oversight import OVERSIGHT_WORK, OversightService
 from agent.operations.views import (
     ApprovalView,
     AuditPage,
@@ -109,7 +111,22 @@ class Operations:
 
     @cached_property
     def governance(self) -> Governance:
-        return wiring.load_governance(self.settings)
+        # Restrictions (tripped monitors, autonomy pauses) are read before every decision.
+        return dataclasses.replace(wiring.load_governance(self.settings), oversight=self.oversight.in_force)
+
+    @cached_property
+    def oversight(self) -> OversightService:
+        """Vetoes, the autonomy kill switch, tripped monitors and the worker's oversight pass."""
+        return OversightService(self)
+
+    def now(self) -> datetime:
+        """The service's clock (fake in tests and the demo)."""
+        return self._clock()
+
+    @property
+    def notifier(self) -> Any | None:
+        """The notifier given at construction (None: the run's default, which logs)."""
+        return self._notifier
 
     @cached_property
     def stores(self) -> wiring.Stores:
@@ -163,6 +180,13 @@ class Operations:
             for event in events:
                 if event.kind == EventKind.APPROVAL_FINAL:
                     self._observe_final(str(event.payload.get("request_id")))
+            if any(event.kind == EventKind.VETO_WINDOW for event in events):
+                self._queue_oversight()  # the veto window's notification goes out at once
+
+    def _queue_oversight(self) -> None:
+        self.stores.work.enqueue(OVERSIGHT_WORK, OVERSIGHT_WORK)
+        for listener in self._work_listeners:
+            listener()
 
     def _observe_final(self, request_id: str) -> None:
         try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from governance.compiled import CompiledPolicy
 from governance.directory import Directory
+from governance.oversight import NO_OVERSIGHT, Oversight
 from tools.registry import ToolRegistry
 
 
@@ -16,3 +18,5 @@ class Governance:
     registry: ToolRegistry
     directory: Directory
     policy: CompiledPolicy
+    oversight: Callable[[], Oversight] = lambda: NO_OVERSIGHT
+    """The restrictions in force (tripped monitors, autonomy pauses), read before every decision."""

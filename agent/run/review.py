@@ -72,7 +72,8 @@ def assess(
         parsed = spec.parse_args(raw_args)
         facts, note = lookup_facts(spec, parsed, systems) if systems is not None else ({}, None)
         call = ToolCall(tool=tool, args=canonical_args(parsed), facts=facts)
-    return Assessed(call=call, decision=decide(governance.policy, call, actor, context, usage), note=note)
+    decision = decide(governance.policy, call, actor, context, usage, governance.oversight())
+    return Assessed(call=call, decision=decision, note=note)
 
 
 def decide_edit(
@@ -193,7 +194,7 @@ def _decided(
         reason = f"refused by policy: {'; '.join(decision.reasons)}"
         message = refusal_text("refused", call.tool, reason, rule_ids=list(decision.rule_ids))
         return Refuse(call=call, message=message)
-    if decision.tier is Tier.APPROVE:
+    if decision.tier is Tier.APPROVE or decision.veto is not None:  # a veto window waits like approval
         return AwaitApproval(call=call, args=args, decision=decision)
     return Run(call=call, args=args, decision=decision)
 

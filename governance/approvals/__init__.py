@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, tuple_
 
 from governance.approvals._events import _final_payload, _refusal_payload, _requested_payload, _vote_payload
+from governance.approvals._nudges import Nudge, _insert_nudge, _read_nudges, approval_nudges
 from governance.approvals._rows import (
     _consume,
     _insert_request,
@@ -80,12 +81,14 @@ __all__ = [
     "ApprovalStore",
     "ApprovalUnusable",
     "NotEntitled",
+    "Nudge",
     "ReasonRequired",
     "RequestClosed",
     "RequestKeyTaken",
     "SelfApproval",
     "UnknownRequest",
     "Vote",
+    "approval_nudges",
     "approval_requests",
     "approval_votes",
 ]
@@ -102,7 +105,7 @@ class ApprovalStore:
         self._engine = engine
         self._audit = audit
         self._clock = clock
-        create_tables(engine, approval_requests, approval_votes)
+        create_tables(engine, approval_requests, approval_votes, approval_nudges)
 
     def request(
         self,
@@ -143,12 +146,20 @@ class ApprovalStore:
         for salt in range(_ID_ATTEMPTS):
             candidate = replace(draft, id=_request_id(thread_id, tool_call_id, stage, salt))
             if _insert_request(self._engine, candidate):
-                self._audit.append(
-                    EventKind.APPROVAL_REQUESTED,
-                    _requested_payload(candidate),
-                    thread_id=thread_id,
-                    actor=requester,
-                )
+                events = [
+                    NewEvent(
+                        kind=EventKind.APPROVAL_REQUESTED,
+                        payload=_requested_payload(candidate),
+                        thread_id=thread_id,
+                        actor=requester,
+                    )
+                ]
+                if candidate.veto_window:
+                    window = {"request_id": candidate.id, "ends_at": _iso(candidate.expires_at)}
+                    payload = {**window, "tool": tool, "veto_by": list(candidate.requirements[0].roles)}
+                    kind = EventKind.VETO_WINDOW
+                    events.append(NewEvent(kind=kind, payload=payload, thread_id=thread_id, actor=requester))
+                self._audit.append_many(events)
                 return candidate
             existing = self._find_call(thread_id, tool_call_id, stage)
             if existing is not None:  # a concurrent run of the same node created it first
@@ -197,6 +208,9 @@ class ApprovalStore:
             redecide=redecide,
         )
         _check_ballot(ballot)
+        granted = self.granted_roles(_normalise_id(request_id), approver.id)
+        if granted - approver.roles:  # escalated to them with the right to approve
+            ballot = replace(ballot, approver=Actor(id=approver.id, roles=approver.roles | granted))
         for _ in range(_WRITE_ATTEMPTS):
             now = self._now()  # one moment for the expiry check and the vote
             request = self._current(_normalise_id(request_id), now)
@@ -233,6 +247,20 @@ class ApprovalStore:
             if request is not None and _due(request, moment) and self._expire(request, moment):
                 expired.append(_expired(request, moment))
         return expired
+
+    def nudge(self, nudge: Nudge) -> bool:
+        """Record a step taken on a request (announced, reminded, escalated); False if it was already
+        taken (by this or another worker): only the one who recorded it tells people."""
+        return _insert_nudge(self._engine, nudge)
+
+    def nudges(self, request_ids: builtins.list[str]) -> dict[str, builtins.list[Nudge]]:
+        """The steps already taken on each request, in order."""
+        return _read_nudges(self._engine, request_ids)
+
+    def granted_roles(self, request_id: str, person: str) -> frozenset[str]:
+        """Roles ``person`` may approve ``request_id`` with because it was escalated to them."""
+        steps = _read_nudges(self._engine, [request_id]).get(request_id, [])
+        return frozenset(role for step in steps if person in step.people for role in step.grants)
 
     def get(self, request_id: str) -> ApprovalRequest | None:
         """The request (expired first if it is due), or None; ids are case-insensitive, ``APR-`` optional."""
@@ -367,6 +395,11 @@ class ApprovalStore:
         if after.final:
             final = _final_payload(after)
             events.append(NewEvent(kind=EventKind.APPROVAL_FINAL, payload=final, thread_id=after.thread_id))
+        if before.veto_window and not cast.approve:
+            veto = {"request_id": after.id, "reason": cast.reason, "tool": after.tool}
+            events.append(
+                NewEvent(kind=EventKind.VETO, payload=veto, thread_id=after.thread_id, actor=cast.approver)
+            )
         self._audit.append_many(events)
 
     def _audit_refusal(

@@ -87,7 +87,10 @@ def _refuse_if_ineligible(request: ApprovalRequest, ballot: _Ballot) -> None:
         raise ReasonRequired(f"rejecting {request.id} needs a reason; it is sent back to the agent", **fields)
     if not ballot.approve and not _holds_required_role(request, ballot.approver):
         raise NotEntitled(f"{who} {_roles_text(ballot.approver)} holds none of the required roles", **fields)
-    if ballot.approve:
+    if ballot.approve and request.veto_window:
+        if not _holds_required_role(request, ballot.approver):
+            raise NotEntitled(f"{who} {_roles_text(ballot.approver)} may not end this veto window", **fields)
+    elif ballot.approve:
         check = _check(request.requirements, request.counted_votes, request.requester)
         if not _adds_progress(request, check, ballot.approver):
             needed = f"holds none of the still-needed roles: {check.explanation}"
@@ -103,6 +106,9 @@ def _adds_progress(request: ApprovalRequest, before: ApprovalCheck, approver: Ac
 
 def _approved(request: ApprovalRequest, ballot: _Ballot, now: datetime) -> tuple[ApprovalRequest, Vote]:
     cast = _vote(ballot, request.args_digest, now)
+    if request.veto_window:
+        reason = f"approved by {cast.approver} before its veto window ended"
+        return _advance(request, cast, ApprovalStatus.APPROVED, reason, now), cast
     counted = (*request.counted_votes, cast)
     check = _check(request.requirements, counted, request.requester)
     status = ApprovalStatus.APPROVED if check.satisfied else ApprovalStatus.PENDING
@@ -111,7 +117,8 @@ def _approved(request: ApprovalRequest, ballot: _Ballot, now: datetime) -> tuple
 
 def _rejected(request: ApprovalRequest, ballot: _Ballot, now: datetime) -> tuple[ApprovalRequest, Vote]:
     cast = _vote(ballot, request.args_digest, now)
-    reason = f"rejected by {cast.approver}: {(ballot.reason or '').strip()}"
+    verb = "vetoed" if request.veto_window else "rejected"
+    reason = f"{verb} by {cast.approver}: {(ballot.reason or '').strip()}"
     return _advance(request, cast, ApprovalStatus.REJECTED, reason, now), cast
 
 
@@ -182,6 +189,14 @@ def _advance(
 
 def _expired(request: ApprovalRequest, now: datetime) -> ApprovalRequest:
     lifetime = _duration_text(request.expires_at - request.created_at)
+    if request.veto_window:  # nobody vetoed in time: the call goes ahead
+        return replace(
+            request,
+            status=ApprovalStatus.APPROVED,
+            status_reason=f"its veto window of {lifetime} ended without a veto",
+            decided_at=now,
+            version=request.version + 1,
+        )
     return replace(
         request,
         status=ApprovalStatus.EXPIRED,
@@ -245,6 +260,19 @@ def _new_request(
     stage: str = "plan",
 ) -> ApprovalRequest:
     stored = _json_copy(args)
+    if decision.tier is Tier.NOTIFY and decision.veto is not None:
+        if decision.tool != tool or decision.args_digest != args_digest(stored):
+            raise ValueError(f"the decision given is not the decision on this {tool!r} call and arguments")
+        return _veto_request(
+            thread_id=thread_id,
+            tool_call_id=tool_call_id,
+            stored=stored,
+            decision=decision,
+            requester=requester,
+            channel=channel,
+            now=now,
+            stage=stage,
+        )
     if decision.tier is not Tier.APPROVE or not decision.approvals:
         raise ValueError(
             f"only an approve decision with approvers needs a request, got {decision.tier.value}"
@@ -272,6 +300,48 @@ def _new_request(
         status_reason=approval_satisfied(decision.approvals, [], requester).explanation,
         created_at=now,
         expires_at=now + ttl,
+        decided_at=None,
+        version=1,
+        stage=stage,
+        proposed_digest=decision.args_digest,
+    )
+
+
+def _veto_request(
+    *,
+    thread_id: str,
+    tool_call_id: str,
+    stored: dict[str, Any],
+    decision: Decision,
+    requester: str,
+    channel: str,
+    now: datetime,
+    stage: str,
+) -> ApprovalRequest:
+    """The request a notify call waits on during its veto window (see ``ApprovalRequest.veto_window``)."""
+    veto = decision.veto
+    assert veto is not None
+    ends = now + timedelta(seconds=veto.seconds)
+    holding = " or ".join(veto.roles)
+    return ApprovalRequest(
+        id="",
+        thread_id=thread_id,
+        tool_call_id=tool_call_id,
+        tool=decision.tool,
+        args=stored,
+        args_digest=decision.args_digest,
+        requirements=(ApprovalRequirement(roles=veto.roles, count=0, rule_id=veto.rule_id),),
+        requester=requester,
+        channel=channel,
+        reasons=decision.reasons,
+        rule_ids=decision.rule_ids,
+        exceeded_limits=decision.exceeded_limits,
+        notify=decision.notify,
+        policy_version=decision.policy_version,
+        status=ApprovalStatus.PENDING,
+        status_reason=f"veto window: runs at {ends.isoformat()} unless someone holding {holding} vetoes it",
+        created_at=now,
+        expires_at=ends,
         decided_at=None,
         version=1,
         stage=stage,

@@ -155,6 +155,13 @@ class ApprovalRequest:
         return self.status is not ApprovalStatus.PENDING
 
     @property
+    def veto_window(self) -> bool:
+        """A notify-tier call waiting out its veto window: it is approved when ``expires_at`` comes
+        unless someone holding a role of its requirements (each of count 0: nobody need approve)
+        vetoes it first; approving early ends the wait."""
+        return bool(self.requirements) and all(r.count == 0 for r in self.requirements)
+
+    @property
     def counted_votes(self) -> tuple[Vote, ...]:
         """Approvals of the current arguments: the only votes that count toward the quorum."""
         return tuple(vote for vote in self.votes if vote.approve and vote.args_digest == self.args_digest)

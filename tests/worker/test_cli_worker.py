@@ -25,7 +25,8 @@ def test_once_does_one_sweep(cli: CliRunner, tmp_path: Path) -> None:
     done = cli.invoke(app, ["worker", "--once", "--id", "nightly"])
 
     assert done.exit_code == 0, done.output
-    assert done.output.strip() == "worker nightly: 1 item(s) done"  # the first head publication
+    # the first head publication and the first oversight pass
+    assert done.output.strip() == "worker nightly: 2 item(s) done"
     assert read_published_head(tmp_path / "home" / "audit-head.json").seq >= 0
 
 
