@@ -106,7 +106,7 @@ class Settings(BaseSettings):
         default=None, description="Slack signing secret: every request to /slack/* is verified with it"
     )
     slack_app_token: SecretStr | None = Field(
-        default=None, description="Slack app-level token (xapp-...) for Socket Mode (`opslayer slack --socket`)"
+        default=None, description="Slack app-level token (xapp-...) for Socket Mode (`opslayer slack`)"
     )
     slack_api_url: str = Field(
         default="https://slack.com/api/", description="Slack Web API base URL (a stand-in in tests)"

@@ -22,6 +22,7 @@ from agent.cli.executions import executions_app
 from agent.cli.failures import fail, failing, json_object, load_settings
 from agent.cli.knowledge import ingest, search
 from agent.cli.render import literal, print_decision, tier_label, visible
+from agent.cli.report import report
 from agent.cli.serve import serve, tokens_app
 from agent.cli.worker import worker
 
@@ -45,6 +46,7 @@ app.command()(ingest)
 app.command()(search)
 app.command()(serve)
 app.command()(worker)
+app.command()(report)
 
 console = Console()
 
