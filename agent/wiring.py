@@ -167,11 +167,11 @@ def build_agent_deps(
 ) -> Any:
     """Run dependencies for the agent (``AgentDeps``), built from settings (and stores already open)."""
     from agent.run.llm import build_chat_model
-    from agent.run.notifier import LogNotifier
     from agent.run.state import AgentDeps
 
     now = clock or (lambda: datetime.now(UTC))
     stores = stores or open_stores(settings, clock=now)
+    governance = governance or load_governance(settings)
     systems, grounder = open_systems(settings), None
     if settings.grounding:
         from agent.run.grounding import RetrieverGrounder, RetrieverKnowledge
@@ -182,18 +182,31 @@ def build_agent_deps(
         grounder = RetrieverGrounder(retriever, k=settings.grounding_k)
     return AgentDeps(
         model=model if model is not None else build_chat_model(settings),
-        governance=governance or load_governance(settings),
+        governance=governance,
         systems=systems,
         grounder=grounder,
         audit=stores.audit,
         usage=stores.usage,
         approvals=stores.approvals,
         executions=stores.executions,
-        notifier=notifier if notifier is not None else LogNotifier(),
+        notifier=notifier if notifier is not None else default_notifier(settings, governance.directory),
         clock=now,
         dry_run=dry_run,
         round_limit=settings.round_limit,
     )
+
+
+def default_notifier(settings: Settings, directory: Directory) -> Any:
+    """Slack when a bot token is set (posted before the call runs), else the log."""
+    from agent.run.notifier import LogNotifier, SlackNotifier
+
+    if settings.slack_bot_token is None:
+        return LogNotifier()
+    from slack_sdk import WebClient
+
+    api = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=api, timeout=10)
+    return SlackNotifier(client, directory)
 
 
 def open_session(settings: Settings, **kwargs: Any) -> Any:

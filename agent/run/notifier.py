@@ -1,10 +1,10 @@
-"""Notifications sent *before* a notify-tier call executes (terminal/log now; Slack later)."""
+"""Notifications sent *before* a notify-tier call executes: to the log, or to Slack when it is configured."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from governance.directory import Directory
 
@@ -34,6 +34,34 @@ class LogNotifier:
     def send(self, notification: Notification) -> None:
         log.info("notify %s: %s", ", ".join(notification.recipients), notification.text)
         self.sent.append(notification)
+
+
+class SlackNotifier:
+    """Posts each notification to its people (direct message, by their ``slack_user_id``) and channels,
+    before the call runs. A failed post raises, so the call waits and a resume tries again; people
+    without a Slack account are told in the log only. ``client`` is a ``slack_sdk.WebClient``."""
+
+    def __init__(self, client: Any, directory: Directory) -> None:
+        self._client = client
+        self._directory = directory
+
+    def send(self, notification: Notification) -> None:
+        text = notification.text
+        shown = text if len(text) <= 2900 else text[:2900] + " …(cut)"
+        literal = shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        block = {"type": "section", "text": {"type": "plain_text", "text": shown, "emoji": False}}
+        for recipient in notification.recipients:
+            channel = self._channel(recipient)
+            if channel is None:
+                log.info("notify %s (no Slack account): %s", recipient, text)
+                continue
+            self._client.chat_postMessage(channel=channel, text=literal, blocks=[block])
+
+    def _channel(self, recipient: str) -> str | None:
+        if recipient.startswith("#"):
+            return recipient
+        person = self._directory.people.get(recipient)
+        return None if person is None else person.slack_user_id
 
 
 def recipients(targets: tuple[str, ...], directory: Directory) -> tuple[str, ...]:

@@ -1,0 +1,213 @@
+"""The slack-bolt app (async): listeners for mentions, direct messages, ``/opslayer``, card buttons and
+modals, and :class:`SlackFrontEnd`, which holds it with the store, the Web API client and the poster.
+
+Events are acknowledged at once (bolt acknowledges events before the listener runs); the listener
+deduplicates by event id in the database, then runs the turn in a thread. Button clicks are
+acknowledged first and voted after; modal submissions vote before answering, so a refusal shows in
+the modal. Signature checks happen before bolt sees a request (:mod:`agent.slack.routes`): bolt's own
+verification is off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agent import wiring
+from agent.operations import Operations
+from agent.run.errors import ConfigurationError
+from agent.settings import Settings
+from agent.slack import cards, modals
+from agent.slack.clicks import Clicks
+from agent.slack.conversation import Conversations, without_mentions
+from agent.slack.poster import Poster
+from agent.slack.store import Place, SlackStore
+
+log = logging.getLogger("opslayer.slack")
+
+COMMAND = "/opslayer"
+STEP_UP_PATH = "/slack/step-up/"
+_STEP_UP_LONGEST = timedelta(hours=24)
+
+
+class SlackFrontEnd:
+    """The Slack app over one :class:`Operations`. ``client`` replaces the Web API client the settings
+    would build, ``clock`` the time (request windows, step-up links, deduplication)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ops: Operations,
+        *,
+        client: AsyncWebClient | None = None,
+        clock: Callable[[], datetime] | None = None,
+        poll_s: float = 0.5,
+    ) -> None:
+        if settings.slack_bot_token is None:
+            raise ConfigurationError("the Slack app needs OPSLAYER_SLACK_BOT_TOKEN")
+        self.settings = settings
+        self.ops = ops
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.client = client or AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(), base_url=_with_slash(settings.slack_api_url)
+        )
+        self.store = SlackStore(wiring.governance_engine(settings), clock=self.clock)
+        self.conversations = Conversations(ops, self.store, self.client)
+        self.poster = Poster(
+            ops,
+            self.store,
+            self.client,
+            conversations=self.conversations,
+            review_url=self.review_url,
+            step_up_url=self.step_up_url,
+            poll_s=poll_s,
+        )
+        self.clicks = Clicks(ops, self.client, voted=self.poster.wake)
+        self.bolt = AsyncApp(
+            client=self.client,
+            signing_secret=None,
+            request_verification_enabled=False,  # done before bolt, with replay detection and audit
+            process_before_response=False,
+            ssl_check_enabled=False,
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stop = asyncio.Event()
+        _listen(self)
+
+    # --- links --------------------------------------------------------------------------------------
+
+    def review_url(self, approval_id: str) -> str | None:
+        base = self.settings.public_url
+        return None if base is None else f"{base.rstrip('/')}/approvals/{approval_id}"
+
+    def step_up_url(self, approval_id: str, expires_at: datetime) -> str | None:
+        """A new single-use link to the request on the review page (None without a public URL)."""
+        base = self.settings.public_url
+        if base is None:
+            return None
+        valid_for = min(expires_at - self.clock(), _STEP_UP_LONGEST)
+        secret = self.store.issue_step_up(approval_id, valid_for=max(valid_for, timedelta(minutes=1)))
+        return f"{base.rstrip('/')}{STEP_UP_PATH}{secret}"
+
+    # --- background work ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the poster on the running event loop until :meth:`stop`."""
+        self._stop.clear()
+        self._spawn(self.poster.run(self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+
+    async def idle(self) -> None:
+        """Wait until the turns and clicks started so far are done (tests, the bench, shutdown)."""
+        while busy := [t for t in self._tasks if not t.done() and t.get_name() != "poster"]:
+            await asyncio.wait(busy)
+
+    def _spawn(self, work: Any, *, name: str = "poster") -> None:
+        task = asyncio.ensure_future(work)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def in_background(self, work: Any) -> None:
+        """Run ``work`` (a coroutine) after the request is acknowledged; its failure is logged."""
+
+        async def logged() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("slack: background work failed")
+            self.poster.wake()  # the turn may have asked for approvals: their cards go out now
+
+        self._spawn(logged(), name="turn")
+
+    # --- what the listeners do ----------------------------------------------------------------------
+
+    async def on_message(self, body: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        """A mention or a direct message: once per event id, a turn in its Slack thread."""
+        if event.get("bot_id") or event.get("subtype") or "user" not in event:
+            return  # the app's own messages, edits, joins: nothing to answer
+        event_id = str(body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}")
+        if not await asyncio.to_thread(self.store.first_delivery, event_id):
+            return
+        place = Place(channel=str(event["channel"]), thread_ts=str(event.get("thread_ts") or event["ts"]))
+        text = without_mentions(str(event.get("text", "")))
+        self.in_background(
+            self.conversations.ask(
+                slack_user=str(event["user"]), text=text, place=place, message_ts=str(event["ts"])
+            )
+        )
+
+    async def on_command(self, body: Mapping[str, Any]) -> None:
+        """``/opslayer …``: the request is posted in the channel and its thread becomes the conversation."""
+        if not await asyncio.to_thread(self.store.first_delivery, f"command:{body.get('trigger_id')}"):
+            return
+        user, text, channel = str(body["user_id"]), str(body.get("text", "")).strip(), str(body["channel_id"])
+        if not text:
+            await self.client.chat_postEphemeral(
+                channel=channel, user=user, **cards.note(f"Usage: {COMMAND} what you need")
+            )
+            return
+        root = await self.client.chat_postMessage(channel=channel, **cards.note(f"{COMMAND} {text}"))
+        place = Place(channel=str(root["channel"]), thread_ts=str(root["ts"]))
+        self.in_background(self.conversations.ask(slack_user=user, text=text, place=place, message_ts=None))
+
+
+def _listen(front: SlackFrontEnd) -> None:
+    bolt = front.bolt
+
+    @bolt.event("app_mention")
+    async def mention(body: dict[str, Any], event: dict[str, Any]) -> None:
+        await front.on_message(body, event)
+
+    @bolt.event("message")
+    async def direct(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("channel_type") == "im":
+            await front.on_message(body, event)
+
+    @bolt.command(COMMAND)
+    async def command(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await front.on_command(body)
+
+    @bolt.action(cards.APPROVE)
+    async def approve(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        await front.clicks.approve(body, str(action.get("value", "")))
+
+    @bolt.action(cards.REJECT)
+    async def reject(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        await front.clicks.open_reject(body, str(action.get("value", "")))
+
+    @bolt.action(cards.EDIT)
+    async def edit(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        await front.clicks.open_edit(body, str(action.get("value", "")))
+
+    @bolt.action(cards.OPEN)
+    async def open_review(ack: AsyncAck) -> None:
+        await ack()  # a link button: Slack opens the link, and sends the click all the same
+
+    @bolt.view(modals.REJECT_VIEW)
+    async def rejected(ack: AsyncAck, body: dict[str, Any]) -> None:
+        errors = await front.clicks.submit_reject(body)
+        await (ack(response_action="errors", errors=errors) if errors else ack())
+
+    @bolt.view(modals.EDIT_VIEW)
+    async def edited(ack: AsyncAck, body: dict[str, Any]) -> None:
+        errors = await front.clicks.submit_edit(body)
+        await (ack(response_action="errors", errors=errors) if errors else ack())
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"

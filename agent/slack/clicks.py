@@ -1,0 +1,161 @@
+"""Clicks on approval cards: votes through the operations service, refusals told ephemerally.
+
+A click names an approval id and nothing else that counts. The voter is the Slack user of the verified
+request, mapped through the directory; the operations service applies the same checks as everywhere
+(role, not the requester, once per person, digest, expiry). A step-up request is never decided here:
+its card has no Approve button, and a forged approve click is refused all the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from agent.operations import Operations
+from agent.slack import cards, modals
+from agent.slack.conversation import mapped_person
+from governance.approvals import ApprovalError, ApprovalRequest
+from tools.errors import InvalidArguments
+
+log = logging.getLogger("opslayer.slack")
+
+_GENERAL = "general"  # the modal block errors that concern no one field go to (the first input)
+
+
+class StepUpRequired(ApprovalError):
+    """The policy asks for this approval to be given on the review page, signed in."""
+
+
+def is_step_up(ops: Operations, request: ApprovalRequest) -> bool:
+    """Whether any rule that asked for this approval says ``step_up: true`` (the policy in force)."""
+    rules = {rule.id: rule for rule in ops.governance.policy.policy.rules}
+    return any(getattr(rules.get(rule_id), "step_up", False) for rule_id in request.rule_ids)
+
+
+class Clicks:
+    """Turns card clicks and modal submissions into votes; ``client`` is an AsyncWebClient and
+    ``voted`` is called after every accepted vote (the poster wakes up to update the cards)."""
+
+    def __init__(self, ops: Operations, client: Any, *, voted: Callable[[], None]) -> None:
+        self.ops = ops
+        self.client = client
+        self._voted = voted
+
+    # --- buttons ------------------------------------------------------------------------------------
+
+    async def approve(self, body: Mapping[str, Any], approval_id: str) -> None:
+        refusal = await asyncio.to_thread(self.vote, _user(body), approval_id, approve=True)
+        await self._tell(body, refusal)
+
+    async def open_reject(self, body: Mapping[str, Any], approval_id: str) -> None:
+        request = await asyncio.to_thread(self._request, approval_id)
+        if request is None:
+            await self._tell(body, f"There is no approval request {approval_id}.")
+            return
+        view = modals.reject_modal(approval_id, cards.tool_in_words(request.tool), _channel(body))
+        await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    async def open_edit(self, body: Mapping[str, Any], approval_id: str) -> None:
+        request = await asyncio.to_thread(self._request, approval_id)
+        if request is None:
+            await self._tell(body, f"There is no approval request {approval_id}.")
+            return
+        schema = await asyncio.to_thread(self._schema, request.tool)
+        view = modals.edit_modal(
+            approval_id, cards.tool_in_words(request.tool), schema, request.args, _channel(body)
+        )
+        await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    # --- modal submissions: answered in the modal (errors) before Slack's 3 s are up -----------------
+
+    async def submit_reject(self, body: Mapping[str, Any]) -> dict[str, str]:
+        """The errors to show in the modal (empty: the rejection was recorded)."""
+        approval_id, _ = modals.read_metadata(body["view"])
+        reason = modals.reason_of(body["view"])
+        if not reason:
+            return {modals.REASON_BLOCK: "Say why: the requester and the agent are told the reason."}
+        refusal = await asyncio.to_thread(self.vote, _user(body), approval_id, approve=False, reason=reason)
+        return {} if refusal is None else {modals.REASON_BLOCK: refusal}
+
+    async def submit_edit(self, body: Mapping[str, Any]) -> dict[str, str]:
+        approval_id, _ = modals.read_metadata(body["view"])
+        request = await asyncio.to_thread(self._request, approval_id)
+        if request is None:
+            return {}
+        schema = await asyncio.to_thread(self._schema, request.tool)
+        args, errors = modals.edited_args(body["view"], schema)
+        first = next(iter(schema.get("properties", {})), _GENERAL)
+        if errors:
+            return errors
+        try:
+            refusal = await asyncio.to_thread(self.vote, _user(body), approval_id, approve=True, edited=args)
+        except InvalidArguments as invalid:
+            return {first: "; ".join(invalid.problems)[:2000]}
+        return {} if refusal is None else {first: refusal}
+
+    # --- the vote -----------------------------------------------------------------------------------
+
+    def vote(
+        self,
+        slack_user: str,
+        approval_id: str,
+        *,
+        approve: bool,
+        reason: str | None = None,
+        edited: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """Vote as the person ``slack_user`` maps to; None when accepted, else why not (for them)."""
+        person = mapped_person(self.ops, slack_user)
+        if person is None:
+            return "Your Slack account is not in opslayer's directory, so you cannot decide approvals."
+        request = self._request(approval_id)
+        if request is None:
+            return f"There is no approval request {approval_id}."
+        if approve and is_step_up(self.ops, request):
+            why = "this approval must be given on the review page (step-up): use the card's link"
+            self.ops.refused(person.id, reason=why, approval_id=approval_id, channel="slack")
+            return f"Not recorded: {why}."
+        try:
+            self.ops.vote(
+                approval_id,
+                voter=person.id,
+                approve=approve,
+                channel="slack",
+                reason=reason,
+                edited_args=edited,
+            )
+        except ApprovalError as refused:
+            return f"Not recorded: {refused}"
+        self._voted()
+        return None
+
+    def _request(self, approval_id: str) -> ApprovalRequest | None:
+        try:
+            return self.ops.approval(approval_id).request
+        except ApprovalError:
+            return None
+
+    def _schema(self, tool: str) -> dict[str, Any]:
+        return dict(self.ops.governance.registry.get(tool).args_model.model_json_schema())
+
+    async def _tell(self, body: Mapping[str, Any], refusal: str | None) -> None:
+        """A refused click: an ephemeral message to the clicker, in the card's channel."""
+        if refusal is None:
+            return
+        channel = _channel(body)
+        if channel is None:
+            log.info("slack: a refused click had no channel to answer in: %s", refusal)
+            return
+        await self.client.chat_postEphemeral(channel=channel, user=_user(body), **cards.note(refusal))
+
+
+def _user(body: Mapping[str, Any]) -> str:
+    return str(body["user"]["id"])
+
+
+def _channel(body: Mapping[str, Any]) -> str | None:
+    channel = body.get("channel") or body.get("container") or {}
+    found = channel.get("id") or channel.get("channel_id")
+    return None if found is None else str(found)

@@ -1,0 +1,300 @@
+"""What the Slack app keeps in the governance database, so any number of processes share it.
+
+- ``slack_events``: ids of the events and commands handled (Slack sends an event again when it was
+  acknowledged late; the unique key makes the second delivery a no-op in every process).
+- ``slack_requests``: digests of the signed requests seen in the last minutes (a request sent again
+  with the same signature is a replay).
+- ``slack_threads``: one Slack thread (channel, thread ts) is one agent thread.
+- ``slack_cards``: every approval card posted (approval id, channel, ts), so all of them are updated.
+- ``slack_outbox``: the poster's cursor over the audit trail, its lease, and one row per event it
+  posted (claimed before posting: an event is never posted twice, even by two processes).
+- ``slack_step_up``: single-use links to the review page, stored as sha256 of their secret.
+
+SQLAlchemy Core on the engine of the governance stores: SQLite by default, PostgreSQL when configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Select,
+    String,
+    Table,
+    UniqueConstraint,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from governance.store import create_tables
+
+_metadata = MetaData()
+
+slack_events = Table(
+    "slack_events",
+    _metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+slack_requests = Table(
+    "slack_requests",
+    _metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+slack_threads = Table(
+    "slack_threads",
+    _metadata,
+    Column("thread_id", String(255), primary_key=True),
+    Column("channel", String(64), nullable=False),
+    Column("thread_ts", String(32), nullable=False),
+    UniqueConstraint("channel", "thread_ts", name="uq_slack_threads_place"),
+)
+
+slack_cards = Table(
+    "slack_cards",
+    _metadata,
+    Column("approval_id", String(64), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("ts", String(32), nullable=False),
+    Column("recipient", String(64), nullable=True),  # the person a direct message went to
+    PrimaryKeyConstraint("approval_id", "channel", "ts", name="pk_slack_cards"),
+)
+
+slack_outbox = Table(
+    "slack_outbox",
+    _metadata,
+    Column("name", String(32), primary_key=True),  # "cursor", or "seq:<n>" for each event posted
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+    Column("leased_by", String(128), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+)
+
+slack_step_up = Table(
+    "slack_step_up",
+    _metadata,
+    Column("secret_sha256", String(64), primary_key=True),
+    Column("approval_id", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+_CURSOR = "cursor"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Card:
+    approval_id: str
+    channel: str
+    ts: str
+    recipient: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Place:
+    """Where an agent thread lives in Slack."""
+
+    channel: str
+    thread_ts: str
+
+
+class StepUpRefused(Exception):
+    """A step-up link that leads nowhere: unknown, used already, or expired (the message says which)."""
+
+
+class SlackStore:
+    """The Slack app's tables on ``engine`` (created if missing); times from ``clock``."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime]) -> None:
+        self._engine = engine
+        self._clock = clock
+        create_tables(
+            engine, slack_events, slack_requests, slack_threads, slack_cards, slack_outbox, slack_step_up
+        )
+
+    # --- deliveries ---------------------------------------------------------------------------------
+
+    def first_delivery(self, event_id: str) -> bool:
+        """True the first time ``event_id`` is seen (in any process), False for every later delivery."""
+        return self._insert_once(slack_events, event_id=event_id[:128], received_at=self._clock())
+
+    def first_request(self, timestamp: str, signature: str, *, window: timedelta) -> bool:
+        """True the first time a signed request is seen; forgets requests older than ``window`` (a
+        request that old is refused as stale anyway)."""
+        now = self._clock()
+        digest = hashlib.sha256(f"{timestamp}:{signature}".encode()).hexdigest()
+        with self._engine.begin() as conn:
+            conn.execute(delete(slack_requests).where(slack_requests.c.received_at < now - 2 * window))
+        return self._insert_once(slack_requests, digest=digest, received_at=now)
+
+    # --- threads ------------------------------------------------------------------------------------
+
+    def thread_for(self, place: Place, new_id: str) -> str:
+        """The agent thread of a Slack thread: the one recorded, else ``new_id`` (recorded now)."""
+        if self._insert_once(
+            slack_threads, thread_id=new_id, channel=place.channel, thread_ts=place.thread_ts
+        ):
+            return new_id
+        found = self._scalar(
+            select(slack_threads.c.thread_id).where(
+                slack_threads.c.channel == place.channel, slack_threads.c.thread_ts == place.thread_ts
+            )
+        )
+        assert isinstance(found, str)  # the insert lost to a row with this place
+        return found
+
+    def place_of(self, thread_id: str) -> Place | None:
+        """The Slack thread an agent thread lives in; None for threads started elsewhere."""
+        query = select(slack_threads).where(slack_threads.c.thread_id == thread_id)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else Place(channel=row.channel, thread_ts=row.thread_ts)
+
+    # --- cards --------------------------------------------------------------------------------------
+
+    def add_card(self, card: Card) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(slack_cards).values(
+                    approval_id=card.approval_id, channel=card.channel, ts=card.ts, recipient=card.recipient
+                )
+            )
+
+    def cards(self, approval_id: str) -> list[Card]:
+        query = select(slack_cards).where(slack_cards.c.approval_id == approval_id)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Card(approval_id=r.approval_id, channel=r.channel, ts=r.ts, recipient=r.recipient) for r in rows
+        ]
+
+    # --- the poster's cursor ------------------------------------------------------------------------
+
+    def lease_cursor(self, holder: str, *, start_at: int, lease_for: timedelta) -> int | None:
+        """Take (or renew) the poster's lease: the seq to post after, or None while another holds it.
+
+        The first poster ever starts at ``start_at`` (the chain's head: history is not posted)."""
+        now = self._clock()
+        self._insert_once(slack_outbox, name=_CURSOR, seq=start_at, leased_by=None, lease_until=None)
+        free = or_(
+            slack_outbox.c.leased_by.is_(None),
+            slack_outbox.c.leased_by == holder,
+            slack_outbox.c.lease_until <= now,
+        )
+        with self._engine.begin() as conn:
+            taken = conn.execute(
+                update(slack_outbox)
+                .where(slack_outbox.c.name == _CURSOR, free)
+                .values(leased_by=holder, lease_until=now + lease_for)
+            ).rowcount
+            if not taken:
+                return None
+            return int(conn.execute(_cursor_seq()).scalar_one())
+
+    def advance_cursor(self, holder: str, seq: int) -> bool:
+        """Move the cursor to ``seq``; False when the lease is no longer ``holder``'s."""
+        with self._engine.begin() as conn:
+            moved = conn.execute(
+                update(slack_outbox)
+                .where(slack_outbox.c.name == _CURSOR, slack_outbox.c.leased_by == holder)
+                .values(seq=seq)
+            ).rowcount
+        return bool(moved)
+
+    def release_cursor(self, holder: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(slack_outbox)
+                .where(slack_outbox.c.name == _CURSOR, slack_outbox.c.leased_by == holder)
+                .values(leased_by=None, lease_until=None)
+            )
+
+    def claim_event(self, seq: int) -> bool:
+        """True once per audit event: whoever gets True posts it."""
+        return self._insert_once(slack_outbox, name=f"seq:{seq}", seq=seq, leased_by=None, lease_until=None)
+
+    # --- step-up links ------------------------------------------------------------------------------
+
+    def issue_step_up(self, approval_id: str, *, valid_for: timedelta) -> str:
+        """A new secret for a single-use link to ``approval_id``; only its hash is stored."""
+        secret = secrets.token_urlsafe(32)
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(slack_step_up).values(
+                    secret_sha256=_sha256(secret),
+                    approval_id=approval_id,
+                    expires_at=self._clock() + valid_for,
+                    used_at=None,
+                )
+            )
+        return secret
+
+    def redeem_step_up(self, secret: str) -> str:
+        """The approval id of a link, used up by this call; ``StepUpRefused`` naming why otherwise."""
+        now = self._clock()
+        digest = _sha256(secret)
+        with self._engine.begin() as conn:
+            row = conn.execute(select(slack_step_up).where(slack_step_up.c.secret_sha256 == digest)).first()
+            if row is None:
+                raise StepUpRefused("this link is not one opslayer issued")
+            if row.used_at is not None:
+                raise StepUpRefused("this link was used already: each link opens the review page once")
+            if _aware(row.expires_at) <= now:
+                raise StepUpRefused("this link has expired")
+            used = conn.execute(
+                update(slack_step_up)
+                .where(slack_step_up.c.secret_sha256 == digest, slack_step_up.c.used_at.is_(None))
+                .values(used_at=now)
+            ).rowcount
+        if not used:  # another request used it between the read and the update
+            raise StepUpRefused("this link was used already: each link opens the review page once")
+        return str(row.approval_id)
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _insert_once(self, table: Table, **values: object) -> bool:
+        """Insert a row; False (nothing changed) when its key is there already."""
+        with self._engine.begin() as conn:
+            return _insert_ignoring(conn, table, values)
+
+    def _scalar(self, query: Select[tuple[str]]) -> object:
+        with self._engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+
+def _insert_ignoring(conn: Connection, table: Table, values: dict[str, object]) -> bool:
+    """Without a conflict target, DO NOTHING covers every unique key (SQLite and PostgreSQL alike)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    result = conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)
+
+
+def _cursor_seq() -> Select[Any]:
+    return select(slack_outbox.c.seq).where(slack_outbox.c.name == _CURSOR)
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
