@@ -16,6 +16,8 @@ scrape time, so every process reports the same backlog: aggregate them with ``ma
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +34,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from governance.audit import AuditEvent, EventKind
+from governance.impact import TIERS, Figures, Impact
 
 if TYPE_CHECKING:  # langchain is imported when a run needs the callback: reading the queue stays cheap
     from langchain_core.callbacks import BaseCallbackHandler
@@ -127,6 +130,8 @@ class Metrics:
         )
         self._backlog = _BacklogCollector()
         registry.register(self._backlog)
+        self._impact = _ImpactCollector()
+        registry.register(self._impact)
         self._llm: BaseCallbackHandler | None = None
 
     # --- feeding ------------------------------------------------------------------------------------
@@ -162,6 +167,17 @@ class Metrics:
     def watch_approvals(self, source: Callable[[], Backlog] | None) -> None:
         """Report ``source()`` as the pending-approval gauges at each scrape (None: stop reporting)."""
         self._backlog.source = source
+
+    def watch_impact(
+        self,
+        source: Callable[[], Impact] | None,
+        *,
+        systems: Callable[[], Iterable[str]] = tuple,
+        ttl_seconds: float = 60.0,
+    ) -> None:
+        """Report ``source()`` (the impact figures of a trailing window) as the ``opslayer_impact_*``
+        gauges, computed at most once per ``ttl_seconds``; systems outside ``systems()`` are ``other``."""
+        self._impact.watch(source, systems=systems, ttl_seconds=ttl_seconds)
 
     def llm_callback(self) -> BaseCallbackHandler:
         """The callback handler counting model calls, latency and tokens; attach it to every run."""
@@ -244,3 +260,129 @@ class _BacklogCollector(Collector):
                 "opslayer_approvals_oldest_pending_seconds", "Age of the oldest pending approval request"
             ),
         )
+
+
+_IMPACT_EVENTS = ("reminders", "escalations", "vetoes", "denials", "failed_executions")
+_OUTCOMES = ("approvals_requested", "approved", "rejected", "expired")
+
+
+class _ImpactCollector(Collector):
+    """The impact figures as gauges, by system: read from ``source`` at a scrape, kept ``ttl`` seconds.
+
+    They are computed from the shared audit trail, so every process reports the same values: aggregate
+    them with ``max``, not ``sum``. Labels are bounded: tiers, fixed event names, and the catalogue's
+    systems (anything else, e.g. a tool name a model made up, is ``other``).
+    """
+
+    def __init__(self) -> None:
+        self._source: Callable[[], Impact] | None = None
+        self._systems: Callable[[], Iterable[str]] = tuple
+        self._ttl = 60.0
+        self._cached: tuple[float, list[Metric]] | None = None
+        self._lock = threading.Lock()
+
+    def watch(
+        self, source: Callable[[], Impact] | None, *, systems: Callable[[], Iterable[str]], ttl_seconds: float
+    ) -> None:
+        with self._lock:
+            self._source, self._systems, self._ttl, self._cached = source, systems, ttl_seconds, None
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(_impact_families())
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:  # one scrape computes; others wait for it rather than computing again
+            if self._source is None:
+                return iter(())
+            if self._cached is not None and time.monotonic() - self._cached[0] < self._ttl:
+                return iter(self._cached[1])
+            try:
+                families = self._families(self._source())
+            except Exception:  # the rest of the exposition is still worth scraping
+                log.exception("could not count the impact figures")
+                return iter(())
+            self._cached = (time.monotonic(), families)
+            return iter(families)
+
+    def _families(self, impact: Impact) -> list[Metric]:
+        families = _impact_families()
+        requests, calls, share, approvals, waits, events, saved = families
+        requests.add_metric([], impact.totals.requests)
+        for quantile, value in (
+            ("0.5", impact.totals.decision_p50_seconds),
+            ("0.95", impact.totals.decision_p95_seconds),
+        ):
+            if value is not None:
+                waits.add_metric([quantile], value)
+        for system, figures in self._by_system(impact).items():
+            for tier in TIERS:
+                calls.add_metric([system, tier], figures["tier:" + tier])
+            if figures["completed"]:
+                share.add_metric([system], figures["completed_without_human"] / figures["completed"])
+            for outcome in _OUTCOMES:
+                approvals.add_metric([system, outcome.removeprefix("approvals_")], figures[outcome])
+            for event in _IMPACT_EVENTS:
+                events.add_metric([system, event], figures[event])
+            saved.add_metric([system], figures["minutes_saved"])
+        events.add_metric(["all", "monitors_tripped"], impact.totals.monitors_tripped)
+        return list(families)
+
+    def _by_system(self, impact: Impact) -> dict[str, dict[str, float]]:
+        merged: dict[str, dict[str, float]] = {}
+        known = frozenset(self._systems())
+        for system, figures in impact.systems:
+            name = system if system in known else "other"
+            into = merged.setdefault(name, dict.fromkeys(_SYSTEM_FIGURES, 0.0))
+            for key, value in _system_figures(figures).items():
+                into[key] += value
+        return merged
+
+
+_SYSTEM_FIGURES = (
+    *("tier:" + tier for tier in TIERS),
+    "completed",
+    "completed_without_human",
+    *_OUTCOMES,
+    *_IMPACT_EVENTS,
+    "minutes_saved",
+)
+
+
+def _system_figures(figures: Figures) -> dict[str, float]:
+    values: dict[str, float] = {"tier:" + tier: figures.by_tier[tier] for tier in TIERS}
+    for name in ("completed", "completed_without_human", *_OUTCOMES, *_IMPACT_EVENTS, "minutes_saved"):
+        values[name] = getattr(figures, name)
+    return values
+
+
+def _impact_families() -> list[GaugeMetricFamily]:
+    window = " over the impact window"
+    return [
+        GaugeMetricFamily("opslayer_impact_requests", "Requests people sent" + window),
+        GaugeMetricFamily("opslayer_impact_calls", "Tool calls by tier" + window, labels=["system", "tier"]),
+        GaugeMetricFamily(
+            "opslayer_impact_without_human_ratio",
+            "Share of completed executions that needed no human decision" + window,
+            labels=["system"],
+        ),
+        GaugeMetricFamily(
+            "opslayer_impact_approvals",
+            "Approval requests and outcomes" + window,
+            labels=["system", "outcome"],
+        ),
+        GaugeMetricFamily(
+            "opslayer_impact_decision_seconds",
+            "Time from an approval request to its decision, p50 and p95" + window,
+            labels=["quantile"],
+        ),
+        GaugeMetricFamily(
+            "opslayer_impact_events",
+            "Reminders, escalations, vetoes, denials, failed executions, monitors tripped" + window,
+            labels=["system", "event"],
+        ),
+        GaugeMetricFamily(
+            "opslayer_impact_minutes_saved",
+            "Estimated human minutes saved (effort of completed calls less review time)" + window,
+            labels=["system"],
+        ),
+    ]

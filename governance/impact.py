@@ -367,4 +367,7 @@ def _stored(moment: datetime) -> str:
     """As the trail stores ``at`` (UTC, microseconds), so comparing the text compares the times."""
     if moment.utcoffset() is None:
         raise ValueError("impact bounds must be timezone-aware")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    try:
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is out of range") from None

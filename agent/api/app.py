@@ -23,6 +23,7 @@ from agent.api import approvals, audit, executions, impact, policy, problems, th
 from agent.api.auth import Caller, trusted_header
 from agent.api.models import HealthOut, ReadyOut
 from agent.operations import Operations
+from agent.operations.impact import catalogue_systems, recent_impact
 from agent.settings import Settings
 
 log = logging.getLogger("opslayer.api")
@@ -62,6 +63,7 @@ def create_app(
     ):
         app.include_router(router, responses=problems.RESPONSES)
     _service_routes(app)
+    ops.metrics.watch_impact(lambda: recent_impact(ops), systems=lambda: catalogue_systems(ops))
     app.state.slack = mount_if_configured(app, settings, ops)  # /slack/* when Slack is configured
     web.mount(app, settings)  # the review page: /login, /, /approvals/{id}, ...
     app.add_middleware(_Observed)

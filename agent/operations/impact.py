@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from governance.impact import Impact, Period, compute_impact
+from governance.impact import Impact, Period, compute_impact, system_of
 
 if TYPE_CHECKING:
     from agent.operations.service import Operations
@@ -53,3 +53,17 @@ def may_read_impact(ops: Operations, person_id: str) -> bool:
     if not person.roles.isdisjoint(ops.settings.impact_roles):
         return True
     return any(other.manager == person.id for other in ops.governance.directory)
+
+
+METRICS_WINDOW = timedelta(hours=24)
+"""What the ``opslayer_impact_*`` gauges cover: the 24 hours before each scrape."""
+
+
+def recent_impact(ops: Operations) -> Impact:
+    """The figures of the last :data:`METRICS_WINDOW` (what the metrics report)."""
+    return impact(ops, since=ops._clock() - METRICS_WINDOW)
+
+
+def catalogue_systems(ops: Operations) -> set[str]:
+    """The systems of the tool catalogue (``itsm``, ``inventory``, …): the metrics' system labels."""
+    return {system_of(name) for name in ops.governance.registry.side_effects()}
