@@ -1,0 +1,314 @@
+"""The queue (``/``), one request (``/approvals/{id}``) and its decisions (approve, reject, edit).
+
+What a person may not see answers 404, exactly as an unknown id does (and is audited); the voter is
+always the signed-in person; every POST checks the session's CSRF token. A vote answers at once:
+the worker resumes the thread, and the page's poll shows the execution when it arrives.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from agent.operations import ApprovalView, Operations
+from agent.operations.access import may_act
+from agent.web import details, forms
+from agent.web.pages import (
+    PageProblem,
+    SignInNeeded,
+    Visitor,
+    check_csrf,
+    operations_of,
+    problem_page,
+    redirect,
+    render,
+    to_login,
+    visitor,
+)
+from governance.approvals import ApprovalRequest
+
+router = APIRouter(include_in_schema=False)
+
+PAGE = 50
+SYSTEMS = ("itsm", "inventory", "procurement", "knowledge")
+STATUSES = ("pending", "approved", "rejected", "expired", "all")
+_REQUEST_ID = re.compile(r"^(?i:APR-)?[0-9A-Fa-f]{8}$")
+_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# After a vote the page says what happened, from the request's state: the query names which vote.
+_DONE = ("approved", "rejected", "edited")
+
+
+def page(request: Request, build: Callable[[Visitor], Response]) -> Response:
+    """``build`` the page for the signed-in person; sign-in first, problems as pages."""
+    try:
+        who = visitor(request)
+    except SignInNeeded:
+        return to_login(request)
+    try:
+        return build(who)
+    except PageProblem as problem:
+        return problem_page(request, problem, who)
+
+
+async def form_post(request: Request, act: Callable[[Visitor, dict[str, str]], Response]) -> Response:
+    """A POST from one of the page's forms: signed in, CSRF token checked, then ``act`` (in a thread)."""
+    form = await request.form()
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+
+    def run() -> Response:
+        try:
+            who = visitor(request)
+        except SignInNeeded:
+            return problem_page(
+                request, PageProblem(401, "Not signed in", "sign in first", audited=True), None
+            )
+        try:
+            check_csrf(request, who, fields)
+            return act(who, fields)
+        except PageProblem as problem:
+            return problem_page(request, problem, who)
+
+    return await run_in_threadpool(run)
+
+
+# --- the queue --------------------------------------------------------------------------------------
+
+
+@router.get("/")
+def queue(request: Request) -> Response:
+    return page(request, lambda who: _queue(request, who))
+
+
+def _queue(request: Request, who: Visitor) -> Response:
+    filters = _filters(request.query_params)
+    after = request.query_params.get("after") or None
+    if after is not None and not _REQUEST_ID.match(after):
+        raise PageProblem(422, "Invalid request", "after: not an approval request id (APR-…)")
+    ops = operations_of(request)
+    try:
+        mine, more_mine = _collect(ops, who, actionable=True, after=None, **{**filters, "status": "pending"})
+        others, next_after = _collect(ops, who, actionable=False, after=after, **filters)
+    except _UnknownCursor:
+        raise PageProblem(422, "Invalid request", f"after: no approval request {after!r}") from None
+    template = "queue_live.html" if request.query_params.get("live") == "1" else "queue.html"
+    return render(
+        request,
+        template,
+        who=who,
+        filters=filters,
+        mine=mine if filters["status"] in ("pending", "all") else [],
+        more_mine=more_mine is not None,
+        others=others,
+        next_after=next_after,
+        after=after,
+        systems=SYSTEMS,
+        statuses=STATUSES,
+        tools=sorted(spec.name for spec in ops.governance.registry),
+        live_query=_query({**{k: v for k, v in filters.items() if v}, "after": after, "live": "1"}),
+        next_query=_query({**{k: v for k, v in filters.items() if v}, "after": next_after}),
+        first_query=_query({k: v for k, v in filters.items() if v}),
+    )
+
+
+def _filters(query: Mapping[str, str]) -> dict[str, Any]:
+    status = query.get("status") or "pending"
+    system = query.get("system") or None
+    tool, requester = query.get("tool") or None, query.get("requester") or None
+    problems = []
+    if status not in STATUSES:
+        problems.append(f"status: one of {', '.join(STATUSES)}")
+    if system is not None and system not in SYSTEMS:
+        problems.append(f"system: one of {', '.join(SYSTEMS)}")
+    for name, value in (("tool", tool), ("requester", requester)):
+        if value is not None and not _NAME.match(value):
+            problems.append(f"{name}: letters, digits and . _ @ - only, at most 64")
+    if problems:
+        raise PageProblem(422, "Invalid request", "; ".join(problems))
+    return {"status": status, "system": system, "tool": tool, "requester": requester}
+
+
+class _UnknownCursor(Exception):
+    pass
+
+
+def _collect(
+    ops: Operations,
+    who: Visitor,
+    *,
+    actionable: bool,
+    after: str | None,
+    status: str,
+    system: str | None,
+    tool: str | None,
+    requester: str | None,
+) -> tuple[list[ApprovalRequest], str | None]:
+    """One page of the queue, oldest first, and the id to continue after (None on the last page).
+
+    ``actionable``: what the person may still vote on; else what they may see but not vote on."""
+    from governance.approvals import UnknownRequest
+
+    found: list[ApprovalRequest] = []
+    while True:
+        try:
+            batch = ops.approvals(
+                status=None if status == "all" else status,
+                requester=requester,
+                tool=tool,
+                actionable_by=who.person.id if actionable else None,
+                visible_to=who.person.id,
+                limit=PAGE + 1,
+                after=after,
+            )
+        except UnknownRequest:
+            raise _UnknownCursor() from None
+        found += [
+            r
+            for r in batch
+            if (system is None or r.tool.startswith(f"{system}_"))
+            and (actionable or not may_act(r, who.person))
+        ]
+        if len(found) > PAGE or len(batch) <= PAGE:
+            break
+        after = batch[-1].id
+    return found[:PAGE], (found[PAGE - 1].id if len(found) > PAGE else None)
+
+
+def _query(values: Mapping[str, str | None]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({k: v for k, v in values.items() if v})
+
+
+# --- one request ------------------------------------------------------------------------------------
+
+
+@router.get("/approvals/{request_id}")
+def show_approval(request: Request, request_id: str) -> Response:
+    return page(request, lambda who: _approval_page(request, who, request_id))
+
+
+@router.post("/approvals/{request_id}/approve")
+async def approve(request: Request, request_id: str) -> Response:
+    return await form_post(
+        request,
+        lambda who, form: _vote(
+            request, who, request_id, "approved", approve=True, comment=_text(form, "comment")
+        ),
+    )
+
+
+@router.post("/approvals/{request_id}/reject")
+async def reject(request: Request, request_id: str) -> Response:
+    return await form_post(
+        request,
+        lambda who, form: _vote(
+            request, who, request_id, "rejected", approve=False, reason=_text(form, "reason")
+        ),
+    )
+
+
+@router.post("/approvals/{request_id}/edit")
+async def edit(request: Request, request_id: str) -> Response:
+    return await form_post(request, lambda who, form: _edit(request, who, request_id, form))
+
+
+def visible(ops: Operations, who: Visitor, request_id: str) -> ApprovalView:
+    """The request, or 404 (audited) when it does not exist or the person may not see it."""
+    from governance.approvals import UnknownRequest
+
+    view = None
+    if len(request_id) <= 64:
+        try:
+            view = ops.approval(request_id)
+        except UnknownRequest:
+            view = None
+    if view is None or not ops.may_see_approval(who.person.id, view.request):
+        raise PageProblem(404, "Not found", f"no approval request {request_id!r}", audited=True)
+    return view
+
+
+def _approval_page(
+    request: Request,
+    who: Visitor,
+    request_id: str,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    problems: list[str] | None = None,
+    edit_values: Mapping[str, str] | None = None,
+) -> Response:
+    ops = operations_of(request)
+    view = visible(ops, who, request_id)
+    done = request.query_params.get("done")
+    template = "approval_live.html" if request.query_params.get("live") == "1" else "approval.html"
+    return render(
+        request,
+        template,
+        who=who,
+        status=status,
+        **details.approval_context(ops, view, who.person, edit_values=edit_values),
+        done=done if done in _DONE else None,
+        error=error,
+        problems=problems or [],
+    )
+
+
+def _vote(
+    request: Request, who: Visitor, request_id: str, done: str, *, approve: bool, **ballot: Any
+) -> Response:
+    from governance.approvals import ApprovalError, NotEntitled, SelfApproval
+
+    ops = operations_of(request)
+    view = visible(ops, who, request_id)
+    try:
+        ops.vote(view.request.id, voter=who.person.id, approve=approve, channel="web", **ballot)
+    except (SelfApproval, NotEntitled) as refused:
+        raise PageProblem(403, "Not allowed", str(refused)) from None
+    except ApprovalError as conflict:
+        return _approval_page(request, who, request_id, status=409, error=str(conflict))
+    return redirect(f"/approvals/{view.request.id}?done={done}")
+
+
+def _edit(request: Request, who: Visitor, request_id: str, form: dict[str, str]) -> Response:
+    from governance.approvals import ApprovalError, NotEntitled, SelfApproval
+    from tools.errors import InvalidArguments
+
+    ops = operations_of(request)
+    view = visible(ops, who, request_id)
+    schema = ops.governance.registry.get(view.request.tool).json_schema()
+    values = {k: v for k, v in form.items() if k not in ("csrf", "comment")}
+    try:
+        args = forms.parse(schema, values, view.request.args)
+        ops.vote(
+            view.request.id,
+            voter=who.person.id,
+            approve=True,
+            channel="web",
+            comment=_text(form, "comment"),
+            edited_args=args,
+        )
+    except (forms.FormError, InvalidArguments) as invalid:
+        return _approval_page(
+            request,
+            who,
+            request_id,
+            status=422,
+            problems=invalid.problems,
+            edit_values=values,
+            error="The edit was not accepted: the arguments are not valid.",
+        )
+    except (SelfApproval, NotEntitled) as refused:
+        raise PageProblem(403, "Not allowed", str(refused)) from None
+    except ApprovalError as conflict:
+        return _approval_page(request, who, request_id, status=409, error=str(conflict))
+    return redirect(f"/approvals/{view.request.id}?done=edited")
+
+
+def _text(form: Mapping[str, str], name: str) -> str | None:
+    value = form.get(name, "").strip()
+    return value or None

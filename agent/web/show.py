@@ -1,0 +1,90 @@
+"""How values read on the page: a request in one line, amounts, ages, statuses (words and a symbol,
+never colour alone). Plain text only: the templates escape whatever these return."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from agent.offline.answers import describe
+
+STATUS_SYMBOLS = {
+    "pending": "⏳",
+    "approved": "✓",
+    "rejected": "✗",
+    "expired": "⌛",
+    "started": "⏳",
+    "completed": "✓",
+    "failed": "✗",
+}
+
+
+def summary(tool: str, args: Mapping[str, Any]) -> str:
+    """The call in words ("order 22 × LAP-14-PRO from SUP-001 for 30,305.00 on CC-IT-OPS")."""
+    text = describe(tool, args)
+    return text[:1].upper() + text[1:]
+
+
+def amount(args: Mapping[str, Any]) -> str:
+    """The money or the quantity a call moves, "" when it moves neither."""
+    if isinstance(args.get("total_amount"), int | float):
+        return f"{args['total_amount']:,.2f} EUR"
+    for key in ("quantity", "delta"):
+        if isinstance(args.get(key), int):
+            return f"{abs(args[key]):,} units"
+    lines = args.get("lines")
+    if isinstance(lines, list):
+        units = sum(line.get("quantity", 0) for line in lines if isinstance(line, Mapping))
+        return f"{units:,} units"
+    return ""
+
+
+def span(delta: timedelta) -> str:
+    """A duration in the largest unit that matters: "45 s", "12 min", "3 h 5 min", "2 d 4 h"."""
+    seconds = int(abs(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min"
+    return f"{seconds} s"
+
+
+def since(moment: datetime, now: datetime) -> str:
+    return span(now - moment)
+
+
+def until(moment: datetime, now: datetime) -> str:
+    return f"in {span(moment - now)}" if moment > now else f"{span(now - moment)} ago"
+
+
+def when(moment: datetime | str | None) -> str:
+    """UTC, to the second: "2026-12-07 08:15:02 UTC"."""
+    if moment is None:
+        return ""
+    at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def status_label(status: str) -> str:
+    return f"{STATUS_SYMBOLS.get(status, '•')} {status}"
+
+
+def system(tool: str) -> str:
+    return tool.split("_", 1)[0]
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "summary": summary,
+    "amount": amount,
+    "since": since,
+    "until": until,
+    "when": when,
+    "status_label": status_label,
+    "system": system,
+}
