@@ -166,6 +166,7 @@ def build_agent_deps(
     governance: Governance | None = None,
 ) -> Any:
     """Run dependencies for the agent (``AgentDeps``), built from settings (and stores already open)."""
+    from agent import tracing
     from agent.run.llm import build_chat_model
     from agent.run.state import AgentDeps
 
@@ -193,6 +194,7 @@ def build_agent_deps(
         clock=now,
         dry_run=dry_run,
         round_limit=settings.round_limit,
+        tracing=tracing.from_settings(settings),
     )
 
 

@@ -13,6 +13,7 @@ from langchain_core.messages.tool import invalid_tool_call
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from agent import tracing
 from agent.run.errors import GovernanceViolation, PlannerUnavailable
 from agent.run.executor import Executed, execute, recorded, release_stale_holds, reserve_usage
 from agent.run.prompts import system_prompt
@@ -42,7 +43,9 @@ def ground(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     request = _latest_request(state)
     if deps.grounder is None or not request:
         return {}
-    grounding = deps.grounder(request)
+    with tracing.span(deps.tracing, "opslayer.grounding") as current:
+        grounding = deps.grounder(request)
+        current.set_attribute("opslayer.citations", len(grounding.citations))
     if grounding.message is None:
         return {}
     deps.audit.append(
@@ -68,7 +71,9 @@ def plan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     model = deps.model.bind_tools(tools, parallel_tool_calls=True)
     messages: list[BaseMessage] = [SystemMessage(content=system_prompt(person)), *state["messages"]]
     try:
-        reply = model.invoke(messages)
+        with tracing.span(deps.tracing, "opslayer.model", round=rounds + 1) as current:
+            reply = model.invoke(messages)
+            current.set_attribute("opslayer.tool_calls", len(getattr(reply, "tool_calls", None) or ()))
     except Exception as exc:  # any endpoint failure: report it, execute nothing, keep the thread
         raise PlannerUnavailable(_describe_llm_error(exc)) from exc
     return {"messages": [_storable(reply)], "rounds": rounds + 1}
@@ -86,8 +91,7 @@ def govern(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
         for calls in duplicates.values()
     ]
     verdicts += [
-        _planned(deps, review(deps, call, actor, context, stage="plan"), state, thread_id)
-        for call in proposed
+        _planned(deps, _reviewed(deps, call, actor, context, "plan"), state, thread_id) for call in proposed
     ]
     return {
         "messages": [_refusal(v) for v in verdicts if isinstance(v, Refuse)],
@@ -110,6 +114,7 @@ def await_approval(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, 
     outcomes = [deps.approvals.outcome(item["approval_id"]) for item in pending]
     if not all(outcome.final for outcome in outcomes):
         return {}  # still pending: `after_await` routes back here and we pause again
+    _trace_waits(deps, [item["approval_id"] for item in pending])
     cleared = list(state.get("cleared", []))
     messages: list[BaseMessage] = []
     for item, outcome in zip(pending, outcomes, strict=True):
@@ -176,6 +181,34 @@ def after_await(state: AgentState) -> str:
 # --- helpers ------------------------------------------------------------------------------------
 
 
+def _reviewed(deps: AgentDeps, call: Proposed, actor: Actor, context: DecisionContext, stage: str) -> Verdict:
+    """:func:`review` in an ``opslayer.decision`` span naming the tool, the stage and the outcome."""
+    with tracing.span(deps.tracing, "opslayer.decision", tool=call.tool, stage=stage) as current:
+        verdict = review(deps, call, actor, context, stage=stage)
+        decision = getattr(verdict, "decision", None)
+        current.set_attribute("opslayer.tier", "deny" if decision is None else decision.tier.value)
+        if decision is not None:
+            current.set_attribute("opslayer.rule_ids", list(decision.rule_ids))
+    return verdict
+
+
+def _trace_waits(deps: AgentDeps, request_ids: list[str]) -> None:
+    """An ``opslayer.approval_wait`` span per decided request: from its creation to its decision."""
+    if deps.tracing is None:
+        return
+    for request_id in request_ids:
+        request = deps.approvals.get(request_id)
+        if request is not None and request.decided_at is not None:
+            deps.tracing.record(
+                "opslayer.approval_wait",
+                start=request.created_at,
+                end=request.decided_at,
+                tool=request.tool,
+                approval_id=request.id,
+                status=request.status.value,
+            )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Asked:
     """An approval request the call now waits for."""
@@ -233,7 +266,7 @@ def _recheck_and_run(
     release_stale_holds(deps, call, thread_id=thread_id)
     proposed = Proposed(id=call["tool_call_id"], tool=call["tool"], raw_args=call["args"])
     for _ in range(_RESERVE_ATTEMPTS):
-        verdict = review(deps, proposed, actor, context, stage="recheck")
+        verdict = _reviewed(deps, proposed, actor, context, "recheck")
         if isinstance(verdict, Refuse):
             return _refusal(verdict)
         if isinstance(verdict, AwaitApproval) and not _approval_covers(deps, call, verdict.decision):
@@ -247,9 +280,13 @@ def _recheck_and_run(
             return None
         if reserve_usage(deps, call, verdict.decision, thread_id=thread_id) is None:
             approval = deps.approvals.outcome(call["approval_id"]) if call["approval_id"] else None
-            done = execute(
-                deps, call, verdict.decision, approval=approval, thread_id=thread_id, actor_id=actor.id
-            )
+            with tracing.span(deps.tracing, "opslayer.execution", tool=call["tool"]) as current:
+                done = execute(
+                    deps, call, verdict.decision, approval=approval, thread_id=thread_id, actor_id=actor.id
+                )
+                current.set_attribute(
+                    "opslayer.status", "dry_run" if done.record is None else done.record.status.value
+                )
             return _tool_message(call, done)
         context = DecisionContext(now=deps.clock(), channel=context.channel, thread_id=thread_id)
     text = refusal_text(

@@ -20,6 +20,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
+from agent import tracing
 from agent.run.errors import ThreadBusy, ThreadNotWaiting, UnknownThread
 from agent.run.events import Delivery, TurnListener
 from agent.run.graph import build_graph
@@ -234,8 +235,13 @@ class AgentSession:
     ) -> TurnResult:
         """Run the graph; ``recorded`` collects the audit events of the turn as they are appended."""
         config = self._config(thread_id)
+        operation = "send" if isinstance(graph_input, dict) else "resume"
+        version = self.deps.governance.policy.version
         try:
-            self._invoke(graph_input, {**config, "callbacks": self._callbacks}, delivery)
+            with tracing.turn(
+                self.deps.tracing, operation, thread_id=thread_id, actor_id=actor_id, policy_version=version
+            ):
+                self._invoke(graph_input, {**config, "callbacks": self._callbacks}, delivery)
         except Exception as exc:
             self.deps.audit.append(
                 EventKind.ERROR,

@@ -12,6 +12,7 @@ from langchain_core.messages import AnyMessage, BaseMessage
 from langgraph.graph.message import add_messages
 
 from agent.run.notifier import Notifier
+from agent.tracing import Tracing
 from governance.approvals import ApprovalStore
 from governance.audit import AuditLog
 from governance.executions import ExecutionLedger
@@ -76,3 +77,4 @@ class AgentDeps:
     dry_run: bool = False
     round_limit: int = 8
     grounder: Grounder | None = None
+    tracing: Tracing | None = None  # OpenTelemetry spans of each turn (agent/tracing.py); None: off
