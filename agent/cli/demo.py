@@ -89,6 +89,7 @@ def run_demo(base: Settings, console: Console) -> None:
     status = "[green]audit chain intact[/]" if result.ok else f"[red]audit chain broken[/]: {result}"
     console.print(f"{status}: {result.checked} events verified.")
     console.print(f"Explore them: OPSLAYER_HOME={settings.home} opslayer audit tail -n 40")
+    _impact_report(console, settings)
 
 
 def _fresh_state(settings: Settings) -> None:
@@ -176,3 +177,31 @@ def _policy_examples(console: Console, settings: Settings, session: AgentSession
         usage=session.deps.usage,
     )
     print_decision(console, decision, governance.directory, title="bob.requester → 30,000 EUR PO")
+
+
+def _impact_report(console: Console, settings: Settings) -> None:
+    """The last step: what the walk-through did, as the CIO/COO report (`opslayer report --html`)."""
+    from agent.operations import Operations
+    from agent.operations.impact import impact
+    from agent.operations.report import write_html
+
+    console.print(Rule("Impact: what it did for you (`opslayer report`)"))
+    ops = Operations(settings)
+    first = ops.audit_query(limit=1).events
+    since = datetime.fromisoformat(first[0].at) if first else None
+    figures = impact(ops, since=since)
+    path = write_html(
+        figures,
+        settings.home / "impact-report.html",
+        generated_at=datetime.now(UTC),
+        policy_version=ops.policy().version,
+    )
+    totals = figures.totals
+    share = "–" if totals.without_human_share is None else f"{totals.without_human_share:.0%}"
+    console.print(
+        f"{totals.calls} tool calls decided, {share} of completed ones without a human decision, "
+        f"{totals.approvals_requested} approvals, {totals.denials} denials, "
+        f"about {totals.minutes_saved:,.0f} human minutes saved.",
+        highlight=False,
+    )
+    console.print(Text.assemble("HTML report written to ", (str(path.resolve()), "bold")))
