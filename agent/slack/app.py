@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agent import wiring
@@ -33,6 +33,7 @@ log = logging.getLogger("opslayer.slack")
 
 COMMAND = "/opslayer"
 STEP_UP_PATH = "/slack/step-up/"
+DEDUPLICATED = "opslayer_deduplicated"  # set in the context when the route checked the event id already
 _STEP_UP_LONGEST = timedelta(hours=24)
 
 
@@ -132,12 +133,13 @@ class SlackFrontEnd:
 
     # --- what the listeners do ----------------------------------------------------------------------
 
-    async def on_message(self, body: Mapping[str, Any], event: Mapping[str, Any]) -> None:
-        """A mention or a direct message: once per event id, a turn in its Slack thread."""
+    async def on_message(self, body: Mapping[str, Any], event: Mapping[str, Any], *, checked: bool) -> None:
+        """A mention or a direct message: once per event id, a turn in its Slack thread. ``checked``:
+        the HTTP route deduplicated it already (Socket Mode has no such route)."""
         if event.get("bot_id") or event.get("subtype") or "user" not in event:
             return  # the app's own messages, edits, joins: nothing to answer
         event_id = str(body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}")
-        if not await asyncio.to_thread(self.store.first_delivery, event_id):
+        if not checked and not await asyncio.to_thread(self.store.first_delivery, event_id):
             return
         place = Place(channel=str(event["channel"]), thread_ts=str(event.get("thread_ts") or event["ts"]))
         text = without_mentions(str(event.get("text", "")))
@@ -166,13 +168,13 @@ def _listen(front: SlackFrontEnd) -> None:
     bolt = front.bolt
 
     @bolt.event("app_mention")
-    async def mention(body: dict[str, Any], event: dict[str, Any]) -> None:
-        await front.on_message(body, event)
+    async def mention(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
+        await front.on_message(body, event, checked=bool(context.get(DEDUPLICATED)))
 
     @bolt.event("message")
-    async def direct(body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def direct(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         if event.get("channel_type") == "im":
-            await front.on_message(body, event)
+            await front.on_message(body, event, checked=bool(context.get(DEDUPLICATED)))
 
     @bolt.command(COMMAND)
     async def command(ack: AsyncAck, body: dict[str, Any]) -> None:

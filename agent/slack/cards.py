@@ -32,6 +32,7 @@ APPROVE, REJECT, EDIT, OPEN = "approve", "reject", "edit", "open_review"
 ACTIONS = (APPROVE, REJECT, EDIT, OPEN)
 
 _CUT = " …(cut)"
+_ARGUMENT_SECTIONS = 20  # a card keeps room for the rest of its blocks
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,12 +69,13 @@ def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": plain(text)}
 
 
-def sections(text: str) -> list[dict[str, Any]]:
-    """Long text as several sections (each within Slack's limit), split at line ends where possible."""
+def sections(text: str, *, most: int = LIMITS["blocks"]) -> list[dict[str, Any]]:
+    """Long text as up to ``most`` sections (each within Slack's limit), split at line ends where
+    possible; what does not fit is cut with a note."""
     limit = LIMITS["section_text"]
     parts: list[str] = []
     rest = text or " "
-    while len(rest) > limit:
+    while len(rest) > limit and len(parts) < most - 1:
         split = rest.rfind("\n", 0, limit)
         split = split if split > limit // 2 else limit
         parts.append(rest[:split])
@@ -167,9 +169,10 @@ def _request_blocks(request: ApprovalRequest, facts: CardFacts) -> list[dict[str
     asked = facts.request_text if facts.request_text is not None else "(not recorded)"
     blocks = [
         section(f"Requested by {facts.requester_name} ({request.requester}): {asked}"),
-        section(
+        *sections(
             "Arguments, exactly as they will execute:\n"
-            + json.dumps(dict(request.args), indent=2, ensure_ascii=False, sort_keys=True)
+            + json.dumps(dict(request.args), indent=2, ensure_ascii=False, sort_keys=True),
+            most=_ARGUMENT_SECTIONS,
         ),
     ]
     amounts = amount_and_quantity(request.args)

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import html
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -20,7 +21,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
-from agent.slack.app import STEP_UP_PATH, SlackFrontEnd
+from agent.slack.app import DEDUPLICATED, STEP_UP_PATH, SlackFrontEnd
 from agent.slack.store import SlackStore, StepUpRefused
 
 WINDOW = timedelta(minutes=5)
@@ -78,7 +79,10 @@ def mount(app: FastAPI, front: SlackFrontEnd) -> None:
                 retry=request.headers.get("x-slack-retry-num"),
             )
             return JSONResponse({"error": refusal}, status_code=401)
-        return await handler.handle(request)  # Starlette keeps the body read above for bolt
+        if not await asyncio.to_thread(_first_delivery, front.store, body):
+            return Response(status_code=200)  # a retry of an event handled already: acknowledged, not re-run
+        # Starlette keeps the body read above for bolt
+        return await handler.handle(request, addition_context_properties={DEDUPLICATED: True})
 
     for path in ("/slack/events", "/slack/interactivity"):
         app.add_api_route(path, slack, methods=["POST"], include_in_schema=False)
@@ -94,6 +98,18 @@ def mount(app: FastAPI, front: SlackFrontEnd) -> None:
         return RedirectResponse(front.review_url(approval_id) or f"/approvals/{approval_id}", status_code=303)
 
     app.add_api_route(STEP_UP_PATH + "{secret}", step_up, methods=["GET"], include_in_schema=False)
+
+
+def _first_delivery(store: SlackStore, body: bytes) -> bool:
+    """False for an event whose id was handled already (Slack sends it again when it was acknowledged
+    late); True for everything else."""
+    if not body.startswith(b"{"):
+        return True  # a command or a click (form-encoded): no event id
+    try:
+        event_id = json.loads(body).get("event_id")
+    except ValueError:
+        return True
+    return not isinstance(event_id, str) or store.first_delivery(event_id)
 
 
 def _page(title: str, text: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,7 @@ class World:
         """Wait until the turns and clicks the app started in the background are done."""
         self.client.portal.call(self.front.idle)  # type: ignore[union-attr]
 
-    def post(
-        self, path: str, body: str, *, form: bool, headers: dict[str, str] | None = None
-    ) -> Any:
+    def post(self, path: str, body: str, *, form: bool, headers: dict[str, str] | None = None) -> Any:
         """``body`` signed like Slack signs it (unless ``headers`` are given), POSTed to the app."""
         content_type = "application/x-www-form-urlencoded" if form else "application/json"
         sent = {"Content-Type": content_type, **(headers if headers is not None else sign(body, SECRET))}
@@ -57,6 +56,16 @@ class World:
 
     def next_ts(self) -> str:
         return f"1800000000.{next(self._ts):06d}"
+
+
+def eventually(check: Callable[[], Any], *, timeout: float = 20.0) -> Any:
+    """Poll ``check`` until it returns something truthy (the app votes after acknowledging a click)."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {found!r} after {timeout} s")
+        time.sleep(0.02)
+    return found
 
 
 def slack_settings(home: Path, systems_template: Path, api_url: str, **extra: Any) -> Settings:

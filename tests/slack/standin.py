@@ -52,7 +52,8 @@ class SlackStandIn:
     """The recorded Web API calls; thread-safe."""
 
     calls: list[Call] = field(default_factory=list)
-    fail: set[str] = field(default_factory=set)
+    fail: set[str] = field(default_factory=set)  # methods that answer ok: false
+    fail_channels: set[str] = field(default_factory=set)  # channels every post to fails
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -77,9 +78,9 @@ class SlackStandIn:
         with self._lock:
             self.calls.append(Call(method=method, params=params))
             ts = f"1700000000.{next(self._ts):06d}"
-        if method in self.fail:
-            return {"ok": False, "error": "channel_not_found"}
         channel = str(params.get("channel", ""))
+        if method in self.fail or channel in self.fail_channels:
+            return {"ok": False, "error": "channel_not_found"}
         if channel.startswith(("U", "W")):  # a direct message opens the app's DM with that person
             channel = "D" + channel[1:]
         if method == "auth.test":
