@@ -262,7 +262,7 @@ class _BacklogCollector(Collector):
         )
 
 
-_IMPACT_EVENTS = ("reminders", "escalations", "vetoes", "denials", "failed_executions")
+_IMPACT_EVENTS = ("reminders", "escalations", "veto_windows", "vetoes", "denials", "failed_executions")
 _OUTCOMES = ("approvals_requested", "approved", "rejected", "expired")
 
 
@@ -377,7 +377,8 @@ def _impact_families() -> list[GaugeMetricFamily]:
         ),
         GaugeMetricFamily(
             "opslayer_impact_events",
-            "Reminders, escalations, vetoes, denials, failed executions, monitors tripped" + window,
+            "Reminders, escalations, veto windows, vetoes, denials, failed executions, monitors tripped"
+            + window,
             labels=["system", "event"],
         ),
         GaugeMetricFamily(

@@ -13,6 +13,10 @@ Saved = effort of completed executions − review minutes of the votes cast. So 
 own saves its whole effort, and an approved call saves its effort less the time people spent deciding.
 Rejected calls cost their votes and save nothing.
 
+A notify call that waits out a veto window is stored as an approval request nobody needs to approve:
+it counts as a veto window (and a veto if someone stopped it), never as an approval, and its execution
+as completed without a human decision.
+
 Calls are counted once, from their first decision (the ``plan`` stage, or ``validation`` when refused
 before policy saw them): re-checks before execution are not new calls. Replayed executions (a resume
 reading the ledger) are not counted again.
@@ -23,6 +27,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -58,6 +63,7 @@ class Figures:
     decision_p95_seconds: float | None = None
     reminders: int = 0
     escalations: int = 0
+    veto_windows: int = 0
     vetoes: int = 0
     denials: int = 0
     monitors_tripped: int = 0
@@ -194,6 +200,7 @@ _INT_FIELDS = (
     "expired",
     "reminders",
     "escalations",
+    "veto_windows",
     "vetoes",
     "denials",
     "monitors_tripped",
@@ -221,6 +228,7 @@ def _count(
         cell.add("tier:" + str(tier), count)
         if tier == "deny":
             cell.add("denials", count)
+    windows = reader.veto_windows()  # notify calls waiting out a veto window: requests nobody must approve
     executions = reader.grouped(EventKind.EXECUTION, "tool", "status", "replayed", "approval_id")
     for day, tool, status, replayed, approval, count in executions:
         if replayed in _TRUE:
@@ -229,33 +237,41 @@ def _count(
         if status == "completed":
             cell.add("completed", count)
             cell.add("effort_minutes", count * effort.get(tool or "", 0.0))
-            if approval is None:
+            if approval is None or approval in windows:
                 cell.add("completed_without_human", count)
         elif status == "failed":
             cell.add("failed_executions", count)
-    tools = _approvals(reader, cells)
+    tools = _approvals(reader, cells, windows)
     for day, request_id, accepted, count in reader.grouped(EventKind.APPROVAL_VOTE, "request_id", "accepted"):
         if accepted in _TRUE:
             cells[day, tools.get(str(request_id), NO_TOOL)].add("review_minutes", count * review_minutes)
-    kinds = (*_EVENT_COUNTS, EventKind.MONITOR_TRIPPED)
+    kinds = (*_EVENT_COUNTS, EventKind.MONITOR_TRIPPED, EventKind.VETO_WINDOW)
     for day, kind, tool, request_id, monitor, count in reader.others(kinds):
         if kind == EventKind.MONITOR_TRIPPED:
             cells[day, NO_TOOL].add("monitors_tripped", count)
             monitors[str(monitor or "unnamed")] += count
+        elif kind == EventKind.VETO_WINDOW:
+            cells[day, tool or tools.get(str(request_id), NO_TOOL)].add("veto_windows", count)
         else:
             owner = tool or tools.get(str(request_id), NO_TOOL)
             cells[day, owner].add(_EVENT_COUNTS[kind], count)
 
 
-def _approvals(reader: _Reader, cells: dict[tuple[str, str], _Tally]) -> dict[str, str]:
-    """Count requests and outcomes, record each decided request's wait; return request id → tool."""
+def _approvals(
+    reader: _Reader, cells: dict[tuple[str, str], _Tally], windows: AbstractSet[str]
+) -> dict[str, str]:
+    """Count requests and outcomes, record each decided request's wait; return request id → tool.
+
+    Veto windows are requests too (nobody need approve them); they are not counted as approvals."""
     asked: dict[str, tuple[datetime, str]] = {}
     for at, request_id, tool, escalated in reader.approval_requests():
         if escalated is None and request_id is not None:
             asked[request_id] = (datetime.fromisoformat(at), tool or NO_TOOL)
-            if reader.within(at):
+            if reader.within(at) and request_id not in windows:
                 cells[at[:10], tool or NO_TOOL].add("approvals_requested")
     for at, request_id, tool, status in reader.rows(EventKind.APPROVAL_FINAL, "request_id", "tool", "status"):
+        if request_id in windows:
+            continue
         owner = tool or asked.get(request_id, (None, NO_TOOL))[1]
         cell = cells[at[:10], owner]
         if status in _FINAL_COUNTS:
@@ -303,6 +319,13 @@ class _Reader:
         """(at, *fields) of every ``kind`` event in range."""
         query = select(_c.at, *(self.field(name) for name in names))
         return self._all(query.where(_c.kind == str(kind), *self._bounds()))
+
+    def veto_windows(self) -> set[str]:
+        """The request ids of every veto window opened before ``until``."""
+        query = select(self.field("request_id")).where(_c.kind == EventKind.VETO_WINDOW.value)
+        if self._until is not None:
+            query = query.where(_c.at < self._until)
+        return {str(row[0]) for row in self._all(query)}
 
     def approval_requests(self) -> list[tuple[Any, ...]]:
         """(at, request id, tool, escalated_from) of every request made before ``until``: an approval

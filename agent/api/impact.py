@@ -37,6 +37,7 @@ class FiguresOut(BaseModel):
     decision_p95_seconds: float | None
     reminders: int
     escalations: int
+    veto_windows: int
     vetoes: int
     denials: int
     monitors_tripped: int

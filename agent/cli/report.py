@@ -101,7 +101,10 @@ def _print_summary(figures: Impact) -> None:
             "time to decision p50 / p95",
             f"{duration(totals.decision_p50_seconds)} / {duration(totals.decision_p95_seconds)}",
         ),
-        ("reminders / escalations / vetoes", f"{totals.reminders} / {totals.escalations} / {totals.vetoes}"),
+        (
+            "reminders / escalations / veto windows / vetoes",
+            f"{totals.reminders} / {totals.escalations} / {totals.veto_windows} / {totals.vetoes}",
+        ),
         (
             "denials / monitors tripped / failed executions",
             f"{totals.denials} / {totals.monitors_tripped} / {totals.failed_executions}",

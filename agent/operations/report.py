@@ -206,7 +206,7 @@ Policy {{ policy_version }}. Generated {{ generated_at.isoformat() }}.</p>
 {{ card("p50", wait(totals.decision_p50_seconds),
         "time to decision, p50 (p95 %s)" | format(wait(totals.decision_p95_seconds))) }}
 {{ card("escalations", totals.escalations, "escalations (%d reminders)" | format(totals.reminders)) }}
-{{ card("vetoes", totals.vetoes, "vetoes") }}
+{{ card("vetoes", totals.vetoes, "vetoes (%d veto windows)" | format(totals.veto_windows)) }}
 {{ card("denials", totals.denials, "denials") }}
 {{ card("monitors", totals.monitors_tripped, "monitors tripped") }}
 {{ card("failed", totals.failed_executions, "failed executions") }}
@@ -217,23 +217,28 @@ Policy {{ policy_version }}. Generated {{ generated_at.isoformat() }}.</p>
 <img alt="{{ title }}" src="{{ uri }}"></figure>
 {% endfor %}</div>{% else %}<p>No events in this range.</p>{% endif %}
 
-{% macro table(title, key, rows) %}
+{% macro table(title, key, rows, whole=False) %}
 <h2>{{ title }}</h2>
-<div class="wide"><table data-slice="{{ key }}"><thead><tr><th>{{ key }}</th><th>requests</th><th>calls</th>
+<div class="wide"><table data-slice="{{ key }}"><thead><tr><th>{{ key }}</th>
+{% if whole %}<th>requests</th>{% endif %}
+<th>calls</th>
 {% for tier in tiers %}<th>{{ tier }}</th>{% endfor %}<th>without a human</th><th>approvals</th>
-<th>p50</th><th>p95</th><th>escalations</th><th>vetoes</th><th>denials</th><th>monitors</th><th>failed</th>
+<th>p50</th><th>p95</th><th>escalations</th><th>veto windows</th><th>vetoes</th><th>denials</th>
+{% if whole %}<th>monitors</th>{% endif %}<th>failed</th>
 <th>effort min</th><th>review min</th><th>saved min</th></tr></thead><tbody>
-{% for name, f in rows %}<tr><td>{{ name }}</td><td>{{ f.requests }}</td><td>{{ f.calls }}</td>
+{% for name, f in rows %}<tr><td>{{ name }}</td>{% if whole %}<td>{{ f.requests }}</td>{% endif %}
+<td>{{ f.calls }}</td>
 {% for tier in tiers %}<td>{{ f.by_tier[tier] }}</td>{% endfor %}<td>{{ pct(f.without_human_share) }}</td>
 <td>{{ f.approvals_requested }}</td><td>{{ wait(f.decision_p50_seconds) }}</td>
 <td>{{ wait(f.decision_p95_seconds) }}</td>
-<td>{{ f.escalations }}</td><td>{{ f.vetoes }}</td><td>{{ f.denials }}</td><td>{{ f.monitors_tripped }}</td>
+<td>{{ f.escalations }}</td><td>{{ f.veto_windows }}</td><td>{{ f.vetoes }}</td><td>{{ f.denials }}</td>
+{% if whole %}<td>{{ f.monitors_tripped }}</td>{% endif %}
 <td>{{ f.failed_executions }}</td><td>{{ minutes(f.effort_minutes) }}</td>
 <td>{{ minutes(f.review_minutes) }}</td>
 <td>{{ minutes(f.minutes_saved) }}</td></tr>
 {% endfor %}</tbody></table></div>
 {% endmacro %}
-{{ table("By " ~ impact.period, "period", impact.periods) }}
+{{ table("By " ~ impact.period, "period", impact.periods, whole=True) }}
 {{ table("By system", "system", impact.systems) }}
 {{ table("By tool", "tool", impact.tools) }}
 
@@ -248,7 +253,9 @@ Policy {{ policy_version }}. Generated {{ generated_at.isoformat() }}.</p>
 execution are not new calls); <b>denials</b> include calls refused for invalid arguments.
 <b>Completed without a human decision</b> is the share of completed executions that ran without an
 approval (tiers auto and notify). <b>Time to decision</b> runs from an approval request to its approval
-or rejection (nearest-rank percentiles); expired requests are counted but not timed.</p>
+or rejection (nearest-rank percentiles); expired requests are counted but not timed. A notify call that
+waits out a <b>veto window</b> is not an approval: it counts as a veto window (and a veto when someone stopped
+it), and when it runs, as completed without a human decision.</p>
 <p><b>Human minutes saved</b> is an estimate: each completed execution is worth the policy's
 <code>effort_minutes</code> for its tool (what a person would spend doing it by hand; tools without a
 figure count 0), less {{ impact.review_minutes_per_vote }} minutes for every approval vote cast

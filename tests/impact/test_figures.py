@@ -27,7 +27,7 @@ def _impact(audit: AuditLog, **options: object) -> Impact:
 def test_totals_match_the_hand_count(audit: AuditLog) -> None:
     totals = _impact(audit).totals.to_dict()
     assert {name: totals[name] for name in EXPECTED} == EXPECTED
-    assert totals["without_human_share"] == pytest.approx(2 / 3)
+    assert totals["without_human_share"] == pytest.approx(3 / 4)
 
 
 def test_per_tool_an_approved_call_saves_its_effort_less_the_review(audit: AuditLog) -> None:
@@ -38,18 +38,21 @@ def test_per_tool_an_approved_call_saves_its_effort_less_the_review(audit: Audit
     assert po.decision_p50_seconds == 1800.0
     adjust = tools["inventory_adjust_stock"]
     assert (adjust.rejected, adjust.reminders, adjust.escalations, adjust.minutes_saved) == (1, 1, 1, -5.0)
-    assert tools["itsm_update_incident"].vetoes == 1
+    update, note = tools["itsm_update_incident"], tools["itsm_add_work_note"]
+    assert (update.veto_windows, update.vetoes, update.approvals_requested, update.rejected) == (1, 1, 0, 0)
+    assert (note.completed, note.completed_without_human, note.approved) == (1, 1, 0)
     assert tools["inventory_transfer_stock"].denials == 1
 
 
 def test_per_system_and_period(audit: AuditLog) -> None:
     impact = _impact(audit)
     itsm = dict(impact.systems)["itsm"]
-    assert (itsm.calls, itsm.completed, itsm.failed_executions, itsm.vetoes) == (3, 2, 1, 1)
+    assert (itsm.calls, itsm.completed, itsm.failed_executions, itsm.vetoes) == (5, 3, 1, 1)
     assert [name for name, _ in impact.systems] == ["itsm", "inventory", "procurement"]  # ties by name
     periods = dict(impact.periods)
     assert (periods["2026-12-01"].requests, periods["2026-12-01"].calls) == (2, 5)
-    assert (periods["2026-12-02"].requests, periods["2026-12-02"].monitors_tripped) == (1, 2)
+    assert (periods["2026-12-02"].requests, periods["2026-12-02"].calls) == (1, 4)
+    assert periods["2026-12-02"].monitors_tripped == 2
     assert impact.monitors == (("refusals-per-thread", 2),)
 
 
@@ -61,7 +64,7 @@ def test_weeks_gather_their_days(audit: AuditLog) -> None:
 
 def test_since_drops_earlier_events_but_keeps_the_wait_of_a_request_made_before(audit: AuditLog) -> None:
     impact = _impact(audit, since=DAY2)
-    assert (impact.totals.requests, impact.totals.calls, impact.totals.approvals_requested) == (1, 2, 1)
+    assert (impact.totals.requests, impact.totals.calls, impact.totals.approvals_requested) == (1, 4, 1)
     assert impact.totals.decision_p50_seconds == 14400.0
     later = _impact(audit, since=DAY2 + timedelta(minutes=239))
     assert (later.totals.approvals_requested, later.totals.rejected) == (0, 1)

@@ -34,18 +34,36 @@ class _Page(HTMLParser):
         self.tags: list[str] = []
         self.data: str | None = None
         self.cards: dict[str, str] = {}
+        self.rows: dict[str, list[list[str]]] = {}  # table slice → rows of cell texts
         self._in: str | None = None
+        self._slice: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         found = dict(attrs)
         self.links += [value or "" for name, value in attrs if name in ("src", "href")]
+        if tag == "table":
+            self._slice = found.get("data-slice")
+        elif tag == "tr" and self._slice is not None:
+            self.rows.setdefault(self._slice, []).append([])
+        elif tag == "td" and self._slice is not None:
+            self.rows[self._slice][-1].append("")
+            self._in = "cell"
         if tag == "script" and found.get("id") == "impact-data":
             self._in = "data"
         elif tag == "b" and (found.get("id") or "").startswith("fig-"):
             self._in = str(found["id"])[4:]
 
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._slice = None
+        if tag == "td":
+            self._in = None
+
     def handle_data(self, data: str) -> None:
+        if self._in == "cell" and self._slice is not None:
+            self.rows[self._slice][-1][-1] += data
+            return
         if self._in == "data":
             self.data = data
         elif self._in is not None:
@@ -91,10 +109,18 @@ def test_the_cards_show_what_the_json_holds(tmp_path: Path) -> None:
     assert json.loads(page.data) == report_data(impact, generated_at=GENERATED, policy_version="p@1")
     assert page.cards["calls"] == str(EXPECTED["calls"])
     assert page.cards["requests"] == str(EXPECTED["requests"])
-    assert page.cards["share"] == "66.7%"
-    assert page.cards["saved"] == "35"
+    assert page.cards["share"] == "75.0%"
+    assert page.cards["saved"] == "33"
     assert page.cards["p50"] == "30m"
     assert page.cards["monitors"] == "2"
+    shown = {row[0]: row for row in page.rows["tool"] if row}
+    data = json.loads(page.data)
+    assert sorted(shown) == sorted(row["tool"] for row in data["tools"])
+    for row in data["tools"]:
+        cells = shown[row["tool"]]
+        assert cells[1] == str(row["calls"])  # tool, calls, then the tiers
+        assert cells[2:6] == [str(row["by_tier"][tier]) for tier in ("auto", "notify", "approve", "deny")]
+        assert cells[-1] == f"{row['minutes_saved']:,.0f}"
 
 
 def test_hostile_tool_and_monitor_names_are_shown_not_run(tmp_path: Path) -> None:
@@ -147,7 +173,7 @@ def test_cli_writes_the_html_and_prints_its_path(
 def test_cli_prints_a_summary(cli: CliRunner, home_with_trail: Path) -> None:
     result = cli.invoke(app, ["report", "--since", "2026-11-30"])
     assert result.exit_code == 0, result.output
-    assert "66.7%" in result.stdout
+    assert "75.0%" in result.stdout
     assert "30m / 4h 0m" in result.stdout
     assert "By tool" in result.stdout
 

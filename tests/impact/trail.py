@@ -15,6 +15,7 @@ DAY2 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 EFFORT = {
     "itsm_create_incident": 10.0,
     "itsm_update_incident": 5.0,
+    "itsm_add_work_note": 3.0,
     "procurement_create_purchase_order": 30.0,
     "inventory_adjust_stock": 15.0,
 }
@@ -92,17 +93,39 @@ def build_trail(audit: AuditLog, clock: FakeClock) -> None:
     at(DAY2 + 241 * m, EventKind.DECISION, _decision("itsm_create_incident", "auto"))
     at(DAY2 + 242 * m, EventKind.EXECUTION, _execution("itsm_create_incident", "failed"))
     at(DAY2 + 243 * m, EventKind.EXECUTION, _execution("itsm_create_incident", "completed", replayed=True))
-    at(DAY2 + 244 * m, EventKind.VETO, {"request_id": "v1", "tool": "itsm_update_incident", "reason": "no"})
     at(DAY2 + 245 * m, EventKind.MONITOR_TRIPPED, {"monitor_id": "refusals-per-thread"})
-    at(DAY2 + 246 * m, EventKind.MONITOR_TRIPPED, {"monitor_id": "refusals-per-thread"})
+    at(DAY2 + 246 * m, EventKind.MONITOR_TRIPPED, {"monitor": "refusals-per-thread"})
+    # two notify calls wait out veto windows (requests nobody needs to approve): one vetoed, one runs
+    update, note = "itsm_update_incident", "itsm_add_work_note"
+    window = {"requirements": [{"roles": ["incident_manager"], "count": 0}]}
+    at(DAY2 + 250 * m, EventKind.DECISION, _decision(update, "notify"))
+    at(DAY2 + 250 * m, EventKind.APPROVAL_REQUESTED, {"request_id": "v1", "tool": update, **window})
+    at(DAY2 + 250 * m, EventKind.VETO_WINDOW, {"request_id": "v1", "tool": update, "ends_at": "later"})
+    at(
+        DAY2 + 255 * m,
+        EventKind.APPROVAL_VOTE,
+        {"request_id": "v1", "accepted": True, "approve": False},
+        "dave",
+    )
+    at(DAY2 + 255 * m, EventKind.APPROVAL_FINAL, {"request_id": "v1", "tool": update, "status": "rejected"})
+    at(
+        DAY2 + 255 * m,
+        EventKind.VETO,
+        {"request_id": "v1", "tool": update, "reason": "not during the incident"},
+    )
+    at(DAY2 + 260 * m, EventKind.DECISION, _decision(note, "notify"))
+    at(DAY2 + 260 * m, EventKind.APPROVAL_REQUESTED, {"request_id": "v2", "tool": note, **window})
+    at(DAY2 + 260 * m, EventKind.VETO_WINDOW, {"request_id": "v2", "tool": note, "ends_at": "later"})
+    at(DAY2 + 275 * m, EventKind.APPROVAL_FINAL, {"request_id": "v2", "tool": note, "status": "approved"})
+    at(DAY2 + 276 * m, EventKind.EXECUTION, _execution(note, "completed", approval_id="v2"))
 
 
 EXPECTED = {
     "requests": 3,
-    "calls": 7,
-    "by_tier": {"auto": 2, "notify": 1, "approve": 2, "deny": 2},
-    "completed": 3,
-    "completed_without_human": 2,
+    "calls": 9,
+    "by_tier": {"auto": 2, "notify": 3, "approve": 2, "deny": 2},
+    "completed": 4,
+    "completed_without_human": 3,
     "failed_executions": 1,
     "approvals_requested": 2,
     "approved": 1,
@@ -112,10 +135,11 @@ EXPECTED = {
     "decision_p95_seconds": 14400.0,
     "reminders": 1,
     "escalations": 1,
+    "veto_windows": 2,
     "vetoes": 1,
     "denials": 2,
     "monitors_tripped": 2,
-    "effort_minutes": 45.0,
-    "review_minutes": 10.0,
-    "minutes_saved": 35.0,
+    "effort_minutes": 48.0,
+    "review_minutes": 15.0,
+    "minutes_saved": 33.0,
 }
