@@ -21,9 +21,11 @@ from agent.cli.evals import eval_app
 from agent.cli.executions import executions_app
 from agent.cli.failures import fail, failing, json_object, load_settings
 from agent.cli.knowledge import ingest, search
+from agent.cli.oversight import autonomy_app, monitors_app, veto, with_oversight
 from agent.cli.render import literal, print_decision, tier_label, visible
 from agent.cli.report import report
 from agent.cli.serve import serve, tokens_app
+from agent.cli.slack import slack
 from agent.cli.worker import worker
 
 if TYPE_CHECKING:
@@ -41,11 +43,15 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(executions_app, name="executions")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(eval_app, name="eval")
+app.add_typer(autonomy_app, name="autonomy")
+app.add_typer(monitors_app, name="monitors")
+app.command()(veto)
 app.command()(chat)
 app.command()(ingest)
 app.command()(search)
 app.command()(serve)
 app.command()(worker)
+app.command()(slack)
 app.command()(report)
 
 console = Console()
@@ -217,7 +223,7 @@ def policy_explain(
 
     settings = load_settings()
     try:
-        governance = load_governance(settings, policy_file=policy)
+        governance = with_oversight(settings, load_governance(settings, policy_file=policy))
         actor = governance.directory.actor(as_user)
         decision, notes = explain(
             governance,
