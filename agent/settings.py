@@ -72,12 +72,48 @@ class Settings(BaseSettings):
     head_publish_interval_s: float = Field(
         default=60.0, gt=0, description="How often the worker publishes the audit head outside the chain"
     )
+    oversight_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the worker announces veto windows, reminds, escalates and runs the monitors",
+    )
     head_file: Path | None = Field(
         default=None, description="Where the audit head is published (OPSLAYER_HOME/audit-head.json if unset)"
     )
     # --- the review page (`opslayer serve`, /login) ---
     web_session_hours: float = Field(
         default=12.0, gt=0, le=24 * 30, description="How long a review-page sign-in lasts"
+    )
+    # --- impact (`opslayer report`, GET /v1/impact, the opslayer_impact_* metrics) and traces ---
+    impact_review_minutes: float = Field(
+        default=5.0, ge=0, le=480, description="Minutes of a person's time one approval vote is counted as"
+    )
+    impact_roles: tuple[str, ...] = Field(
+        default=("auditor",),
+        description="Roles that may read the impact figures (besides everyone who manages someone)",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint (http://collector:4318/v1/traces); traces are off if unset",
+    )
+    otlp_headers: SecretStr | None = Field(
+        default=None, description="Headers sent with every trace export, as k=v,k2=v2 (an API key, say)"
+    )
+
+    # --- the Slack app (mounted in `opslayer serve` only when the bot token and signing secret are set) ---
+    slack_bot_token: SecretStr | None = Field(default=None, description="Slack bot token (xoxb-...)")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Slack signing secret: every request to /slack/* is verified with it"
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, description="Slack app-level token (xapp-...) for Socket Mode (`opslayer slack`)"
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Slack Web API base URL (a stand-in in tests)"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Where people reach this service (https://ops.example.com): links in Slack cards",
     )
 
     @property
