@@ -19,10 +19,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent import web
-from agent.api import approvals, audit, executions, policy, problems, threads
+from agent.api import approvals, audit, executions, impact, oversight, policy, problems, threads
 from agent.api.auth import Caller, trusted_header
 from agent.api.models import HealthOut, ReadyOut
 from agent.operations import Operations
+from agent.operations.impact import catalogue_systems, recent_impact
 from agent.settings import Settings
 
 log = logging.getLogger("opslayer.api")
@@ -39,6 +40,8 @@ def create_app(
 
     ``worker``: run one worker in-process while the app runs (default: ``settings.serve_worker``).
     """
+    from agent.slack import mount_if_configured
+
     ops = operations if operations is not None else Operations(settings)
     app = FastAPI(
         title="opslayer",
@@ -56,9 +59,13 @@ def create_app(
         executions.build(settings.api_page_max),
         audit.build(settings.api_page_max),
         policy.router,
+        oversight.router,
+        impact.router,
     ):
         app.include_router(router, responses=problems.RESPONSES)
     _service_routes(app)
+    ops.metrics.watch_impact(lambda: recent_impact(ops), systems=lambda: catalogue_systems(ops))
+    app.state.slack = mount_if_configured(app, settings, ops)  # /slack/* when Slack is configured
     web.mount(app, settings)  # the review page: /login, /, /approvals/{id}, ...
     app.add_middleware(_Observed)
     app.add_middleware(_BodyLimit, max_bytes=settings.api_max_body_bytes)
@@ -145,9 +152,13 @@ def _lifespan(settings: Settings, ops: Operations, run_worker: bool) -> Any:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
         thread = _start_worker(settings, ops, stop) if run_worker else None
+        if app.state.slack is not None:
+            app.state.slack.start()  # posts cards, card updates and continuations to Slack
         try:
             yield
         finally:
+            if app.state.slack is not None:
+                await app.state.slack.stop()
             stop.set()
             if thread is not None:
                 thread.join(timeout=30)

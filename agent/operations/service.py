@@ -495,8 +495,11 @@ class Operations:
         return access.may_settle(self.person(person_id), self.settings.settle_roles)
 
     def may_see_approval(self, person_id: str, request: ApprovalRequest) -> bool:
-        """The requester, whoever holds a role it asks for or voted on it, and auditors."""
-        return access.may_see_approval(self.person(person_id), request)
+        """The requester, whoever holds a role it asks for or voted on it, auditors, and the people it
+        was escalated to with the right to approve."""
+        if access.may_see_approval(self.person(person_id), request):
+            return True
+        return bool(self.stores.approvals.granted_roles(request.id, person_id))
 
     def may_see_thread(self, person_id: str, thread: str) -> bool:
         """Whoever sent a message in it, whoever may see one of its approvals, and auditors."""

@@ -29,10 +29,11 @@ PAUSES = "erin.change"  # change_manager: may pause autonomy and clear monitors
 
 
 class Clock:
-    """Now, until the test moves it."""
+    """Now, until the test moves it. It starts at the real time: the audit trail stamps events with
+    the real time, and monitors read it in windows ending at this clock's now."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+        self.now = datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.now
