@@ -11,6 +11,7 @@ from evals.bench_agent import bench_agent
 from evals.bench_audit import bench_audit
 from evals.bench_backends import bench_backends
 from evals.bench_governance import bench_governance
+from evals.bench_monitors import bench_monitors
 from evals.bench_report import bench_report
 from evals.bench_retrieval import bench_retrieval
 from evals.bench_service import bench_service
@@ -28,6 +29,7 @@ def run_all() -> dict[str, Any]:
         report["service"] = bench_service(tmp_dir)
         report["retrieval"] = bench_retrieval(tmp_dir / "retrieval")
         report["impact_report"] = bench_report(tmp_dir)
+        report["monitors"] = bench_monitors(tmp_dir)
     return report
 
 
