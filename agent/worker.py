@@ -241,7 +241,7 @@ class Worker:
     def _oversee(self) -> None:
         report = self.operations.oversight.run_pass()
         for trip in report.tripped:
-            log.warning("worker %s: %s", self.id, trip.describe())
+            log.info("worker %s: %s", self.id, trip.describe())
         interval = timedelta(seconds=self.settings.oversight_interval_s)
         self.queue.enqueue(OVERSIGHT_WORK, OVERSIGHT_WORK, due_at=self._clock() + interval)
 

@@ -89,7 +89,7 @@ class RestrictionStore:
     """Restrictions in ``engine`` (table created if missing), audited to ``audit``."""
 
     def __init__(self, engine: Engine, *, audit: AuditLog, clock: Callable[[], datetime]) -> None:
-        self._engine = engine
+        self.engine = engine
         self._audit = audit
         self._clock = clock
         create_tables(engine, restrictions)
@@ -169,7 +169,7 @@ class RestrictionStore:
         found = self.get(row_id)
         now = _iso(self._clock())
         guard = update(restrictions).where(restrictions.c.id == row_id, restrictions.c.cleared_at.is_(None))
-        with self._engine.begin() as conn:
+        with self.engine.begin() as conn:
             changed = conn.execute(
                 guard.values(cleared_at=now, cleared_by=by, clear_reason=reason, active_key=None)
             ).rowcount
@@ -201,8 +201,22 @@ class RestrictionStore:
         query = select(restrictions.c.name, restrictions.c.scope, restrictions.c.subject).where(
             restrictions.c.cleared_at.is_(None), restrictions.c.source == MONITOR
         )
-        with self._engine.connect() as conn:
+        with self.engine.connect() as conn:
             return {(row.name, row.scope, row.subject) for row in conn.execute(query)}
+
+    def cleared_since(self, since: datetime) -> dict[tuple[str, str, str | None], datetime]:
+        """When each monitor trip (monitor, scope, subject) cleared at or after ``since`` was cleared
+        (the latest clearance of each)."""
+        columns = restrictions.c
+        query = select(columns.name, columns.scope, columns.subject, columns.cleared_at).where(
+            columns.source == MONITOR, columns.cleared_at >= _iso(since)
+        )
+        cleared: dict[tuple[str, str, str | None], datetime] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                key, at = (row.name, row.scope, row.subject), datetime.fromisoformat(row.cleared_at)
+                cleared[key] = max(at, cleared.get(key, at))
+        return cleared
 
     def _add(
         self,
@@ -245,7 +259,7 @@ class RestrictionStore:
             "active_key": _active_key(source, name, scope, subject, tools),
         }
         try:
-            with self._engine.begin() as conn:
+            with self.engine.begin() as conn:
                 conn.execute(insert(restrictions).values(row))
         except IntegrityError:
             return None
@@ -258,7 +272,7 @@ class RestrictionStore:
         query = select(restrictions).where(*conditions).order_by(restrictions.c.created_at.desc())
         if limit is not None:
             query = query.limit(limit)
-        with self._engine.connect() as conn:
+        with self.engine.connect() as conn:
             return [_restriction(row) for row in conn.execute(query)]
 
 

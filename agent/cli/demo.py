@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
@@ -21,10 +22,12 @@ from rich.text import Text
 from agent import wiring as services
 from agent.cli.chat import print_turn
 from agent.cli.render import print_decision
+from agent.run.notifier import Notification
 from agent.run.review import explain
 from agent.run.session import AgentSession
 from agent.settings import Settings
 from governance.approvals import ApprovalError
+from governance.policy import DEFAULT_POLICY_PATH
 from tools.local import reset_local_systems
 
 
@@ -84,8 +87,9 @@ def run_demo(base: Settings, console: Console) -> None:
     _show_po_once(console, session)
     _denied_change(console, settings)
     _policy_examples(console, settings, session)
+    _oversight(console, settings)
     result = session.deps.audit.verify()
-    console.print(Rule("8. The audit trail"))
+    console.print(Rule("9. The audit trail"))
     status = "[green]audit chain intact[/]" if result.ok else f"[red]audit chain broken[/]: {result}"
     console.print(f"{status}: {result.checked} events verified.")
     console.print(f"Explore them: OPSLAYER_HOME={settings.home} opslayer audit tail -n 40")
@@ -177,6 +181,144 @@ def _policy_examples(console: Console, settings: Settings, session: AgentSession
         usage=session.deps.usage,
     )
     print_decision(console, decision, governance.directory, title="bob.requester → 30,000 EUR PO")
+
+
+class _DemoClock:
+    """The oversight steps' clock: it starts now and the demo moves it (no waiting for real)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, console: Console, minutes: int) -> None:
+        self.now += timedelta(minutes=minutes)
+        console.print(Text(f"[the demo clock moves {minutes} minutes on]", style="dim"), highlight=False)
+
+
+class _PrintingNotifier:
+    """Shows what would reach people (a Slack DM or channel post when the Slack app is configured)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def send(self, notification: Notification) -> None:
+        to = ", ".join(notification.recipients)
+        self.console.print(Text.assemble(("notify ", "magenta"), (to, "bold"), f": {notification.text}"))
+
+
+def _oversight_policy(settings: Settings) -> Path:
+    """The shipped policy plus a 15-minute veto window on incident work notes, write-offs escalated to
+    the warehouse managers' manager after an hour, a deny rule for bulk write-offs, and the
+    confused-thread monitor tripping at 3 refusals."""
+    document = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+    document["label"] = "2026-11 baseline + oversight demo"
+    for rule in document["rules"]:
+        if rule["id"] == "incident-edits-notify":
+            rule |= {"veto_window": "15m", "veto_by": {"roles": ["incident_manager"]}}
+        if rule["id"] == "write-off":
+            rule |= {"escalate_after": "1h", "escalate_to": "manager"}
+    document["rules"].append(
+        {
+            "id": "no-bulk-write-offs",
+            "tools": ["inventory_adjust_stock"],
+            "when": "args.kind == 'write_off' && args.delta < -100",
+            "tier": "deny",
+            "reason": "Write-offs of more than 100 units go through a stock audit, not a chat.",
+        }
+    )
+    for monitor in document["monitors"]:
+        if monitor["id"] == "confused-thread":
+            monitor["threshold"] = 3
+            monitor["reason"] = "Three refused calls in one thread within an hour: its writes need approval."
+    path = settings.home / "oversight-policy.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _oversight(console: Console, base: Settings) -> None:
+    """Veto window, escalation and a tripped monitor, with the worker doing its rounds on a demo clock."""
+    from agent.operations import Operations
+    from agent.worker import Worker
+
+    settings = base.model_copy(update={"policy_file": _oversight_policy(base)})
+    clock = _DemoClock()
+    ops = Operations(settings, clock=clock, notifier=_PrintingNotifier(console))
+    worker = Worker(settings, operations=ops, worker_id="demo-worker", clock=clock)
+    console.print(Rule("8. Oversight over time: a monitor that trips, a veto window, an escalation"))
+    console.print(f"[dim]policy: {settings.policy_file} (the worker runs on a demo clock)[/]")
+    # The monitor first: the audit trail keeps real time, and its windows end at the demo clock's now.
+    _monitor(console, ops, worker, clock)
+    _veto_window(console, ops, worker, clock)
+    _escalation(console, ops, worker, clock)
+
+
+def _veto_window(console: Console, ops: Any, worker: Any, clock: _DemoClock) -> None:
+    console.print(Rule("8b. A work note waits its 15-minute veto window, then runs", style="dim"))
+    turn = ops.send("add a note to INC0010047 saying rebooted the pool members", actor="carol.desk")
+    [request] = turn.pending
+    console.print(f"{request.id}: {request.status_reason}")
+    worker.run_once()  # announces the window
+    clock.advance(console, 16)
+    worker.run_once()
+    after = ops.stores.approvals.get(request.id)
+    console.print(f"{request.id}: {after.status.value} ({after.status_reason}); the note ran once:")
+    console.print(Text(_answer(ops, turn.thread_id)))
+    vetoed = ops.send("add a note to INC0010047 saying restarting all pool members now", actor="carol.desk")
+    [second] = vetoed.pending
+    outcome = ops.oversight.veto(
+        second.id, voter="dave.incident", reason="not during peak traffic", channel="cli"
+    )
+    console.print(Text.assemble(("veto ", "red"), f"dave.incident: {outcome.request.status_reason}"))
+    worker.run_once()
+    console.print(Text(_answer(ops, vetoed.thread_id)))
+
+
+def _answer(ops: Any, thread: str) -> str:
+    return str(ops.audit_events(thread=thread, kinds=["response"])[-1].payload["text"])
+
+
+def _escalation(console: Console, ops: Any, worker: Any, clock: _DemoClock) -> None:
+    console.print(
+        Rule("8c. An undecided write-off: reminder after 30 minutes, escalation after 1 hour", style="dim")
+    )
+    [request] = ops.send("write off 2 damaged SSD-1TB-NVME at AMS-1", actor="carol.desk").pending
+    console.print(f"{request.id} waits for a warehouse manager")
+    for _ in range(2):
+        clock.advance(console, 30)
+        worker.run_once()
+    ops.vote(request.id, voter="frank.warehouse", approve=True, channel="cli", comment="after the escalation")
+    worker.run_once()
+    ran = [e for e in ops.executions(thread=request.thread_id) if e.tool == "inventory_adjust_stock"]
+    console.print(f"{request.id}: approved by frank.warehouse; the write-off ran {len(ran)} time(s)")
+
+
+def _monitor(console: Console, ops: Any, worker: Any, clock: _DemoClock) -> None:
+    console.print(Rule("8a. A thread that keeps asking for refused calls trips a monitor", style="dim"))
+    thread = None
+    for _ in range(3):
+        turn = ops.send("write off 500 damaged SSD-1TB-NVME at AMS-1", actor="bob.requester", thread=thread)
+        thread = turn.thread_id
+    console.print(f"thread {thread}: 3 calls refused by policy")
+    clock.advance(console, 1)
+    worker.run_once()
+    [view] = [v for v in ops.oversight.monitors() if v.monitor.id == "confused-thread"]
+    [trip] = view.trips
+    held = ops.send("write off 2 damaged SSD-1TB-NVME at AMS-1", actor="bob.requester", thread=thread)
+    console.print(f"the next write-off in that thread needs approval under {held.pending[0].rule_ids}")
+    ops.vote(
+        held.pending[0].id,
+        voter="frank.warehouse",
+        approve=False,
+        channel="cli",
+        reason="the stock audit comes first",
+    )
+    ops.oversight.clear(trip.id, by="dave.incident", reason="bob confirmed the stock audit is booked")
+    console.print(
+        f"{trip.id} cleared by dave.incident (`opslayer monitors clear`); "
+        "every trip and clearance is in the audit trail"
+    )
 
 
 def _impact_report(console: Console, settings: Settings) -> None:

@@ -220,11 +220,17 @@ class OversightService:
         policy = self._ops.governance.policy.policy
         if not policy.monitors:
             return []
-        engine = self.store._engine
         active = self.store.active_keys()
+        longest = max(m.window_length for m in policy.monitors)
+        cleared = self.store.cleared_since(now - longest)
         tripped = []
-        for reading in evaluate(policy, engine, now):
-            if (reading.monitor.id, reading.scope, reading.subject) in active:
+        for reading in evaluate(policy, self.store.engine, now):
+            key = (reading.monitor.id, reading.scope, reading.subject)
+            if key in active:
+                continue
+            # A person cleared this trip having seen what is in the window: it trips again once a
+            # whole window has passed since (a problem that goes on is caught then).
+            if key in cleared and cleared[key] > now - reading.monitor.window_length:
                 continue
             trip = self._trip(reading)
             if trip is not None:

@@ -10,8 +10,9 @@ import pytest
 
 from agent.operations import Operations
 from agent.operations.oversight import OversightInvalid, OversightRefused
+from agent.wiring import governance_engine
 from agent.worker import Worker
-from governance.audit import EventKind
+from governance.audit import AuditLog, EventKind
 from governance.decision import Tier
 from governance.restrictions import AlreadyCleared
 from tests.oversight.conftest import NOTE, NOTE_ASKS, PAUSES, Clock, KeptNotifier
@@ -72,8 +73,10 @@ def test_only_the_roles_the_policy_names_may_pause_and_bad_input_is_named(ops: O
     assert ops.oversight.pauses() == []
 
 
-def _refuse(ops: Operations, thread: str, count: int) -> None:
-    """Calls refused by validation, as a confused (or injected) model makes them, in the trail."""
+def _refuse(ops: Operations, clock: Clock, thread: str, count: int) -> None:
+    """Calls refused by validation, as a confused (or injected) model makes them, in the trail (at
+    the test's clock: the service's trail keeps the real time)."""
+    trail = AuditLog(governance_engine(ops.settings), clock=clock)
     for index in range(count):
         payload = {
             "stage": "validation",
@@ -84,7 +87,7 @@ def _refuse(ops: Operations, thread: str, count: int) -> None:
             "args_digest": "0" * 64,
             "policy_version": ops.governance.policy.version,
         }
-        ops.stores.audit.append(EventKind.DECISION, payload, thread_id=thread, actor="carol.desk")
+        trail.append(EventKind.DECISION, payload, thread_id=thread, actor="carol.desk")
 
 
 def test_a_monitor_trips_restricts_its_thread_names_itself_and_is_cleared(
@@ -92,12 +95,12 @@ def test_a_monitor_trips_restricts_its_thread_names_itself_and_is_cleared(
 ) -> None:
     first = ops.send("show INC0010047", actor=NOTE_ASKS)
     thread = first.thread_id
-    _refuse(ops, thread, 2)
+    _refuse(ops, clock, thread, 2)
     clock.advance(seconds=31)
     worker.run_once()
     assert [m.trips for m in ops.oversight.monitors()] == [()]  # 2 of 3: not yet
 
-    _refuse(ops, thread, 1)
+    _refuse(ops, clock, thread, 1)
     clock.advance(seconds=31)
     worker.run_once()
     [view] = ops.oversight.monitors()
@@ -132,8 +135,9 @@ def test_a_monitor_trips_restricts_its_thread_names_itself_and_is_cleared(
     assert cleared.actor == "dave.incident" and cleared.payload["monitor"] == "confused-thread"
     assert ops.oversight.in_force().restrictions == ()
     clock.advance(seconds=31)
+    worker.run_once()  # what was cleared does not trip it again within its window
+    assert ops.metrics.value("opslayer_monitors_tripped", monitor="confused-thread") == 0
+    _refuse(ops, clock, thread, 3)
+    clock.advance(hours=1)  # a window after the clearance
     worker.run_once()
-    assert ops.metrics.value("opslayer_monitors_tripped", monitor="confused-thread") == 1  # it trips again:
-    assert (
-        len(ops.audit_events(kinds=[EventKind.MONITOR_TRIPPED])) == 2
-    )  # the refusals are still in its window
+    assert len(ops.audit_events(kinds=[EventKind.MONITOR_TRIPPED])) == 2
