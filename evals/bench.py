@@ -15,6 +15,7 @@ from evals.bench_monitors import bench_monitors
 from evals.bench_report import bench_report
 from evals.bench_retrieval import bench_retrieval
 from evals.bench_service import bench_service
+from evals.bench_slack import bench_slack
 from evals.bench_startup import bench_startup
 
 
@@ -27,6 +28,7 @@ def run_all() -> dict[str, Any]:
         report["backends"] = bench_backends(tmp_dir)
         report["agent"] = bench_agent(tmp_dir)
         report["service"] = bench_service(tmp_dir)
+        report["slack"] = bench_slack(tmp_dir)
         report["retrieval"] = bench_retrieval(tmp_dir / "retrieval")
         report["impact_report"] = bench_report(tmp_dir)
         report["monitors"] = bench_monitors(tmp_dir)

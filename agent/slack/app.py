@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agent import wiring
@@ -70,8 +72,11 @@ class SlackFrontEnd:
             poll_s=poll_s,
         )
         self.clicks = Clicks(ops, self.client, voted=self.poster.wake)
+        self._authorized: AuthorizeResult | None = None
+        self._authorizing = asyncio.Lock()
         self.bolt = AsyncApp(
             client=self.client,
+            authorize=_authorize(self),
             signing_secret=None,
             request_verification_enabled=False,  # done before bolt, with replay detection and audit
             process_before_response=False,
@@ -80,6 +85,16 @@ class SlackFrontEnd:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         _listen(self)
+
+    async def authorized(self) -> AuthorizeResult:
+        """The bot's identity, asked of Slack once (``auth.test``), not once per concurrent request."""
+        async with self._authorizing:
+            if self._authorized is None:
+                answer = await self.client.auth_test()
+                self._authorized = AuthorizeResult.from_auth_test_response(
+                    auth_test_response=answer, bot_token=self.client.token
+                )
+            return self._authorized
 
     # --- links --------------------------------------------------------------------------------------
 
@@ -99,14 +114,20 @@ class SlackFrontEnd:
     # --- background work ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run the poster on the running event loop until :meth:`stop`."""
+        """Run the poster on the running event loop until :meth:`stop`; Web API calls share one HTTP
+        session from now on (slack_sdk opens a session per call otherwise)."""
         self._stop.clear()
+        if self.client.session is None or self.client.session.closed:
+            self.client.session = aiohttp.ClientSession()
         self._spawn(self.poster.run(self._stop))
 
     async def stop(self) -> None:
         self._stop.set()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
+        if self.client.session is not None:
+            await self.client.session.close()
+            self.client.session = None
 
     async def idle(self) -> None:
         """Wait until the turns and clicks started so far are done (tests, the bench, shutdown)."""
@@ -162,6 +183,13 @@ class SlackFrontEnd:
         root = await self.client.chat_postMessage(channel=channel, **cards.note(f"{COMMAND} {text}"))
         place = Place(channel=str(root["channel"]), thread_ts=str(root["ts"]))
         self.in_background(self.conversations.ask(slack_user=user, text=text, place=place, message_ts=None))
+
+
+def _authorize(front: SlackFrontEnd) -> Callable[[], Awaitable[AuthorizeResult]]:
+    async def authorize() -> AuthorizeResult:  # bolt passes the arguments a function names: none here
+        return await front.authorized()
+
+    return authorize
 
 
 def _listen(front: SlackFrontEnd) -> None:

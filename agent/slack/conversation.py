@@ -8,10 +8,12 @@ continues it: a colleague answering in the Slack thread is asked to start their 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import uuid
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agent.operations import Operations
@@ -47,10 +49,13 @@ def without_mentions(text: str) -> str:
 class Conversations:
     """Runs turns asked for in Slack and replies in their threads; ``client`` is an AsyncWebClient."""
 
-    def __init__(self, ops: Operations, store: SlackStore, client: Any) -> None:
+    def __init__(self, ops: Operations, store: SlackStore, client: Any, *, turns_at_once: int = 2) -> None:
         self.ops = ops
         self.store = store
         self.client = client
+        # Turns run in their own threads: the short database calls that acknowledge requests (on the
+        # default executor) never queue behind them.
+        self._turns = ThreadPoolExecutor(max_workers=turns_at_once, thread_name_prefix="slack-turn")
 
     async def ask(self, *, slack_user: str, text: str, place: Place, message_ts: str | None) -> str | None:
         """Run one turn for ``slack_user`` in the Slack thread ``place``; the agent thread id, or None when
@@ -71,9 +76,8 @@ class Conversations:
             return None
         await self._react(place, message_ts, WORKING_REACTION)
         try:
-            result = await asyncio.to_thread(
-                self.ops.send, text, actor=person.id, thread=thread, channel="slack"
-            )
+            send = functools.partial(self.ops.send, text, actor=person.id, thread=thread, channel="slack")
+            result = await asyncio.get_running_loop().run_in_executor(self._turns, send)
         except Exception as exc:  # the person hears why; the worker resumes what can be resumed
             log.warning("slack turn in %s failed: %s", thread, exc, exc_info=not _expected(exc))
             await self._say(place, failure_text(exc))

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler, to_async_bolt_request
 
 from agent.slack.app import DEDUPLICATED, STEP_UP_PATH, SlackFrontEnd
 from agent.slack.store import SlackStore, StepUpRefused
@@ -68,7 +68,7 @@ def mount(app: FastAPI, front: SlackFrontEnd) -> None:
 
     async def slack(request: Request) -> Response:
         body = await request.body()
-        refusal = await asyncio.to_thread(verifier.refusal, body, request.headers)
+        refusal, event_id = await asyncio.to_thread(_admit, verifier, front.store, body, request.headers)
         if refusal is not None:
             await asyncio.to_thread(
                 front.ops.refused,
@@ -79,10 +79,13 @@ def mount(app: FastAPI, front: SlackFrontEnd) -> None:
                 retry=request.headers.get("x-slack-retry-num"),
             )
             return JSONResponse({"error": refusal}, status_code=401)
-        if not await asyncio.to_thread(_first_delivery, front.store, body):
+        if event_id is False:
             return Response(status_code=200)  # a retry of an event handled already: acknowledged, not re-run
-        # Starlette keeps the body read above for bolt
-        return await handler.handle(request, addition_context_properties={DEDUPLICATED: True})
+        if event_id:  # an event needs only its 200: bolt runs its listeners after the answer
+            bolt_request = to_async_bolt_request(request, body, {DEDUPLICATED: True})
+            front.in_background(front.bolt.async_dispatch(bolt_request))
+            return Response(status_code=200)
+        return await handler.handle(request)  # clicks, commands, modals: bolt answers them
 
     for path in ("/slack/events", "/slack/interactivity"):
         app.add_api_route(path, slack, methods=["POST"], include_in_schema=False)
@@ -100,16 +103,22 @@ def mount(app: FastAPI, front: SlackFrontEnd) -> None:
     app.add_api_route(STEP_UP_PATH + "{secret}", step_up, methods=["GET"], include_in_schema=False)
 
 
-def _first_delivery(store: SlackStore, body: bytes) -> bool:
-    """False for an event whose id was handled already (Slack sends it again when it was acknowledged
-    late); True for everything else."""
-    if not body.startswith(b"{"):
-        return True  # a command or a click (form-encoded): no event id
+def _admit(
+    verifier: RequestVerifier, store: SlackStore, body: bytes, headers: Mapping[str, str]
+) -> tuple[str | None, str | bool | None]:
+    """One trip to the database per request: (why it is refused, or None) and, for an event, its id —
+    False when that event was handled already (Slack sends it again when it was acknowledged late)."""
+    refusal = verifier.refusal(body, headers)
+    if refusal is not None or not body.startswith(b"{"):
+        return refusal, None  # refused, or a command or a click (form-encoded): no event id
     try:
-        event_id = json.loads(body).get("event_id")
+        parsed = json.loads(body)
     except ValueError:
-        return True
-    return not isinstance(event_id, str) or store.first_delivery(event_id)
+        return None, None
+    event_id = parsed.get("event_id") if parsed.get("type") == "event_callback" else None
+    if not isinstance(event_id, str) or not event_id:
+        return None, None
+    return None, event_id if store.first_delivery(event_id) else False
 
 
 def _page(title: str, text: str) -> str:
