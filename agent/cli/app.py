@@ -203,6 +203,9 @@ def policy_check(
         f"[green]ok[/] {governance.policy.version}: {len(policy.rules)} rules, {len(policy.limits)} limits, "
         f"{len(policy.windows)} windows"
     )
+    step_up = [rule.id for rule in policy.rules if rule.step_up]
+    if step_up:  # approvals of these are given signed in on the review page, never by a click in chat
+        console.print(literal(f"step-up (approved on the review page only): {', '.join(step_up)}"))
 
 
 @policy_app.command("explain")

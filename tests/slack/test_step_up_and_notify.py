@@ -138,3 +138,22 @@ def test_the_slash_command_starts_a_thread_in_the_channel(world: World) -> None:
     assert root.params["channel"] == answers[0].params["channel"] == "C0OPS"
     assert "AMS-1" in answers[0].text and "✓ inventory_get_stock: ran (auto)" in answers[0].text
     assert [e.actor for e in world.ops.audit_events(kinds=[EventKind.REQUEST])] == ["grace.procure"]
+
+
+def test_policy_check_names_the_step_up_rules(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli.app import app
+
+    policy = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+    [huge] = [rule for rule in policy["rules"] if rule["id"] == "huge-po"]
+    huge["step_up"] = True
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(policy), encoding="utf-8")
+
+    result = CliRunner().invoke(
+        app, ["policy", "check", str(policy_file)], env={"OPSLAYER_HOME": str(tmp_path)}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "step-up (approved on the review page only): huge-po" in result.output
