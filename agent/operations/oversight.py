@@ -11,10 +11,11 @@ from __future__ import annotations
 import builtins
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from governance.approvals import ApprovalRequest, ApprovalStatus, Nudge, UnknownRequest
 from governance.decision import ApprovalRequirement, Tier
@@ -25,8 +26,47 @@ from governance.policy import Monitor, tools_matching
 from governance.restrictions import MONITOR, PAUSE, RestrictionStore
 
 if TYPE_CHECKING:
-    from agent.operations.service import Operations
+    from agent import wiring
+    from agent.metrics import Metrics
     from agent.operations.views import VoteOutcome
+    from agent.run.governance import Governance
+    from agent.settings import Settings
+    from governance.directory import Person
+
+
+class _Service(Protocol):
+    """What oversight needs of :class:`~agent.operations.Operations` (which owns it)."""
+
+    settings: Settings
+    metrics: Metrics
+
+    @property
+    def stores(self) -> wiring.Stores: ...
+
+    @property
+    def governance(self) -> Governance: ...
+
+    @property
+    def notifier(self) -> Any | None: ...
+
+    def now(self) -> datetime: ...
+
+    def person(self, person_id: str) -> Person: ...
+
+    def refused(self, person_id: str | None, *, reason: str, **about: Any) -> None: ...
+
+    def vote(
+        self,
+        request_id: str,
+        *,
+        voter: str,
+        approve: bool,
+        channel: str,
+        comment: str | None = None,
+        reason: str | None = None,
+        edited_args: Mapping[str, Any] | None = None,
+    ) -> VoteOutcome: ...
+
 
 log = logging.getLogger("opslayer.oversight")
 
@@ -66,7 +106,7 @@ class PassReport:
 class OversightService:
     """Veto, pause/resume autonomy, clear monitors, and the pass the worker runs; ``ops.oversight``."""
 
-    def __init__(self, ops: Operations) -> None:
+    def __init__(self, ops: _Service) -> None:
         self._ops = ops
 
     @cached_property

@@ -141,3 +141,22 @@ def test_a_monitor_trips_restricts_its_thread_names_itself_and_is_cleared(
     clock.advance(hours=1)  # a window after the clearance
     worker.run_once()
     assert len(ops.audit_events(kinds=[EventKind.MONITOR_TRIPPED])) == 2
+
+
+def test_replay_decides_each_call_under_the_restrictions_in_force_when_it_was_made(ops: Operations) -> None:
+    from governance.replay import replay
+
+    pause = ops.oversight.pause(by=PAUSES, reason="counts look wrong", tool="inventory_*")
+    held = ops.send("move 10 SSD-1TB-NVME from AMS-1 to BER-2", actor="carol.desk")
+    ops.oversight.resume(pause.id, by=PAUSES, reason="recounted")
+    free = ops.send("move 10 SSD-1TB-NVME from AMS-1 to BER-2", actor="carol.desk")
+
+    replayed = {
+        r.thread_id: r
+        for r in replay(ops.stores.audit, ops.governance.policy, ops.governance.directory)
+        if r.tool == "inventory_transfer_stock"
+    }
+    assert held.pending and replayed[held.thread_id].new_tier == "approve"
+    assert f"pause:{pause.id}" in replayed[held.thread_id].new_rules
+    assert replayed[free.thread_id].new_tier == "auto" and not replayed[free.thread_id].changed
+    assert not replayed[held.thread_id].changed
