@@ -35,6 +35,8 @@ def approval_context(
     proposed = next((e.payload.get("args") for e in view.history if e.kind == "approval_requested"), None)
     acting = may_act(request, person)
     messages = _messages(ops, request.thread_id)
+    answer = _answer(messages) if request.final else None
+    execution = _execution(ops, request)
     return {
         "view": view,
         "request": request,
@@ -48,9 +50,18 @@ def approval_context(
         "own": request.requester == person.id,
         "edit_fields": _edit_fields(ops, request, edit_values) if acting else [],
         "excerpt": [m for m in messages if _said(m)][-_EXCERPT:],
-        "answer": _answer(messages) if request.final else None,
-        "execution": _execution(ops, request),
-        "state": f"{request.status.value}:{request.version}:{request.consumed_by}",
+        "answer": answer,
+        "execution": execution,
+        # what the page's poll compares: a change of any of these redraws the live part
+        "state": ":".join(
+            str(part)
+            for part in (
+                request.status.value,
+                request.version,
+                execution.status.value if execution is not None else None,
+                answer is not None,
+            )
+        ),
     }
 
 

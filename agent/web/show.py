@@ -10,11 +10,11 @@ from typing import Any
 from agent.offline.answers import describe
 
 STATUS_SYMBOLS = {
-    "pending": "⏳",
+    "pending": "○",
     "approved": "✓",
     "rejected": "✗",
-    "expired": "⌛",
-    "started": "⏳",
+    "expired": "⊘",
+    "started": "○",
     "completed": "✓",
     "failed": "✗",
 }
