@@ -286,10 +286,12 @@ class SlackStore:
 
 
 def _insert_ignoring(conn: Connection, table: Table, values: dict[str, object]) -> bool:
-    """Without a conflict target, DO NOTHING covers every unique key (SQLite and PostgreSQL alike)."""
+    """Without a conflict target, DO NOTHING covers every unique key (SQLite and PostgreSQL alike).
+    RETURNING tells whether a row went in (psycopg reports no row count for this statement)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    result = conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)
+    key = next(iter(table.primary_key.columns))
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return conn.execute(statement).first() is not None
 
 
 def _cursor_seq() -> Select[Any]:

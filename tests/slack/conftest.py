@@ -94,10 +94,38 @@ def standin() -> Iterator[tuple[SlackStandIn, str]]:
 def world(
     tmp_path: Path, systems_template: Path, standin: tuple[SlackStandIn, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[World]:
+    yield from _world(tmp_path, systems_template, standin, monkeypatch)
+
+
+@pytest.fixture
+def pg_world(
+    tmp_path: Path,
+    systems_template: Path,
+    standin: tuple[SlackStandIn, str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[World]:
+    """The world with every store and the checkpoints on a new PostgreSQL database (skipped, naming what
+    is missing, where no server can run)."""
+    databases = request.getfixturevalue("pg_databases")
+    url = databases.create()
+    try:
+        yield from _world(tmp_path, systems_template, standin, monkeypatch, database_url=url)
+    finally:
+        databases.done(url)
+
+
+def _world(
+    tmp_path: Path,
+    systems_template: Path,
+    standin: tuple[SlackStandIn, str],
+    monkeypatch: pytest.MonkeyPatch,
+    **extra: Any,
+) -> Iterator[World]:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPSLAYER_OPENAI_API_KEY", raising=False)
     slack, url = standin
-    settings = slack_settings(tmp_path / "home", systems_template, url)
+    settings = slack_settings(tmp_path / "home", systems_template, url, **extra)
     ops = Operations(settings)
     app = create_app(settings, operations=ops, worker=True)
     with TestClient(app) as client:

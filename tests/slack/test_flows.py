@@ -49,6 +49,14 @@ def orders(world: World) -> list[Any]:
 
 
 def test_a_mention_asking_for_a_big_order_runs_it_once_after_both_approvers_click(world: World) -> None:
+    big_order_flow(world)
+
+
+def test_the_big_order_flow_on_postgresql(pg_world: World) -> None:
+    big_order_flow(pg_world)
+
+
+def big_order_flow(world: World) -> None:
     slack = world.slack
     ts, _ = ask(world, ALICE, ORDER)
 

@@ -1,0 +1,79 @@
+"""The Slack app's tables behave the same on SQLite and PostgreSQL, across processes (each store here
+has its own engine on one database, as two processes would).
+
+Pins: an event id, a signed request and an audit event are each taken once; one Slack thread maps to one
+agent thread whoever asks first; the poster's cursor has one holder at a time, is taken over when its lease
+runs out, and the old holder can no longer move it; a step-up link is redeemed once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from agent.slack.store import Card, Place, SlackStore, StepUpRefused
+from tests.pg.engines import OpenEngine
+
+LEASE = timedelta(seconds=30)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def two_stores(open_engine: OpenEngine, clock: Clock) -> tuple[SlackStore, SlackStore]:
+    return SlackStore(open_engine(), clock=clock), SlackStore(open_engine(), clock=clock)
+
+
+def test_deliveries_requests_and_events_are_taken_once(open_engine: OpenEngine) -> None:
+    one, other = two_stores(open_engine, Clock())
+
+    assert one.first_delivery("Ev01") and not other.first_delivery("Ev01") and other.first_delivery("Ev02")
+    assert one.first_request("1700000000", "v0=aa", window=timedelta(minutes=5))
+    assert not other.first_request("1700000000", "v0=aa", window=timedelta(minutes=5))
+    assert [one.claim_event(7), other.claim_event(7), other.claim_event(8)] == [True, False, True]
+
+
+def test_one_slack_thread_is_one_agent_thread(open_engine: OpenEngine) -> None:
+    one, other = two_stores(open_engine, Clock())
+    place = Place(channel="C0OPS", thread_ts="1700000000.000100")
+
+    first = one.thread_for(place, "slack-aaa")
+    second = other.thread_for(place, "slack-bbb")
+
+    assert first == second == "slack-aaa" and other.place_of("slack-aaa") == place
+    assert one.place_of("t-started-elsewhere") is None
+
+
+def test_the_cursor_has_one_holder_until_its_lease_runs_out(open_engine: OpenEngine) -> None:
+    clock = Clock()
+    one, other = two_stores(open_engine, clock)
+
+    assert one.lease_cursor("a", start_at=41, lease_for=LEASE) == 41
+    assert other.lease_cursor("b", start_at=0, lease_for=LEASE) is None
+    assert one.advance_cursor("a", 45)
+    clock.now += LEASE
+    assert other.lease_cursor("b", start_at=0, lease_for=LEASE) == 45
+    assert not one.advance_cursor("a", 50) and one.lease_cursor("a", start_at=0, lease_for=LEASE) is None
+    other.release_cursor("b")
+    assert one.lease_cursor("a", start_at=0, lease_for=LEASE) == 45
+
+
+def test_cards_and_step_up_links(open_engine: OpenEngine) -> None:
+    clock = Clock()
+    one, other = two_stores(open_engine, clock)
+    one.add_card(Card(approval_id="APR-1", channel="D0GRACE01", ts="1.1", recipient="grace.procure"))
+    other.add_card(Card(approval_id="APR-1", channel="C0OPS", ts="1.2", recipient=None))
+    secret = one.issue_step_up("APR-1", valid_for=timedelta(minutes=10))
+
+    assert {card.channel for card in other.cards("APR-1")} == {"D0GRACE01", "C0OPS"}
+    assert other.redeem_step_up(secret) == "APR-1"
+    try:
+        one.redeem_step_up(secret)
+    except StepUpRefused as refused:
+        assert "used already" in str(refused)
+    else:
+        raise AssertionError("a step-up link was redeemed twice")
