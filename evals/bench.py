@@ -17,6 +17,7 @@ from evals.bench_retrieval import bench_retrieval
 from evals.bench_service import bench_service
 from evals.bench_slack import bench_slack
 from evals.bench_startup import bench_startup
+from evals.bench_web import bench_web
 
 
 def run_all() -> dict[str, Any]:
@@ -28,6 +29,7 @@ def run_all() -> dict[str, Any]:
         report["backends"] = bench_backends(tmp_dir)
         report["agent"] = bench_agent(tmp_dir)
         report["service"] = bench_service(tmp_dir)
+        report["web"] = bench_web(tmp_dir)
         report["slack"] = bench_slack(tmp_dir)
         report["retrieval"] = bench_retrieval(tmp_dir / "retrieval")
         report["impact_report"] = bench_report(tmp_dir)

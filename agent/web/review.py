@@ -91,8 +91,8 @@ def _queue(request: Request, who: Visitor) -> Response:
         raise PageProblem(422, "Invalid request", "after: not an approval request id (APR-…)")
     ops = operations_of(request)
     try:
-        mine, more_mine = _collect(ops, who, actionable=True, after=None, **{**filters, "status": "pending"})
-        others, next_after = _collect(ops, who, actionable=False, after=after, **filters)
+        mine, more_mine = _waiting_for(ops, who, **filters)
+        others, next_after = _collect(ops, who, after=after, **filters)
     except _UnknownCursor:
         raise PageProblem(422, "Invalid request", f"after: no approval request {after!r}") from None
     template = "queue_live.html" if request.query_params.get("live") == "1" else "queue.html"
@@ -101,8 +101,8 @@ def _queue(request: Request, who: Visitor) -> Response:
         template,
         who=who,
         filters=filters,
-        mine=mine if filters["status"] in ("pending", "all") else [],
-        more_mine=more_mine is not None,
+        mine=mine,
+        more_mine=more_mine,
         others=others,
         next_after=next_after,
         after=after,
@@ -136,11 +136,29 @@ class _UnknownCursor(Exception):
     pass
 
 
+def _waiting_for(
+    ops: Operations, who: Visitor, *, status: str, system: str | None, tool: str | None, requester: str | None
+) -> tuple[list[ApprovalRequest], bool]:
+    """The first page of what the person may still vote on (read until found: nothing that waits for
+    them may be missing, however much else the queue holds), and whether there is more."""
+    if status not in ("pending", "all"):
+        return [], False
+    found: list[ApprovalRequest] = []
+    after: str | None = None
+    while True:
+        batch = ops.approvals(
+            requester=requester, tool=tool, actionable_by=who.person.id, limit=PAGE + 1, after=after
+        )
+        found += [r for r in batch if system is None or r.tool.startswith(f"{system}_")]
+        if len(found) > PAGE or len(batch) <= PAGE:
+            return found[:PAGE], len(found) > PAGE
+        after = batch[-1].id
+
+
 def _collect(
     ops: Operations,
     who: Visitor,
     *,
-    actionable: bool,
     after: str | None,
     status: str,
     system: str | None,
@@ -149,33 +167,44 @@ def _collect(
 ) -> tuple[list[ApprovalRequest], str | None]:
     """One page of the queue, oldest first, and the id to continue after (None on the last page).
 
-    ``actionable``: what the person may still vote on; else what they may see but not vote on."""
+    What the person may see but not vote on (that is in :func:`_waiting_for`). At most ``_SCAN``
+    requests are read for one page, so a page costs the same however long the queue is and whatever
+    the person may see: a page cut short by the bound still links to the next."""
     from governance.approvals import UnknownRequest
 
+    def keep(r: ApprovalRequest) -> bool:
+        if system is not None and not r.tool.startswith(f"{system}_"):
+            return False
+        return not may_act(r, who.person) and ops.may_see_approval(who.person.id, r)
+
     found: list[ApprovalRequest] = []
+    scanned = 0
     while True:
         try:
             batch = ops.approvals(
                 status=None if status == "all" else status,
                 requester=requester,
                 tool=tool,
-                actionable_by=who.person.id if actionable else None,
-                visible_to=who.person.id,
-                limit=PAGE + 1,
+                limit=_BATCH,
                 after=after,
             )
         except UnknownRequest:
             raise _UnknownCursor() from None
-        found += [
-            r
-            for r in batch
-            if (system is None or r.tool.startswith(f"{system}_"))
-            and (actionable or not may_act(r, who.person))
-        ]
-        if len(found) > PAGE or len(batch) <= PAGE:
-            break
+        for request in batch:
+            if keep(request):
+                found.append(request)
+                if len(found) > PAGE:
+                    return found[:PAGE], found[PAGE - 1].id
+        scanned += len(batch)
+        if len(batch) < _BATCH:
+            return found, None
         after = batch[-1].id
-    return found[:PAGE], (found[PAGE - 1].id if len(found) > PAGE else None)
+        if scanned >= _SCAN:
+            return found, after
+
+
+_BATCH = 100
+_SCAN = 200
 
 
 def _query(values: Mapping[str, str | None]) -> str:

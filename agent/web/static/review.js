@@ -6,7 +6,7 @@
   if (!live || !live.dataset.poll) {
     return;
   }
-  var every = 2000;
+  var every = Number(live.dataset.every) || 2000;
 
   function stateOf(root) {
     var marked = root.querySelector("[data-state]");
