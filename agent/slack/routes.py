@@ -10,11 +10,13 @@ audited as ``access_denied`` with what was wrong.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import html
 import json
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from fastapi import FastAPI, Request, Response
@@ -35,26 +37,28 @@ class RequestVerifier:
         self._store = store
         self._clock = clock
 
-    def refusal(self, body: bytes, headers: Mapping[str, str]) -> str | None:
-        """Why the request is refused, or None when it is Slack's, fresh and new."""
+    def check(
+        self, body: bytes, headers: Mapping[str, str], *, event_id: str | None
+    ) -> tuple[str | None, bool]:
+        """(Why the request is refused, or None when it is Slack's, fresh and new; whether its event, if
+        any, arrives for the first time)."""
         timestamp = headers.get("x-slack-request-timestamp")
         signature = headers.get("x-slack-signature")
         if not timestamp or not signature:
-            return "unsigned request (no X-Slack-Signature or X-Slack-Request-Timestamp)"
-        expected = (
-            "v0="
-            + hmac.new(self._secret, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
-        )
+            return "unsigned request (no X-Slack-Signature or X-Slack-Request-Timestamp)", False
+        signed = b"v0:" + timestamp.encode() + b":" + body
+        expected = "v0=" + hmac.new(self._secret, signed, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature):
-            return "forged request: the signature does not match"
+            return "forged request: the signature does not match", False
         if (
             not timestamp.isdigit()
             or abs(self._clock().timestamp() - int(timestamp)) > WINDOW.total_seconds()
         ):
-            return "stale request: its timestamp is more than 5 minutes from now"
-        if not self._store.first_request(timestamp, signature, window=WINDOW):
-            return "replayed request: this signature was seen already"
-        return None
+            return "stale request: its timestamp is more than 5 minutes from now", False
+        new, first = self._store.admit(timestamp, signature, event_id=event_id, window=WINDOW)
+        if not new:
+            return "replayed request: this signature was seen already", False
+        return None, first
 
 
 def mount(app: FastAPI, front: SlackFrontEnd) -> None:
@@ -65,10 +69,14 @@ def mount(app: FastAPI, front: SlackFrontEnd) -> None:
         settings.slack_signing_secret.get_secret_value(), front.store, clock=front.clock
     )
     handler = AsyncSlackRequestHandler(front.bolt)
+    # Admission (signature, replay, event id) has threads of its own: the listeners' database calls, on
+    # the default executor, must never make Slack's acknowledgement wait.
+    admission = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-admit")
 
     async def slack(request: Request) -> Response:
         body = await request.body()
-        refusal, event_id = await asyncio.to_thread(_admit, verifier, front.store, body, request.headers)
+        admitting = functools.partial(_admit, verifier, body, request.headers)
+        refusal, event_id = await asyncio.get_running_loop().run_in_executor(admission, admitting)
         if refusal is not None:
             await asyncio.to_thread(
                 front.ops.refused,
@@ -104,21 +112,31 @@ def mount(app: FastAPI, front: SlackFrontEnd) -> None:
 
 
 def _admit(
-    verifier: RequestVerifier, store: SlackStore, body: bytes, headers: Mapping[str, str]
+    verifier: RequestVerifier, body: bytes, headers: Mapping[str, str]
 ) -> tuple[str | None, str | bool | None]:
     """One trip to the database per request: (why it is refused, or None) and, for an event, its id —
     False when that event was handled already (Slack sends it again when it was acknowledged late)."""
-    refusal = verifier.refusal(body, headers)
-    if refusal is not None or not body.startswith(b"{"):
-        return refusal, None  # refused, or a command or a click (form-encoded): no event id
+    event_id = _event_id(body)
+    refusal, first = verifier.check(body, headers, event_id=event_id)
+    if refusal is not None or event_id is None:
+        return refusal, None
+    return None, event_id if first else False
+
+
+def _event_id(body: bytes) -> str | None:
+    """The id of an event callback (JSON); None for commands and clicks (form-encoded) and the rest."""
+    if not body.startswith(b"{"):
+        return None
     try:
         parsed = json.loads(body)
     except ValueError:
-        return None, None
-    event_id = parsed.get("event_id") if parsed.get("type") == "event_callback" else None
-    if not isinstance(event_id, str) or not event_id:
-        return None, None
-    return None, event_id if store.first_delivery(event_id) else False
+        return None
+    event_id = (
+        parsed.get("event_id")
+        if isinstance(parsed, dict) and parsed.get("type") == "event_callback"
+        else None
+    )
+    return event_id if isinstance(event_id, str) and event_id else None
 
 
 def _page(title: str, text: str) -> str:

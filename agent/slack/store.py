@@ -139,16 +139,26 @@ class SlackStore:
         """True the first time ``event_id`` is seen (in any process), False for every later delivery."""
         return self._insert_once(slack_events, event_id=event_id[:128], received_at=self._clock())
 
-    def first_request(self, timestamp: str, signature: str, *, window: timedelta) -> bool:
-        """True the first time a signed request is seen; forgets requests older than ``window`` (a
-        request that old is refused as stale anyway)."""
+    def admit(
+        self, timestamp: str, signature: str, *, event_id: str | None, window: timedelta
+    ) -> tuple[bool, bool]:
+        """One transaction per verified request: (it was never seen before, and its event — if it carries
+        one — was never delivered before). A request seen before is a replay; an event seen before is
+        a retry Slack sent because the first delivery was acknowledged late. Requests older than
+        ``window`` are forgotten now and then (one that old is refused as stale anyway)."""
         now = self._clock()
         digest = hashlib.sha256(f"{timestamp}:{signature}".encode()).hexdigest()
         self._requests_seen += 1
-        if self._requests_seen % _FORGET_EVERY == 1:  # not on every request: acknowledging must be quick
-            with self._engine.begin() as conn:
+        with self._engine.begin() as conn:
+            if self._requests_seen % _FORGET_EVERY == 1:  # not on every request: acknowledging is quick
                 conn.execute(delete(slack_requests).where(slack_requests.c.received_at < now - 2 * window))
-        return self._insert_once(slack_requests, digest=digest, received_at=now)
+            if not _insert_ignoring(conn, slack_requests, {"digest": digest, "received_at": now}):
+                return False, False
+            if event_id is None:
+                return True, True
+            return True, _insert_ignoring(
+                conn, slack_events, {"event_id": event_id[:128], "received_at": now}
+            )
 
     # --- threads ------------------------------------------------------------------------------------
 

@@ -32,8 +32,11 @@ def test_deliveries_requests_and_events_are_taken_once(open_engine: OpenEngine) 
     one, other = two_stores(open_engine, Clock())
 
     assert one.first_delivery("Ev01") and not other.first_delivery("Ev01") and other.first_delivery("Ev02")
-    assert one.first_request("1700000000", "v0=aa", window=timedelta(minutes=5))
-    assert not other.first_request("1700000000", "v0=aa", window=timedelta(minutes=5))
+    window = timedelta(minutes=5)
+    assert one.admit("1700000000", "v0=aa", event_id="Ev03", window=window) == (True, True)
+    assert other.admit("1700000000", "v0=aa", event_id="Ev03", window=window) == (False, False)  # replay
+    assert other.admit("1700000009", "v0=bb", event_id="Ev03", window=window) == (True, False)  # a retry
+    assert other.admit("1700000009", "v0=cc", event_id=None, window=window) == (True, True)  # a click
     assert [one.claim_event(7), other.claim_event(7), other.claim_event(8)] == [True, False, True]
 
 
