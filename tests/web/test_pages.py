@@ -314,3 +314,60 @@ def test_pages_carry_a_content_security_policy_without_inline_scripts(signed_in:
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "<script>" not in page.text and "onclick" not in page.text
+
+
+# --- the records pages ----------------------------------------------------------------------------
+
+
+def test_a_stuck_execution_is_settled_by_a_settle_role_only(ops: Operations, signed_in: SignIn) -> None:
+    thread, _ = ask(ops, MONITORS)
+
+    def killed() -> str:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # a process killed inside the call leaves the row started
+        ops.stores.executions.run_once(
+            "k" * 64, tool="itsm_add_work_note", args_digest="d" * 64, thread_id=thread, handler=killed
+        )
+    key = "k" * 64
+    assert key not in signed_in("bob.requester").get("/executions").text  # not his thread
+    grace = signed_in("grace.procure")  # sees the thread (she may approve in it), may not settle
+    page = grace.get("/executions").text
+    assert key in page and 'action="/executions/' not in page
+    carol = signed_in("carol.desk")
+    page = carol.get("/executions").text
+    assert key in page and f'action="/executions/{key}/settle"' in page
+    refused = grace.post(
+        f"/executions/{key}/settle",
+        data={"csrf": csrf_of(grace.get("/").text), "status": "failed", "text": "not there"},
+    )
+    assert refused.status_code == 403 and "settling needs one of the roles" in refused.text
+    done = carol.post(
+        f"/executions/{key}/settle",
+        data={"csrf": csrf_of(page), "status": "failed", "text": "no note in the ticket"},
+    )
+    assert done.status_code == 200 and "Nothing is stuck" in done.text
+    assert ops.execution(key).record.status.value == "failed"
+
+
+def test_the_queue_pages_through_what_else_you_may_see(
+    ops: Operations, signed_in: SignIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.web import review
+
+    monkeypatch.setattr(review, "PAGE", 2)
+    monkeypatch.setattr(review, "_BATCH", 2)
+    monkeypatch.setattr(review, "_SCAN", 2)
+    asked = [ask(ops, MONITORS, person)[1] for person in ("alice.requester", "bob.requester")]
+    asked += [ask(ops, "write off 1 damaged MON-27-4K at AMS-1", "carol.desk")[1] for _ in range(3)]
+    mia = signed_in("mia.audit")  # an auditor sees everything and may vote on nothing
+    seen: list[str] = []
+    url = "/"
+    for _ in range(10):
+        page = mia.get(url).text
+        seen += re.findall(r'<tr data-request="(APR-[0-9A-F]{8})"', page)
+        following = re.search(r'rel="next" href="([^"]+)"', page)
+        if following is None:
+            break
+        url = html.unescape(following.group(1))
+    assert seen == asked
