@@ -167,8 +167,17 @@ def event_body(event: dict[str, Any], *, event_id: str) -> str:
     )
 
 
-def mention(user: str, text: str, *, ts: str, channel: str = "C0OPS", event_id: str | None = None) -> str:
-    event = {
+def mention(
+    user: str,
+    text: str,
+    *,
+    ts: str,
+    channel: str = "C0OPS",
+    event_id: str | None = None,
+    thread_ts: str | None = None,
+) -> str:
+    """An ``app_mention`` event (in the thread ``thread_ts`` when given)."""
+    event: dict[str, Any] = {
         "type": "app_mention",
         "user": user,
         "text": f"<@{BOT_USER}> {text}",
@@ -176,6 +185,8 @@ def mention(user: str, text: str, *, ts: str, channel: str = "C0OPS", event_id: 
         "channel": channel,
         "event_ts": ts,
     }
+    if thread_ts is not None:
+        event["thread_ts"] = thread_ts
     return event_body(event, event_id=event_id or f"Ev{ts.replace('.', '')}")
 
 
