@@ -109,6 +109,12 @@ def shoot(page: Page, name: str) -> None:
     for width, height in ((1280, 900), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
         page.screenshot(path=ARTIFACTS / f"{name}-{width}.png", full_page=True)
+        # readable at that width: nothing makes the page scroll sideways
+        wide = page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > "
+            f"{width} + 1).map(e => e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right)"
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width, wide[:8])
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
