@@ -75,7 +75,8 @@ class SlackFrontEnd:
         self._authorized: AuthorizeResult | None = None
         self._authorizing = asyncio.Lock()
         self.bolt = AsyncApp(
-            client=self.client,
+            # Listeners use ``self.client``; bolt's own client gets its token from ``authorize``.
+            client=AsyncWebClient(base_url=self.client.base_url),
             authorize=_authorize(self),
             signing_secret=None,
             request_verification_enabled=False,  # done before bolt, with replay detection and audit

@@ -137,9 +137,13 @@ class Poster:
             return
         for channel, recipient in await asyncio.to_thread(self._destinations, request):
             facts = await asyncio.to_thread(self._facts, request, view.request_text, fresh_link=True)
-            posted = await self.client.chat_postMessage(
-                channel=channel, **cards.approval_card(request, facts)
-            )
+            try:
+                posted = await self.client.chat_postMessage(
+                    channel=channel, **cards.approval_card(request, facts)
+                )
+            except Exception:  # one unreachable approver must not keep the card from the others
+                log.exception("slack poster: the card of %s could not go to %s", request.id, channel)
+                continue
             card = Card(
                 approval_id=request.id,
                 channel=str(posted["channel"]),
@@ -176,7 +180,10 @@ class Poster:
                 continue  # its single-use link must not be replaced by a new one on every vote
             else:
                 content = cards.progress_card(request, facts)
-            await self.client.chat_update(channel=card.channel, ts=card.ts, **content)
+            try:
+                await self.client.chat_update(channel=card.channel, ts=card.ts, **content)
+            except Exception:  # a deleted message, say: the other cards are still updated
+                log.exception("slack poster: card %s in %s could not be updated", card.ts, card.channel)
 
     def _facts(
         self, request: ApprovalRequest, request_text: str | None, *, fresh_link: bool

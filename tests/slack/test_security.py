@@ -7,6 +7,7 @@ without a bot token and a signing secret the Slack routes do not exist.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -85,3 +86,17 @@ def test_without_a_token_and_a_secret_there_are_no_slack_routes(
         body = mention(ALICE, ORDER, ts="1.1")
         assert client.post("/slack/events", content=body, headers=sign(body, SECRET)).status_code == 404
     assert app.state.slack is None
+
+
+def test_slacks_url_verification_is_answered_when_signed(world: World) -> None:
+    challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    body = json.dumps({"type": "url_verification", "token": "unused", "challenge": challenge})
+
+    answered = world.event(body)
+    forged = world.post("/slack/events", body, form=False, headers=sign(body, "wrong"))
+
+    assert (
+        answered.status_code == 200
+        and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in answered.text
+    )
+    assert forged.status_code == 401
