@@ -107,7 +107,7 @@ def visitor(request: Request) -> Visitor:
     from governance.directory import UnknownPerson
 
     session = web_of(request).sessions.get(request.cookies.get(SESSION_COOKIE))
-    if session is None:
+    if session is None or _proxy_names_someone_else(request, session.person):
         raise SignInNeeded()
     try:
         person = operations_of(request).person(session.person)
@@ -115,6 +115,16 @@ def visitor(request: Request) -> Visitor:
         raise SignInNeeded() from None
     request.state.person_id = person.id
     return Visitor(person=person, session=session)
+
+
+def _proxy_names_someone_else(request: Request, person_id: str) -> bool:
+    """Behind an auth proxy its header is who is here: a session of another person no longer counts
+    (``/login`` then signs in whom the header names)."""
+    header = request.app.state.trusted_header
+    if header is None or header.name not in request.headers:
+        return False
+    peer = request.client.host if request.client else None
+    return bool(header.trusts(peer)) and request.headers[header.name].strip() != person_id
 
 
 def check_csrf(request: Request, who: Visitor, form: Mapping[str, Any]) -> None:

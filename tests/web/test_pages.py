@@ -132,6 +132,9 @@ def test_the_trusted_header_signs_in_only_from_the_proxy(settings: Any, ops: Ope
     with TestClient(app, client=("10.1.2.3", 4000)) as via_proxy:
         done = via_proxy.get("/login", params={"next": "/executions"}, headers={"X-User": "grace.procure"})
         assert done.url.path == "/executions" and "grace.procure" in done.text
+        switched = via_proxy.get("/executions", headers={"X-User": "carol.desk"})
+        me = re.search(r'data-testid="signed-in-as">(.*?)</span>', switched.text, re.S)
+        assert switched.url.path == "/executions" and me is not None and "(carol.desk)" in me.group(1)
     with TestClient(app, client=("192.0.2.7", 4000)) as stranger:
         forged = stranger.get("/login", headers={"X-User": "grace.procure"})
     assert forged.status_code == 401 and "configured proxies" in forged.text
