@@ -49,4 +49,5 @@ def test_stores_opened_at_once_by_several_processes_create_each_table_once(
         "usage_events",
         "approval_requests",
         "approval_votes",
+        "approval_nudges",
     }
