@@ -65,6 +65,8 @@ class SessionStore:
             "expires_at": _iso(session.expires_at),
         }
         with self._engine.begin() as conn:
+            # sessions nobody signed out of are dropped once expired (same-format UTC text sorts by time)
+            conn.execute(delete(web_sessions).where(web_sessions.c.expires_at <= _iso(now)))
             conn.execute(insert(web_sessions).values(**row))
         return session_id, session
 

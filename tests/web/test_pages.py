@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from agent.operations import Operations
 from agent.web.sessions import SessionStore
 from governance.approvals import ApprovalStatus
-from governance.store import sqlite_engine
+from tests.pg.engines import OpenEngine
 from tests.web.conftest import SignIn, csrf_of
 
 HOSTILE = "order 22 laptops for the Berlin office <script>alert('pwned')</script> & <b>bold</b> \u202e"
@@ -107,12 +107,13 @@ def test_next_never_leads_to_another_site(app: FastAPI, ops: Operations) -> None
         assert done.headers["location"] == "/", target
 
 
-def test_sessions_live_in_the_database_and_expire(tmp_path: Any) -> None:
+def test_sessions_live_in_the_database_and_expire(open_engine: OpenEngine) -> None:
+    """On SQLite and PostgreSQL: another process (another engine on the database) sees the session."""
     now = [datetime(2026, 12, 1, 9, tzinfo=UTC)]
-    engine = sqlite_engine(tmp_path / "g.db")
+    engine = open_engine()
     store = SessionStore(engine, clock=lambda: now[0])
     cookie, session = store.create("grace.procure", lifetime=timedelta(hours=1))
-    other_process = SessionStore(engine, clock=lambda: now[0])
+    other_process = SessionStore(open_engine(), clock=lambda: now[0])
     with engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT id_sha256, person FROM web_sessions").all()
     assert stored == [(hashlib.sha256(cookie.encode()).hexdigest(), "grace.procure")]
@@ -122,6 +123,11 @@ def test_sessions_live_in_the_database_and_expire(tmp_path: Any) -> None:
     now[0] += timedelta(minutes=1)
     assert store.get(cookie) is None and other_process.get(cookie) is None
     assert store.get("x" * 1000) is None and store.get("") is None
+    store.create("heidi.finance", lifetime=timedelta(hours=1))
+    now[0] += timedelta(hours=2)
+    store.create("mia.audit", lifetime=timedelta(hours=1))  # signing in drops expired rows
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT person FROM web_sessions").scalars().all() == ["mia.audit"]
 
 
 def test_the_trusted_header_signs_in_only_from_the_proxy(settings: Any, ops: Operations) -> None:
