@@ -61,7 +61,7 @@ class SlackFrontEnd:
             token=settings.slack_bot_token.get_secret_value(), base_url=_with_slash(settings.slack_api_url)
         )
         self.store = SlackStore(wiring.governance_engine(settings), clock=self.clock)
-        self.conversations = Conversations(ops, self.store, self.client)
+        self.conversations = Conversations(ops, self.store, self.client, clock=self.clock)
         self.poster = Poster(
             ops,
             self.store,

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 from agent.operations import Operations
@@ -25,6 +27,7 @@ from governance.directory import Person, UnknownPerson
 log = logging.getLogger("opslayer.slack")
 
 _MENTION = re.compile(r"<@[UWB][A-Z0-9]+>")
+_MINUTE = timedelta(minutes=1)
 WORKING_REACTION = "eyes"
 DONE_REACTION = "white_check_mark"
 UNMAPPED = (
@@ -49,10 +52,19 @@ def without_mentions(text: str) -> str:
 class Conversations:
     """Runs turns asked for in Slack and replies in their threads; ``client`` is an AsyncWebClient."""
 
-    def __init__(self, ops: Operations, store: SlackStore, client: Any, *, turns_at_once: int = 2) -> None:
+    def __init__(
+        self,
+        ops: Operations,
+        store: SlackStore,
+        client: Any,
+        *,
+        clock: Callable[[], datetime],
+        turns_at_once: int = 2,
+    ) -> None:
         self.ops = ops
         self.store = store
         self.client = client
+        self._clock = clock
         # Turns run in their own threads: the short database calls that acknowledge requests (on the
         # default executor) never queue behind them.
         self._turns = ThreadPoolExecutor(max_workers=turns_at_once, thread_name_prefix="slack-turn")
@@ -74,6 +86,11 @@ class Conversations:
                 place, f"This conversation is {owner}'s. Mention me outside this thread to start your own."
             )
             return None
+        wait = await asyncio.to_thread(self._rate_limited, person.id)
+        if wait is not None:
+            allowed = self.ops.settings.send_rate_per_minute
+            await self._say(place, f"At most {allowed} messages a minute: please try again in {wait} s.")
+            return None
         await self._react(place, message_ts, WORKING_REACTION)
         try:
             send = functools.partial(self.ops.send, text, actor=person.id, thread=thread, channel="slack")
@@ -88,6 +105,14 @@ class Conversations:
         await self._post(place, cards.reply(answer, references, steps))
         await self._react(place, message_ts, DONE_REACTION)
         return thread
+
+    def _rate_limited(self, person: str) -> int | None:
+        """Seconds to wait when ``person`` sent their minute's messages already (the limit of the API,
+        counted on the audit trail: every channel, every process), else None."""
+        allowed = self.ops.settings.send_rate_per_minute
+        now = self._clock()
+        oldest = self.ops.requests_since(person, now - _MINUTE, nth_newest=allowed)
+        return None if oldest is None else max(1, math.ceil((oldest + _MINUTE - now).total_seconds()))
 
     def references(self, thread: str, cited: Iterable[str]) -> list[str]:
         """Citation ids as people read them: ``source — section (id)``."""

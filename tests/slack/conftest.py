@@ -94,7 +94,7 @@ def standin() -> Iterator[tuple[SlackStandIn, str]]:
 def world(
     tmp_path: Path, systems_template: Path, standin: tuple[SlackStandIn, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[World]:
-    yield from _world(tmp_path, systems_template, standin, monkeypatch)
+    yield from make_world(tmp_path, systems_template, standin, monkeypatch)
 
 
 @pytest.fixture
@@ -110,12 +110,12 @@ def pg_world(
     databases = request.getfixturevalue("pg_databases")
     url = databases.create()
     try:
-        yield from _world(tmp_path, systems_template, standin, monkeypatch, database_url=url)
+        yield from make_world(tmp_path, systems_template, standin, monkeypatch, database_url=url)
     finally:
         databases.done(url)
 
 
-def _world(
+def make_world(
     tmp_path: Path,
     systems_template: Path,
     standin: tuple[SlackStandIn, str],

@@ -8,9 +8,14 @@ shown as readable references (source — section (id)).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
 from governance.audit import EventKind
-from tests.slack.conftest import ALICE, GRACE, HEIDI, LEO, World, eventually
-from tests.slack.standin import click, mention
+from tests.slack.conftest import ALICE, GRACE, HEIDI, LEO, World, eventually, make_world
+from tests.slack.standin import SlackStandIn, click, mention
 from tests.slack.test_flows import ORDER, approval_id, cards_of, dm, replies_in
 
 CHANGE = "open a change to restart payments-api tonight"  # prod-change: change managers, notify #ops-changes
@@ -60,3 +65,24 @@ def test_citations_read_as_source_section_and_id(world: World) -> None:
     references = world.front.conversations.references(thread, ["rb:payments.md#restart", "inc:INC0099"])
 
     assert references == ["runbooks/payments.md — Restart (rb:payments.md#restart)", "inc:INC0099"]
+
+
+@pytest.fixture
+def strict_world(
+    tmp_path: Path, systems_template: Path, standin: tuple[SlackStandIn, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
+    """One message a minute per person."""
+    yield from make_world(tmp_path, systems_template, standin, monkeypatch, send_rate_per_minute=1)
+
+
+def test_the_send_rate_limit_holds_in_slack_too(strict_world: World) -> None:
+    world = strict_world
+    first, second = world.next_ts(), world.next_ts()
+    world.event(mention(ALICE, "how many 14-inch Pro laptops are in Amsterdam?", ts=first))
+    world.slack.wait_for(lambda s: replies_in(s, first))
+
+    world.event(mention(ALICE, ORDER, ts=second))
+
+    [told] = world.slack.wait_for(lambda s: replies_in(s, second))
+    assert "At most 1 messages a minute" in told.text
+    assert len(world.ops.audit_events(kinds=[EventKind.REQUEST])) == 1
