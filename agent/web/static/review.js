@@ -28,6 +28,10 @@
   }
 
   function tick() {
+    if (document.hidden) {
+      window.setTimeout(tick, every); // nobody is looking: ask the server nothing
+      return;
+    }
     fetch(live.dataset.poll, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
         if (response.redirected || response.status !== 200) {
