@@ -120,10 +120,10 @@ class Poster:
         if event.kind == EventKind.APPROVAL_REQUESTED:
             await self._cards_for(str(event.payload.get("request_id")))
         elif event.kind == EventKind.APPROVAL_VOTE and event.payload.get("accepted"):
-            await self._update_cards(str(event.payload.get("request_id")))
+            await self._update_cards(str(event.payload.get("request_id")), final=False)
         elif event.kind == EventKind.APPROVAL_FINAL:
             request_id = str(event.payload.get("request_id"))
-            await self._update_cards(request_id)
+            await self._update_cards(request_id, final=True)
             await self._tell_requester(request_id)
         elif event.kind == EventKind.RESPONSE and event.thread_id is not None:
             await self._continuation(event)
@@ -169,9 +169,13 @@ class Poster:
         found += [(target, None) for target in request.notify if target.startswith("#")]
         return found
 
-    async def _update_cards(self, request_id: str) -> None:
+    async def _update_cards(self, request_id: str, *, final: bool) -> None:
+        """Render every card of the request afresh. For a vote (``final`` False) on a request decided
+        since, nothing: its final event shows the outcome, once."""
         view = await asyncio.to_thread(self.ops.approval, request_id)
         request = view.request
+        if request.final and not final:
+            return
         for card in await asyncio.to_thread(self.store.cards, request_id):
             facts = await asyncio.to_thread(self._facts, request, view.request_text, fresh_link=False)
             if request.final:
