@@ -44,7 +44,7 @@ def approval_context(
         "canonical_text": canonical_json(dict(request.args)),
         "changes": changes(proposed, dict(request.args)) if isinstance(proposed, dict) else [],
         "proposed": proposed,
-        "limits": _limits(ops, request.tool),
+        "limits": _limits(ops, request),
         "needed": _who_may_approve(ops, request),
         "may_act": acting,
         "own": request.requester == person.id,
@@ -94,14 +94,22 @@ def changes(proposed: Any, current: Any, path: str = "") -> list[Change]:
     return [] if proposed == current else [Change(path=path, proposed=proposed, current=current)]
 
 
-def _limits(ops: Operations, tool: str) -> list[Mapping[str, Any]]:
-    """The policy's limits that count this tool (their use is in the decision's reasons)."""
-    document = ops.policy().document
-    return [
-        limit
-        for limit in document.get("limits", []) or []
-        if any(fnmatch(tool, pattern) for pattern in limit.get("tools", []))
-    ]
+def _limits(ops: Operations, request: ApprovalRequest) -> list[dict[str, Any]]:
+    """The policy's limits that count this tool, each with how much of it is used now (for the
+    requester, or for everyone) in its window; the decision's reasons say what the call would add."""
+    from governance.policy import parse_duration
+    from governance.usage import GLOBAL_KEY
+
+    now = ops.now()
+    shown = []
+    for limit in ops.policy().document.get("limits", []) or []:
+        if not any(fnmatch(request.tool, pattern) for pattern in limit.get("tools", [])):
+            continue
+        key = request.requester if limit.get("per") == "actor" else GLOBAL_KEY
+        since = now - parse_duration(str(limit.get("window")))
+        used = ops.stores.usage.total(str(limit.get("id")), key, since)
+        shown.append({**limit, "used": used, "exceeded": limit.get("id") in request.exceeded_limits})
+    return shown
 
 
 def _who_may_approve(ops: Operations, request: ApprovalRequest) -> list[dict[str, Any]]:

@@ -40,6 +40,13 @@ def amount(args: Mapping[str, Any]) -> str:
     return ""
 
 
+def number(value: Any) -> str:
+    """10,000 and 30,305.50: whole numbers without decimals, others with two."""
+    if not isinstance(value, int | float):
+        return str(value)
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
 def span(delta: timedelta) -> str:
     """A duration in the largest unit that matters: "45 s", "12 min", "3 h 5 min", "2 d 4 h"."""
     seconds = int(abs(delta.total_seconds()))
@@ -82,6 +89,7 @@ def system(tool: str) -> str:
 FILTERS: dict[str, Callable[..., Any]] = {
     "summary": summary,
     "amount": amount,
+    "number": number,
     "since": since,
     "until": until,
     "when": when,

@@ -225,7 +225,9 @@ def test_the_page_shows_exactly_the_arguments_that_run(ops: Operations, signed_i
     assert f'data-testid="digest">{request.args_digest}<' in page
     assert "30,305.00 EUR" in page and "big-po" in page and "huge-po" in page
     assert request.policy_version in page
-    assert "po-daily-budget" in page and "exceeded" in page
+    limits = re.search(r'data-testid="limits">(.*?)</table>', page, re.S)
+    assert limits is not None and "po-daily-budget" in limits.group(1) and "exceeds it" in limits.group(1)
+    assert '<td class="num">0</td><td class="num">10,000</td>' in limits.group(1)  # used now, max
     assert "heidi.finance" in page  # who may still give the finance controller's approval
 
 
@@ -380,3 +382,15 @@ def test_the_queue_pages_through_what_else_you_may_see(
             break
         url = html.unescape(following.group(1))
     assert seen == asked
+
+
+def test_the_limits_show_how_much_is_used(ops: Operations, signed_in: SignIn) -> None:
+    thread, first = ask(ops, MONITORS)
+    grace = signed_in("grace.procure")
+    grace.post(f"/approvals/{first}/approve", data={"csrf": csrf_of(grace.get("/").text)})
+    ops.resume(thread)  # what the worker does once the vote made the thread's approvals final
+    _, second = ask(ops, "order 22 laptops for the Berlin office")
+    limits = re.search(r'data-testid="limits">(.*?)</table>', grace.get(f"/approvals/{second}").text, re.S)
+    assert limits is not None and '<td class="num">9,238.75</td><td class="num">10,000</td>' in limits.group(
+        1
+    )
