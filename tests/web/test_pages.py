@@ -394,3 +394,17 @@ def test_the_limits_show_how_much_is_used(ops: Operations, signed_in: SignIn) ->
     assert limits is not None and '<td class="num">9,238.75</td><td class="num">10,000</td>' in limits.group(
         1
     )
+
+
+def test_the_request_shows_what_grounded_it(ops: Operations, signed_in: SignIn) -> None:
+    thread, request_id = ask(ops, MONITORS)
+    cited = {
+        "id": "rb:corpus/runbooks/procurement/urgent-purchase.md#when-to-use",
+        "source": "runbooks/procurement/urgent-purchase.md",
+        "section": "Urgent purchases > When to use <img src=x>",
+        "snippet": "Buy from the framework supplier first.",
+    }
+    ops.stores.audit.append("retrieval", {"citations": [cited]}, thread_id=thread, actor="alice.requester")
+    page = signed_in("grace.procure").get(f"/approvals/{request_id}").text
+    assert cited["id"] in page and "Buy from the framework supplier first." in page
+    assert "When to use &lt;img src=x&gt;" in page and "<img src=x>" not in page
