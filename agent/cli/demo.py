@@ -88,8 +88,9 @@ def run_demo(base: Settings, console: Console) -> None:
     _denied_change(console, settings)
     _policy_examples(console, settings, session)
     _oversight(console, settings)
+    _left_pending(console, settings, session)
     result = session.deps.audit.verify()
-    console.print(Rule("9. The audit trail"))
+    console.print(Rule("10. The audit trail"))
     status = "[green]audit chain intact[/]" if result.ok else f"[red]audit chain broken[/]: {result}"
     console.print(f"{status}: {result.checked} events verified.")
     console.print(f"Explore them: OPSLAYER_HOME={settings.home} opslayer audit tail -n 40")
@@ -318,6 +319,27 @@ def _monitor(console: Console, ops: Any, worker: Any, clock: _DemoClock) -> None
     console.print(
         f"{trip.id} cleared by dave.incident (`opslayer monitors clear`); "
         "every trip and clearance is in the audit trail"
+    )
+
+
+def _left_pending(console: Console, settings: Settings, session: AgentSession) -> None:
+    """One request is left waiting, for a manager to decide on the review page."""
+    pending = _step(
+        console,
+        "9. Left for you: a purchase order waits for a procurement manager",
+        session,
+        "order 25 monitors for the Berlin office",
+        "bob.requester",
+    )
+    if not pending.pending:
+        return
+    home = settings.home
+    console.print(
+        Text(
+            f"Decide {pending.pending[0].id} on the review page:\n"
+            f"  OPSLAYER_HOME={home} opslayer tokens create --as grace.procure\n"
+            f"  OPSLAYER_HOME={home} opslayer serve      # then sign in at http://127.0.0.1:8080/login"
+        )
     )
 
 
