@@ -160,6 +160,17 @@ class OversightService:
             )
         return self.store.clear(restriction_id, by=by, reason=_reason(reason))
 
+    def may_pause(self, person_id: str) -> bool:
+        """Whether the person may pause and resume autonomy (a read: nothing is audited)."""
+        return not self._ops.person(person_id).roles.isdisjoint(self._autonomy().pause_roles)
+
+    def may_clear(self, person_id: str) -> bool:
+        """Whether the person may clear tripped monitors (a read: nothing is audited)."""
+        return not self._ops.person(person_id).roles.isdisjoint(self._autonomy().clear_roles)
+
+    def _autonomy(self) -> Any:
+        return self._ops.governance.policy.policy.autonomy
+
     def pauses(self) -> builtins.list[Restriction]:
         return [r for r in self.store.list() if r.source == PAUSE]
 

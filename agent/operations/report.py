@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from governance.impact import TIERS, Figures, Impact
 
@@ -50,15 +51,28 @@ def render_html(impact: Impact, *, generated_at: datetime, policy_version: str) 
     data = report_data(impact, generated_at=generated_at, policy_version=policy_version)
     return env.from_string(_TEMPLATE).render(
         impact=impact,
-        totals=impact.totals,
         generated_at=generated_at,
         policy_version=policy_version,
-        charts=charts(impact),
-        tiers=TIERS,
+        figures=figures_html(impact),
         data_json=_script_json(data),
-        pct=percent,
-        wait=duration,
-        minutes=_minutes,
+    )
+
+
+def figures_html(impact: Impact) -> markupsafe.Markup:
+    """The report's body, escaped: cards of the totals, the charts, the tables by period, system and
+    tool, the monitors tripped and how they are counted. The review page's ``/impact`` shows it too
+    (it holds no inline style: the page around it styles ``.cards``, ``.charts`` and ``.wide``)."""
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return markupsafe.Markup(
+        env.from_string(FIGURES_TEMPLATE).render(
+            impact=impact,
+            totals=impact.totals,
+            charts=charts(impact),
+            tiers=TIERS,
+            pct=percent,
+            wait=duration,
+            minutes=_minutes,
+        )
     )
 
 
@@ -194,7 +208,12 @@ figure{margin:0} figcaption{font-weight:600;margin-bottom:.3rem} img{max-width:1
 to {{ impact.until.isoformat() if impact.until else "now" }}, by {{ impact.period }}.
 Policy {{ policy_version }}. Generated {{ generated_at.isoformat() }}.</p>
 
-{% macro card(id, value, text) %}<div class="card"><b id="fig-{{ id }}">{{ value }}</b>
+{{ figures }}
+<script type="application/json" id="impact-data">{{ data_json | safe }}</script>
+</body></html>
+"""
+
+FIGURES_TEMPLATE = """{% macro card(id, value, text) %}<div class="card"><b id="fig-{{ id }}">{{ value }}</b>
 <span>{{ text }}</span></div>{% endmacro %}
 <div class="cards">
 {{ card("requests", totals.requests, "requests") }}
@@ -262,6 +281,4 @@ figure count 0), less {{ impact.review_minutes_per_vote }} minutes for every app
 (<code>OPSLAYER_IMPACT_REVIEW_MINUTES</code>). A call that ran on its own saves its whole effort; an
 approved call saves its effort less the time people spent deciding; a rejected one costs its votes.</p>
 </div>
-<script type="application/json" id="impact-data">{{ data_json | safe }}</script>
-</body></html>
 """

@@ -29,7 +29,7 @@ __all__ = ["mount"]
 def mount(app: FastAPI, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
     """Add the pages to ``app`` (which holds ``state.operations`` and ``state.trusted_header``)."""
     from agent import wiring
-    from agent.web import records, review, signin
+    from agent.web import oversight, records, review, signin
 
     now = clock or (lambda: datetime.now(UTC))
     app.state.web = Web(
@@ -38,6 +38,6 @@ def mount(app: FastAPI, settings: Settings, *, clock: Callable[[], datetime] | N
         clock=now,
         env=environment(),
     )
-    for router in (signin.router, review.router, records.router):
+    for router in (signin.router, review.router, records.router, oversight.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

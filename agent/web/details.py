@@ -46,6 +46,7 @@ def approval_context(
         "proposed": proposed,
         "limits": _limits(ops, request),
         "needed": _who_may_approve(ops, request),
+        "veto": _veto(ops, request) if request.veto_window else None,
         "may_act": acting,
         "own": request.requester == person.id,
         "edit_fields": _edit_fields(ops, request, edit_values) if acting else [],
@@ -139,6 +140,24 @@ def _who_may_approve(ops: Operations, request: ApprovalRequest) -> list[dict[str
     return needed
 
 
+def _veto(ops: Operations, request: ApprovalRequest) -> dict[str, Any]:
+    """A call waiting out its veto window: when it runs, how long that is from now (the service's
+    clock), and who may veto it (the roles of its requirements, each needing nobody's approval)."""
+    from agent.web.show import until
+
+    roles = sorted({role for requirement in request.requirements for role in requirement.roles})
+    directory = ops.governance.directory
+    people = sorted(
+        {p.id for role in roles for p in directory.people_with_role(role) if p.id != request.requester}
+    )
+    return {
+        "ends_at": request.expires_at,
+        "left": until(request.expires_at, ops.now()),
+        "roles": roles,
+        "people": people,
+    }
+
+
 def _edit_fields(
     ops: Operations, request: ApprovalRequest, values: Mapping[str, str] | None
 ) -> list[forms.FormField]:
@@ -178,11 +197,16 @@ def _answer(messages: list[Mapping[str, Any]]) -> str | None:
 
 
 def _execution(ops: Operations, request: ApprovalRequest) -> Any:
-    if request.consumed_by is None:
-        return None
-    from governance.executions import UnknownExecution
+    """What ran on this approval. A call that waited out its veto window is a notify call, which uses
+    no approval: it is found by its key in the ledger (thread, tool call, the arguments' digest)."""
+    from governance.executions import UnknownExecution, idempotency_key
 
+    key = request.consumed_by
+    if key is None and request.veto_window and request.status.value == "approved":
+        key = idempotency_key(request.thread_id, request.tool_call_id, request.args_digest)
+    if key is None:
+        return None
     try:
-        return ops.execution(request.consumed_by).record
+        return ops.execution(key).record
     except UnknownExecution:
         return None

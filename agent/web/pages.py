@@ -151,9 +151,24 @@ def render(
         csrf=who.session.csrf if who is not None else "",
         now=web.clock(),
         path=request.url.path,
+        links=_links(request, who),
         **context,
     )
     return HTMLResponse(body, status_code=status, headers=_SECURITY_HEADERS)
+
+
+def _links(request: Request, who: Visitor | None) -> dict[str, bool]:
+    """Which of the overseers' pages the navigation offers: the service's own rules decide."""
+    if who is None:
+        return {"impact": False, "oversight": False}
+    from agent.operations.impact import may_read_impact
+
+    ops = operations_of(request)
+    person = who.person.id
+    return {
+        "impact": may_read_impact(ops, person),
+        "oversight": ops.oversight.may_pause(person) or ops.oversight.may_clear(person),
+    }
 
 
 def problem_page(request: Request, problem: PageProblem, who: Visitor | None) -> HTMLResponse:

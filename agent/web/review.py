@@ -40,7 +40,7 @@ STATUSES = ("pending", "approved", "rejected", "expired", "all")
 _REQUEST_ID = re.compile(r"^(?i:APR-)?[0-9A-Fa-f]{8}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # After a vote the page says what happened, from the request's state: the query names which vote.
-_DONE = ("approved", "rejected", "edited")
+_DONE = ("approved", "rejected", "edited", "vetoed")
 
 
 def page(request: Request, build: Callable[[Visitor], Response]) -> Response:
@@ -241,6 +241,11 @@ async def reject(request: Request, request_id: str) -> Response:
     )
 
 
+@router.post("/approvals/{request_id}/veto")
+async def veto(request: Request, request_id: str) -> Response:
+    return await form_post(request, lambda who, form: _veto(request, who, request_id, form))
+
+
 @router.post("/approvals/{request_id}/edit")
 async def edit(request: Request, request_id: str) -> Response:
     return await form_post(request, lambda who, form: _edit(request, who, request_id, form))
@@ -301,6 +306,27 @@ def _vote(
     except ApprovalError as conflict:
         return _approval_page(request, who, request_id, status=409, error=str(conflict))
     return redirect(f"/approvals/{view.request.id}?done={done}")
+
+
+def _veto(request: Request, who: Visitor, request_id: str, form: Mapping[str, str]) -> Response:
+    """Stop a call waiting out its veto window (the service says who may, and settles a veto racing
+    the window's end: the page then shows whichever came first)."""
+    from agent.operations.oversight import OversightInvalid
+    from governance.approvals import ApprovalError, NotEntitled, SelfApproval
+
+    ops = operations_of(request)
+    view = visible(ops, who, request_id)
+    reason = _text(form, "reason")
+    if reason is None:
+        error = "A veto needs a reason: the agent and the requester are told it."
+        return _approval_page(request, who, request_id, status=422, error=error)
+    try:
+        ops.oversight.veto(view.request.id, voter=who.person.id, reason=reason, channel="web")
+    except (SelfApproval, NotEntitled) as refused:
+        raise PageProblem(403, "Not allowed", str(refused)) from None
+    except (ApprovalError, OversightInvalid) as conflict:
+        return _approval_page(request, who, request_id, status=409, error=str(conflict))
+    return redirect(f"/approvals/{view.request.id}?done=vetoed")
 
 
 def _edit(request: Request, who: Visitor, request_id: str, form: dict[str, str]) -> Response:

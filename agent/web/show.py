@@ -4,7 +4,7 @@ never colour alone). Plain text only: the templates escape whatever these return
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.offline.answers import describe
@@ -78,6 +78,11 @@ def when(moment: datetime | str | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def clock(moment: datetime) -> str:
+    """The time of day in UTC: "14:05 UTC" (when a veto window ends)."""
+    return moment.astimezone(UTC).strftime("%H:%M UTC")
+
+
 def status_label(status: str) -> str:
     return f"{STATUS_SYMBOLS.get(status, '•')} {status}"
 
@@ -93,6 +98,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "since": since,
     "until": until,
     "when": when,
+    "clock": clock,
     "status_label": status_label,
     "system": system,
 }
