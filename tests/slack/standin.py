@@ -70,7 +70,7 @@ class SlackStandIn:
             if found:
                 return found
             if time.monotonic() > deadline:
-                seen = [(c.method, c.params.get("channel")) for c in self.calls]
+                seen = [(c.method, c.params.get("channel"), c.text[:80]) for c in self.calls]
                 raise AssertionError(f"Slack never saw what the test waited for; calls: {seen}")
             time.sleep(0.02)
 

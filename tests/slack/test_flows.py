@@ -14,7 +14,7 @@ from typing import Any
 
 from governance.approvals import ApprovalStatus
 from governance.audit import EventKind
-from tests.slack.conftest import ALICE, GRACE, HEIDI, LEO, STRANGER, World
+from tests.slack.conftest import ALICE, GRACE, HEIDI, LEO, STRANGER, World, eventually
 from tests.slack.standin import Call, SlackStandIn, click, direct_message, mention, submission
 
 ORDER = "order 22 laptops for the Berlin office"  # 22 x 1,377.50 = 30,305: two approvers
@@ -73,6 +73,7 @@ def big_order_flow(world: World) -> None:
     assert slack.of("reactions.add")[0].params["name"] == "eyes"
 
     assert world.interact(click(GRACE, "approve", request_id, channel=dm(GRACE))).status_code == 200
+    eventually(lambda: world.ops.approval(request_id).request.votes)  # clicks are voted after their ack
     assert world.interact(click(HEIDI, "approve", request_id, channel=dm(HEIDI))).status_code == 200
 
     continuation = slack.wait_for(lambda s: [c for c in replies_in(s, ts) if "PO-" in c.text])
