@@ -7,7 +7,9 @@ server's time to render a page (no socket, no browser). Measured, each over ``ca
   (his first page of 50, and the first page of what else he may see);
 - **queue, nothing for you**: ``GET /`` for the procurement manager, for whom none of them waits: her
   "waiting for you" section reads the whole queue to be sure (reported, no target);
-- **request**: ``GET /approvals/{id}`` for requests drawn across the queue.
+- **request**: ``GET /approvals/{id}`` for requests drawn across the queue;
+- **impact**: ``GET /impact`` for a manager: the figures of the last 30 days counted over the trail
+  of that queue, with the report's four matplotlib charts (reported, no target).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from evals.bench_service import _fill_queue, _percentile, _seeded_home
 TARGETS = {"queue_p99_ms_max": 100, "request_p99_ms_max": 50}
 APPROVER = "frank.warehouse"  # may act on every write-off of the queue
 BYSTANDER = "grace.procure"  # may act on none of them
+MANAGER = "judy.cio"  # manages people: may read the impact figures
 
 
 def bench_web(tmp_dir: Path, *, pending: int = 10_000, calls: int = 200) -> dict[str, Any]:
@@ -39,17 +42,20 @@ def bench_web(tmp_dir: Path, *, pending: int = 10_000, calls: int = 200) -> dict
     app = create_app(settings, operations=ops, worker=False)
     ids = [r.id for r in ops.approvals(limit=pending)]
     picks = random.Random(7).choices(ids, k=calls)
-    with TestClient(app) as approver, TestClient(app) as bystander:
+    with TestClient(app) as approver, TestClient(app) as bystander, TestClient(app) as manager:
         _sign_in(approver, ops.create_token(APPROVER, expires_in=None).token)
         _sign_in(bystander, ops.create_token(BYSTANDER, expires_in=None).token)
+        _sign_in(manager, ops.create_token(MANAGER, expires_in=None).token)
         queue = _timed(lambda _: approver.get("/"), calls)
         nothing = _timed(lambda _: bystander.get("/"), max(10, calls // 10))
         request = _timed(lambda n: approver.get(f"/approvals/{picks[n]}"), calls)
+        impact = _timed(lambda _: manager.get("/impact"), max(5, calls // 20))
     return {
         "pending": len(ids),
         "queue_page": queue,
         "queue_page_nothing_for_you": nothing,
         "request_page": request,
+        "impact_page": impact,
         "targets": TARGETS,
     }
 
