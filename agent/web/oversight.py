@@ -19,6 +19,7 @@ from fastapi.responses import Response
 
 from agent.web.pages import PageProblem, Visitor, operations_of, redirect, render
 from agent.web.review import form_post, page
+from governance.impact import Period
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,7 +57,7 @@ def _impact(request: Request, who: Visitor) -> Response:
     query = request.query_params
     since, until, period = _range(query)
     try:
-        figures = impact(ops, since=since, until=until, period=period)  # type: ignore[arg-type]
+        figures = impact(ops, since=since, until=until, period=period)
     except ValueError as invalid:
         raise PageProblem(422, "Invalid request", f"until: {invalid}") from None
     return render(
@@ -71,7 +72,7 @@ def _impact(request: Request, who: Visitor) -> Response:
     )
 
 
-def _range(query: Mapping[str, str]) -> tuple[datetime | None, datetime | None, str]:
+def _range(query: Mapping[str, str]) -> tuple[datetime | None, datetime | None, Period]:
     """``since``, ``until`` (ISO 8601; without an offset, UTC) and ``period``; every problem named."""
     problems: list[str] = []
     moments: dict[str, datetime | None] = {}
@@ -86,11 +87,12 @@ def _range(query: Mapping[str, str]) -> tuple[datetime | None, datetime | None, 
             problems.append(f"{name}: not a date or time (ISO 8601, e.g. 2026-12-01 or 2026-12-01T08:00)")
             continue
         moments[name] = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    period = query.get("period") or "day"
-    if period not in PERIODS:
+    chosen = query.get("period") or "day"
+    if chosen not in PERIODS:
         problems.append(f"period: one of {', '.join(PERIODS)}")
     if problems:
         raise PageProblem(422, "Invalid request", "; ".join(problems))
+    period: Period = "week" if chosen == "week" else "day"
     return moments["since"], moments["until"], period
 
 

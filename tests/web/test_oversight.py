@@ -147,6 +147,7 @@ def test_nobody_else_sees_a_veto_button_and_a_forged_veto_is_refused(
     carol = signed_in(NOTE_ASKS)  # the requester: sees it, may not veto her own call
     page = carol.get(f"/approvals/{request_id}")
     assert "unless vetoed" in page.text and ">Veto</button>" not in page.text
+    assert "This is your own call: it runs when its veto window ends" in page.text
     refused = carol.post(f"/approvals/{request_id}/veto", data={"csrf": csrf_of(page.text), "reason": "no"})
     assert refused.status_code == 403
 
@@ -191,6 +192,7 @@ def test_a_veto_after_the_window_ended_shows_the_one_outcome(
     late = dave.post(f"/approvals/{request_id}/veto", data={"csrf": csrf, "reason": "stop"})
     assert late.status_code == 409
     assert 'data-testid="status">✓ approved' in late.text and 'data-testid="error"' in late.text
+    assert 'data-testid="execution-status">✓ completed' in late.text  # like any approved request
     request = ops.approval(request_id).request
     assert request.status is ApprovalStatus.APPROVED
     assert ops.audit_events(thread=request.thread_id, kinds=["veto"]) == []
