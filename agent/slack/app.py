@@ -129,6 +129,7 @@ class SlackFrontEnd:
         if self.client.session is not None:
             await self.client.session.close()
             self.client.session = None
+        self.conversations.close()
 
     async def idle(self) -> None:
         """Wait until the turns and clicks started so far are done (tests, the bench, shutdown)."""

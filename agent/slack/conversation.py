@@ -69,6 +69,10 @@ class Conversations:
         # default executor) never queue behind them.
         self._turns = ThreadPoolExecutor(max_workers=turns_at_once, thread_name_prefix="slack-turn")
 
+    def close(self) -> None:
+        """Stop taking turns; a turn running finishes in its thread."""
+        self._turns.shutdown(wait=False, cancel_futures=True)
+
     async def ask(self, *, slack_user: str, text: str, place: Place, message_ts: str | None) -> str | None:
         """Run one turn for ``slack_user`` in the Slack thread ``place``; the agent thread id, or None when
         nothing ran. ``message_ts``: the message to react to while working."""
