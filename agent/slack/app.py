@@ -1,11 +1,11 @@
 """The slack-bolt app (async): listeners for mentions, direct messages, ``/opslayer``, card buttons and
 modals, and :class:`SlackFrontEnd`, which holds it with the store, the Web API client and the poster.
 
-Events are acknowledged at once (bolt acknowledges events before the listener runs); the listener
-deduplicates by event id in the database, then runs the turn in a thread. Button clicks are
-acknowledged first and voted after; modal submissions vote before answering, so a refusal shows in
-the modal. Signature checks happen before bolt sees a request (:mod:`agent.slack.routes`): bolt's own
-verification is off.
+Over HTTP, :mod:`agent.slack.routes` verifies every request, deduplicates events by id and answers
+an event at once, before bolt runs its listener; over Socket Mode the listener deduplicates. The turn
+then runs in a thread of its own. Button clicks are acknowledged first and voted after; modal
+submissions vote before answering, so a refusal shows in the modal. Bolt's own request verification is
+off: the routes do it, with replay detection and audit.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from agent.run.errors import ConfigurationError
 from agent.settings import Settings
 from agent.slack import cards, modals
 from agent.slack.clicks import Clicks
-from agent.slack.conversation import Conversations, without_mentions
+from agent.slack.conversation import UNMAPPED, Conversations, mapped_person, without_mentions
 from agent.slack.poster import Poster
 from agent.slack.store import Place, SlackStore
 
@@ -177,6 +177,11 @@ class SlackFrontEnd:
         if not await asyncio.to_thread(self.store.first_delivery, f"command:{body.get('trigger_id')}"):
             return
         user, text, channel = str(body["user_id"]), str(body.get("text", "")).strip(), str(body["channel_id"])
+        if await asyncio.to_thread(mapped_person, self.ops, user) is None:
+            await self.client.chat_postEphemeral(
+                channel=channel, user=user, **cards.note(UNMAPPED.format(user=user))
+            )
+            return
         if not text:
             await self.client.chat_postEphemeral(
                 channel=channel, user=user, **cards.note(f"Usage: {COMMAND} what you need")

@@ -157,3 +157,13 @@ def test_policy_check_names_the_step_up_rules(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert "step-up (approved on the review page only): huge-po" in result.output
+
+
+def test_the_slash_command_of_an_unmapped_user_posts_nothing_in_the_channel(world: World) -> None:
+    response = world.post("/slack/events", command("U0NOBODY99", "<!channel> order 40 laptops"), form=True)
+
+    assert response.status_code == 200
+    [told] = world.slack.wait_for(lambda s: s.of("chat.postEphemeral"))
+    assert told.params["user"] == "U0NOBODY99" and "not in opslayer's directory" in told.text
+    assert world.slack.of("chat.postMessage") == []
+    assert world.ops.audit_events(kinds=[EventKind.REQUEST]) == []
