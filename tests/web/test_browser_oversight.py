@@ -98,6 +98,8 @@ def test_an_entitled_person_vetoes_on_the_page_and_the_agent_quotes_the_reason(
             row.get_by_role("link", name=request_id).click()
             expect(dave.get_by_test_id("veto-window")).to_contain_text("unless vetoed")
             expect(dave.get_by_test_id("veto-by")).to_contain_text("dave.incident")
+            ARTIFACTS.mkdir(exist_ok=True)
+            dave.screenshot(path=ARTIFACTS / "veto-request-1280.png", full_page=True)
             dave.get_by_label("Reason (required to veto").fill(REASON)
             dave.get_by_role("button", name="Veto").click()
 
@@ -113,7 +115,6 @@ def test_an_entitled_person_vetoes_on_the_page_and_the_agent_quotes_the_reason(
             judy.get_by_role("link", name="Impact").click()
             expect(judy.locator("#fig-vetoes")).to_have_text("1")
             expect(judy.get_by_role("img", name="Calls by tier")).to_be_visible()
-            ARTIFACTS.mkdir(exist_ok=True)
             judy.screenshot(path=ARTIFACTS / "impact-1280.png", full_page=True)
             assert judy.evaluate("document.documentElement.scrollWidth") <= 1280
         finally:
