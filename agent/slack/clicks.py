@@ -92,7 +92,9 @@ class Clicks:
         try:
             refusal = await asyncio.to_thread(self.vote, _user(body), approval_id, approve=True, edited=args)
         except InvalidArguments as invalid:
-            return {first: "; ".join(invalid.problems)[:2000]}
+            return modals.problems_by_field(
+                invalid.problems, fields=schema.get("properties", {}), other=first
+            )
         return {} if refusal is None else {first: refusal}
 
     # --- the vote -----------------------------------------------------------------------------------

@@ -96,6 +96,16 @@ def edited_args(view: Mapping[str, Any], schema: Mapping[str, Any]) -> tuple[dic
     return args, errors
 
 
+def problems_by_field(problems: list[str], *, fields: Mapping[str, Any], other: str) -> dict[str, str]:
+    """Validation problems (``lines.0.quantity: …``) under the input of the field they concern (its
+    block id); the rest under ``other``. Slack shows each under its input."""
+    found: dict[str, list[str]] = {}
+    for problem in problems:
+        field = problem.split(".", 1)[0].split(":", 1)[0]
+        found.setdefault(field if field in fields else other, []).append(problem)
+    return {block: "; ".join(listed)[:2000] for block, listed in found.items()}
+
+
 def _input(name: str, spec: Mapping[str, Any], current: Any, *, optional: bool) -> dict[str, Any]:
     kind = _kind(spec)
     label = plain(f"{name} ({kind})", limit=2000)

@@ -162,6 +162,12 @@ def test_edit_opens_a_modal_from_the_schema_and_the_edited_call_runs(world: Worl
     values = {name: element.get("initial_value", "") for name, element in inputs.items()}
     bad = world.interact(submission(GRACE, view, {**values, "lines": "[not json"}))
     assert "lines" in bad.json()["errors"]
+    negative = lines.replace('"quantity": 22', '"quantity": -3')
+    invalid = world.interact(submission(GRACE, view, {**values, "lines": negative}))
+    assert (
+        list(invalid.json()["errors"]) == ["lines"] and "greater than 0" in invalid.json()["errors"]["lines"]
+    )
+    assert world.ops.approval(request_id).request.votes == ()
     # 18 laptops (24,795): under 25,000 a procurement manager alone approves, and grace is one
     edited = {**values, "lines": lines.replace('"quantity": 22', '"quantity": 18'), "total_amount": "24795.0"}
     assert world.interact(submission(GRACE, view, edited)).status_code == 200
