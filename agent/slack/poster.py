@@ -100,6 +100,8 @@ class Poster:
     async def sweep(self) -> int:
         """Post what happened since the cursor (if this poster holds the lease); how many events it read."""
         head = await asyncio.to_thread(self.ops.head)
+        if await asyncio.to_thread(self.store.cursor) == head.seq:
+            return 0  # nothing new: an idle poll writes nothing (SQLite has one writer)
         after = await asyncio.to_thread(
             self.store.lease_cursor, self.holder, start_at=head.seq, lease_for=self._lease_for
         )
@@ -114,6 +116,9 @@ class Poster:
                     log.exception("slack poster: could not post %s event %s", event.kind, event.seq)
             if not await asyncio.to_thread(self.store.advance_cursor, self.holder, event.seq):
                 return 0  # the lease went to another poster
+        last = page.events[-1].seq if page.events else after
+        if page.next_seq is None and head.seq > last:  # the events after it up to the head concern no one
+            await asyncio.to_thread(self.store.advance_cursor, self.holder, head.seq)
         return len(page.events)
 
     async def post(self, event: AuditEvent) -> None:

@@ -224,6 +224,12 @@ class SlackStore:
                 return None
             return int(conn.execute(_cursor_seq()).scalar_one())
 
+    def cursor(self) -> int | None:
+        """The seq the poster posted up to (None before any poster ran); a read, no lease."""
+        with self._engine.connect() as conn:
+            found = conn.execute(_cursor_seq()).scalar()
+        return None if found is None else int(found)
+
     def advance_cursor(self, holder: str, seq: int) -> bool:
         """Move the cursor to ``seq``; False when the lease is no longer ``holder``'s."""
         with self._engine.begin() as conn:

@@ -55,7 +55,9 @@ def test_the_cursor_has_one_holder_until_its_lease_runs_out(open_engine: OpenEng
     clock = Clock()
     one, other = two_stores(open_engine, clock)
 
+    assert one.cursor() is None  # no poster ran yet
     assert one.lease_cursor("a", start_at=41, lease_for=LEASE) == 41
+    assert other.cursor() == 41
     assert other.lease_cursor("b", start_at=0, lease_for=LEASE) is None
     assert one.advance_cursor("a", 45)
     clock.now += LEASE
