@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(default=None, description="Chroma server URL; embedded store if unset")
     embedding_backend: Literal["minilm", "openai"] = "minilm"
     embedding_model: str = "text-embedding-3-small"
-    approval_ttl_hours: float = 24.0
+    approval_ttl_hours: float = Field(
+        default=24.0, gt=0, description="How long an approval request waits for its votes before it expires"
+    )
     settle_roles: tuple[str, ...] = Field(
         default=DEFAULT_SETTLER_ROLES,
         description="Roles whose holders may settle executions a crash left started (`opslayer executions`)",

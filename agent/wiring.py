@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,7 +148,9 @@ def open_stores(settings: Settings, *, clock: Callable[[], datetime] | None = No
     return Stores(
         audit=audit,
         usage=SqlUsageLedger(engine),
-        approvals=ApprovalStore(engine, audit=audit, clock=now),
+        approvals=ApprovalStore(
+            engine, audit=audit, clock=now, ttl=timedelta(hours=settings.approval_ttl_hours)
+        ),
         executions=ExecutionLedger(engine, clock=now),
         tokens=TokenStore(engine, clock=now),
         work=WorkQueue(engine, clock=now),

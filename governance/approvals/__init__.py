@@ -99,12 +99,25 @@ _WRITE_ATTEMPTS = 50
 
 
 class ApprovalStore:
-    """Approval requests and votes in ``engine`` (tables created if missing), audited to ``audit``."""
+    """Approval requests and votes in ``engine`` (tables created if missing), audited to ``audit``.
 
-    def __init__(self, engine: Engine, *, audit: AuditLog, clock: Callable[[], datetime]) -> None:
+    ``ttl``: how long a request waits for its votes before it expires (unless a call names its own).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        audit: AuditLog,
+        clock: Callable[[], datetime],
+        ttl: timedelta = DEFAULT_TTL,
+    ) -> None:
+        if ttl <= timedelta(0):
+            raise ValueError(f"ttl must be positive, got {ttl}")
         self._engine = engine
         self._audit = audit
         self._clock = clock
+        self._ttl = ttl
         create_tables(engine, approval_requests, approval_votes, approval_nudges)
 
     def request(
@@ -118,7 +131,7 @@ class ApprovalStore:
         requester: str,
         channel: str,
         stage: str = "plan",
-        ttl: timedelta = DEFAULT_TTL,
+        ttl: timedelta | None = None,
     ) -> ApprovalRequest:
         """The request for this tool call at this ``stage``, created (and audited) on the first call only.
 
@@ -137,7 +150,7 @@ class ApprovalStore:
             requester=requester,
             channel=channel,
             now=self._now(),
-            ttl=ttl,
+            ttl=self._ttl if ttl is None else ttl,
             stage=stage,
         )
         existing = self._find_call(thread_id, tool_call_id, stage)

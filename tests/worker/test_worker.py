@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,20 @@ def test_approvals_past_their_time_are_expired_and_their_threads_answered(
     expired = ops.stores.approvals.get(request.id)
     assert expired is not None and expired.status is ApprovalStatus.EXPIRED
     assert _completed(ops, request.thread_id) == [] and _kinds(ops, request.thread_id)[-1] == "response"
+
+
+def test_the_approval_lifetime_is_the_setting(make_settings: MakeSettings, clock: Clock) -> None:
+    settings = make_settings(approval_ttl_hours=2)
+    ops = Operations(settings, clock=clock)
+    worker = Worker(settings, operations=ops, worker_id="w1", clock=clock)
+    [request] = ops.send(WRITE_OFF, actor=WRITE_OFF_ASKS).pending
+    assert request.expires_at - request.created_at == timedelta(hours=2)
+    clock.advance(hours=1)
+    worker.run_once()
+    assert ops.stores.approvals.get(request.id).status is ApprovalStatus.PENDING  # type: ignore[union-attr]
+    clock.advance(hours=1, minutes=1)
+    worker.run_once()
+    assert ops.stores.approvals.get(request.id).status is ApprovalStatus.EXPIRED  # type: ignore[union-attr]
 
 
 def test_an_approval_another_process_expired_still_gets_its_thread_resumed(
