@@ -342,7 +342,8 @@ class _Checker:
             self._target(owner, target)
 
     def oversight(self, rule: Rule) -> None:
-        """Veto windows belong to notify rules, escalation to approve rules; every name must exist."""
+        """Veto windows belong to notify rules, escalation and step-up to approve rules; every name must
+        exist."""
         owner = f"rule {rule.id!r}"
         if rule.veto_window is not None and rule.tier is not Tier.NOTIFY:
             self._add(owner, "veto_window", f"only used when tier is notify, not {rule.tier.value}")
@@ -350,6 +351,8 @@ class _Checker:
             self._add(owner, "veto_by", "veto_window and veto_by go together: how long, and who may veto")
         for role in rule.veto_by.roles if rule.veto_by is not None else ():
             self._role(owner, "veto_by.roles", role)
+        if rule.step_up and rule.tier is not Tier.APPROVE:  # step-up is how an approval is given
+            self._add(owner, "step_up", f"only used when tier is approve, not {rule.tier.value}")
         escalates = rule.escalate_after is not None or rule.escalate_to or rule.escalation_may_approve
         if escalates and rule.tier is not Tier.APPROVE:
             self._add(owner, "escalate_after", f"only used when tier is approve, not {rule.tier.value}")

@@ -234,7 +234,7 @@ class OversightService:
             f"{request.requester} is about to run {request.tool} {_args(request)}; it runs at "
             f"{request.expires_at.isoformat()} unless someone holding {roles} vetoes {request.id}"
         )
-        self._send(request, request.notify, people, text)
+        self._send(request, request.notify, people, text, announces=request.id)
         return True
 
     def _escalate(self, request: ApprovalRequest, step: Step, now: datetime) -> bool:
@@ -324,9 +324,17 @@ class OversightService:
     # --- helpers ------------------------------------------------------------------------------------
 
     def _send(
-        self, request: ApprovalRequest, targets: tuple[str, ...], people: tuple[str, ...], text: str
+        self,
+        request: ApprovalRequest,
+        targets: tuple[str, ...],
+        people: tuple[str, ...],
+        text: str,
+        *,
+        announces: str | None = None,
     ) -> None:
-        self._notify(request.thread_id, request.tool, request.requester, targets, people, text)
+        self._notify(
+            request.thread_id, request.tool, request.requester, targets, people, text, announces=announces
+        )
 
     def _notify(
         self,
@@ -336,17 +344,34 @@ class OversightService:
         targets: tuple[str, ...],
         people: tuple[str, ...],
         text: str,
+        *,
+        announces: str | None = None,
     ) -> None:
-        from agent.run.notifier import LogNotifier, Notification
+        from agent.run.notifier import Notification
 
-        notifier = self._ops.notifier if self._ops.notifier is not None else LogNotifier()
         notification = Notification(
-            thread_id=thread_id, tool=tool, requester=requester, targets=targets, recipients=people, text=text
+            thread_id=thread_id,
+            tool=tool,
+            requester=requester,
+            targets=targets,
+            recipients=people,
+            text=text,
+            announces=announces,
         )
         try:
-            notifier.send(notification)
+            self._notifier.send(notification)
         except Exception:  # recorded in the trail already; telling people is best effort here
             log.exception("oversight notification to %s failed", ", ".join(people))
+
+    @cached_property
+    def _notifier(self) -> Any:
+        """The service's notifier, else the one the settings configure (Slack when a bot token is set:
+        people by direct message, channels), else the log."""
+        if self._ops.notifier is not None:
+            return self._ops.notifier
+        from agent import wiring
+
+        return wiring.default_notifier(self._ops.settings, self._directory())
 
     def _entitled(self, person_id: str, roles: tuple[str, ...], what: str, *, field: str) -> None:
         person = self._ops.person(person_id)

@@ -19,6 +19,9 @@ class Notification:
     targets: tuple[str, ...]  # as the policy names them: role:x, user:y, #channel
     recipients: tuple[str, ...]  # people and channels they resolve to
     text: str
+    # The approval request whose veto window this announces (None: any other notification). In Slack
+    # the app posts that request's card, with its Veto button, instead (``agent.slack.poster``).
+    announces: str | None = None
 
 
 class Notifier(Protocol):
@@ -38,8 +41,10 @@ class LogNotifier:
 
 class SlackNotifier:
     """Posts each notification to its people (direct message, by their ``slack_user_id``) and channels,
-    before the call runs. A failed post raises, so the call waits and a resume tries again; people
-    without a Slack account are told in the log only. ``client`` is a ``slack_sdk.WebClient``."""
+    before the call runs; reminders, escalations and monitor trips go the same way. A veto window's
+    announcement is the Slack app's card (with its Veto button), so it is not posted twice. A failed
+    post raises, so the call waits and a resume tries again; people without a Slack account are told in
+    the log only. ``client`` is a ``slack_sdk.WebClient``."""
 
     def __init__(self, client: Any, directory: Directory) -> None:
         self._client = client
@@ -47,6 +52,9 @@ class SlackNotifier:
 
     def send(self, notification: Notification) -> None:
         text = notification.text
+        if notification.announces is not None:  # its Veto card reaches the same people and channels
+            log.info("notify %s (by the Slack app's veto card): %s", ", ".join(notification.recipients), text)
+            return
         shown = text if len(text) <= 2900 else text[:2900] + " …(cut)"
         literal = shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         block = {"type": "section", "text": {"type": "plain_text", "text": shown, "emoji": False}}

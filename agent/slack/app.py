@@ -231,6 +231,11 @@ def _listen(front: SlackFrontEnd) -> None:
         await ack()
         await front.clicks.open_edit(body, str(action.get("value", "")))
 
+    @bolt.action(cards.VETO)
+    async def veto(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        await front.clicks.open_veto(body, str(action.get("value", "")))
+
     @bolt.action(cards.OPEN)
     async def open_review(ack: AsyncAck) -> None:
         await ack()  # a link button: Slack opens the link, and sends the click all the same
@@ -238,6 +243,11 @@ def _listen(front: SlackFrontEnd) -> None:
     @bolt.view(modals.REJECT_VIEW)
     async def rejected(ack: AsyncAck, body: dict[str, Any]) -> None:
         errors = await front.clicks.submit_reject(body)
+        await (ack(response_action="errors", errors=errors) if errors else ack())
+
+    @bolt.view(modals.VETO_VIEW)
+    async def vetoed(ack: AsyncAck, body: dict[str, Any]) -> None:
+        errors = await front.clicks.submit_veto(body)
         await (ack(response_action="errors", errors=errors) if errors else ack())
 
     @bolt.view(modals.EDIT_VIEW)

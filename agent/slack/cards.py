@@ -28,8 +28,8 @@ LIMITS = {
     "fallback_text": 40000,
 }
 
-APPROVE, REJECT, EDIT, OPEN = "approve", "reject", "edit", "open_review"
-ACTIONS = (APPROVE, REJECT, EDIT, OPEN)
+APPROVE, REJECT, EDIT, OPEN, VETO = "approve", "reject", "edit", "open_review", "veto"
+ACTIONS = (APPROVE, REJECT, EDIT, OPEN, VETO)
 
 _CUT = " …(cut)"
 _ARGUMENT_SECTIONS = 20  # a card keeps room for the rest of its blocks
@@ -132,14 +132,42 @@ def approval_card(request: ApprovalRequest, facts: CardFacts) -> dict[str, Any]:
     return message(blocks, f"Approval needed: {words} for {facts.requester_name} ({request.id})")
 
 
+def veto_card(request: ApprovalRequest, facts: CardFacts) -> dict[str, Any]:
+    """The card of a notify-tier call waiting out its veto window: what will run, when, and a Veto
+    button (and Run now, which ends the wait) for the people the rule's ``veto_by`` names."""
+    words = tool_in_words(request.tool)
+    when = f"{request.expires_at:%H:%M} UTC"
+    roles = " or ".join(role for requirement in request.requirements for role in requirement.roles)
+    blocks = [header(f"Runs at {when} unless vetoed: {words}"), *_request_blocks(request, facts)]
+    blocks.append(
+        section(f"Runs at {when} ({request.expires_at:%Y-%m-%d}) unless vetoed by someone holding {roles}.")
+    )
+    buttons = [
+        button("Veto", VETO, value=request.id, style="danger"),
+        button("Run now", APPROVE, value=request.id),
+    ]
+    if facts.review_url is not None:
+        buttons.append(button("Open in review page", OPEN, value=request.id, url=facts.review_url))
+    blocks.append({"type": "actions", "block_id": f"veto:{request.id}"[:255], "elements": buttons})
+    blocks.append(context(f"{request.id} · veto window ends {request.expires_at:%Y-%m-%d %H:%M} UTC"))
+    return message(blocks, f"Runs at {when} unless vetoed: {words} for {facts.requester_name} ({request.id})")
+
+
 def outcome_card(request: ApprovalRequest, facts: CardFacts) -> dict[str, Any]:
     """The card once the request is final: the outcome and who decided, and no buttons."""
     words = tool_in_words(request.tool)
     outcome = decided(request)
-    blocks = [header(f"{request.status.value.capitalize()}: {words}"), section(outcome)]
+    title = _title(request)
+    blocks = [header(f"{title}: {words}"), section(outcome)]
     blocks += _request_blocks(request, facts)
     blocks.append(context(f"{request.id}"))
-    return message(blocks, f"{request.status.value.capitalize()}: {words} ({request.id}). {outcome}")
+    return message(blocks, f"{title}: {words} ({request.id}). {outcome}")
+
+
+def _title(request: ApprovalRequest) -> str:
+    if request.veto_window:
+        return "Vetoed" if request.status is ApprovalStatus.REJECTED else "Not vetoed, runs"
+    return request.status.value.capitalize()
 
 
 def progress_card(request: ApprovalRequest, facts: CardFacts) -> dict[str, Any]:
@@ -153,6 +181,8 @@ def progress_card(request: ApprovalRequest, facts: CardFacts) -> dict[str, Any]:
 
 def decided(request: ApprovalRequest) -> str:
     """Who decided, in one line (for the cards and the requester's thread)."""
+    if request.veto_window and request.final:
+        return _window_decided(request)
     if request.status is ApprovalStatus.APPROVED:
         edited = " (with edited arguments)" if any(v.edited for v in request.counted_votes) else ""
         return f"Approved by {', '.join(v.approver for v in request.counted_votes)}{edited}."
@@ -163,6 +193,20 @@ def decided(request: ApprovalRequest) -> str:
     if request.status is ApprovalStatus.EXPIRED:
         return "Expired: nobody decided in time, so it will not run."
     return f"Waiting: {request.status_reason}"
+
+
+def _window_decided(request: ApprovalRequest) -> str:
+    """The outcome of a veto window: vetoed (by whom, why), run early (by whom), or its time ran out."""
+    vetoes = [v for v in request.votes if not v.approve]
+    if request.status is ApprovalStatus.REJECTED and vetoes:
+        return (
+            f"Vetoed by {vetoes[-1].approver}: {vetoes[-1].reason or request.status_reason}. It will not run."
+        )
+    if request.status is ApprovalStatus.APPROVED and request.counted_votes:
+        return f"Run now by {request.counted_votes[-1].approver}, before its veto window ended."
+    if request.status is ApprovalStatus.APPROVED:
+        return f"Nobody vetoed it by {request.expires_at:%H:%M} UTC: it runs."
+    return f"{request.status.value.capitalize()}: {request.status_reason}"
 
 
 def _request_blocks(request: ApprovalRequest, facts: CardFacts) -> list[dict[str, Any]]:

@@ -4,6 +4,10 @@ A click names an approval id and nothing else that counts. The voter is the Slac
 request, mapped through the directory; the operations service applies the same checks as everywhere
 (role, not the requester, once per person, digest, expiry). A step-up request is never decided here:
 its card has no Approve button, and a forged approve click is refused all the same.
+
+A veto (a notify-tier call waiting out its veto window) opens a modal asking why, for the people the
+rule's ``veto_by`` names only; a click by anyone else, or once the window is over, is answered
+ephemerally with the reason and changes nothing (it is audited as ``access_denied``).
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from agent.operations import Operations
+from agent.operations.oversight import OversightInvalid
 from agent.slack import cards, modals
 from agent.slack.conversation import mapped_person
 from governance.approvals import ApprovalError, ApprovalRequest
@@ -68,7 +74,27 @@ class Clicks:
         )
         await self.client.views_open(trigger_id=body["trigger_id"], view=view)
 
+    async def open_veto(self, body: Mapping[str, Any], approval_id: str) -> None:
+        """The Veto button: the reason modal, or (not entitled, window over) an ephemeral refusal."""
+        refusal = await asyncio.to_thread(self.veto_refusal, _user(body), approval_id)
+        if refusal is not None:
+            await self._tell(body, refusal)
+            return
+        request = await asyncio.to_thread(self._request, approval_id)
+        assert request is not None  # veto_refusal found it
+        view = modals.veto_modal(approval_id, cards.tool_in_words(request.tool), _channel(body))
+        await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+
     # --- modal submissions: answered in the modal (errors) before Slack's 3 s are up -----------------
+
+    async def submit_veto(self, body: Mapping[str, Any]) -> dict[str, str]:
+        """The errors to show in the modal (empty: the veto was recorded)."""
+        approval_id, _ = modals.read_metadata(body["view"])
+        reason = modals.reason_of(body["view"])
+        if not reason:
+            return {modals.REASON_BLOCK: "Say why: the requester and the agent are told the reason."}
+        refusal = await asyncio.to_thread(self.veto, _user(body), approval_id, reason)
+        return {} if refusal is None else {modals.REASON_BLOCK: refusal}
 
     async def submit_reject(self, body: Mapping[str, Any]) -> dict[str, str]:
         """The errors to show in the modal (empty: the rejection was recorded)."""
@@ -133,6 +159,35 @@ class Clicks:
         self._voted()
         return None
 
+    def veto(self, slack_user: str, approval_id: str, reason: str) -> str | None:
+        """Veto as the person ``slack_user`` maps to; None when recorded, else why not (for them)."""
+        refusal = self.veto_refusal(slack_user, approval_id)
+        if refusal is not None:
+            return refusal
+        person = mapped_person(self.ops, slack_user)
+        assert person is not None  # veto_refusal mapped them
+        try:
+            self.ops.oversight.veto(approval_id, voter=person.id, reason=reason, channel="slack")
+        except (ApprovalError, OversightInvalid) as refused:
+            return f"Not recorded: {refused}"
+        self._voted()
+        return None
+
+    def veto_refusal(self, slack_user: str, approval_id: str) -> str | None:
+        """Why this person may not veto this request now (None: they may). A mapped person's refusal
+        is audited; nothing else changes."""
+        person = mapped_person(self.ops, slack_user)
+        if person is None:
+            return "Your Slack account is not in opslayer's directory, so you cannot veto."
+        request = self._request(approval_id)
+        if request is None:
+            return f"There is no approval request {approval_id}."
+        why = _veto_refused(request, person.id, person.roles, self.ops.now())
+        if why is not None:
+            self.ops.refused(person.id, reason=why, approval_id=approval_id, channel="slack", action="veto")
+            return f"Not recorded: {why}."
+        return None
+
     def _request(self, approval_id: str) -> ApprovalRequest | None:
         try:
             return self.ops.approval(approval_id).request
@@ -151,6 +206,21 @@ class Clicks:
             log.info("slack: a refused click had no channel to answer in: %s", refusal)
             return
         await self.client.chat_postEphemeral(channel=channel, user=_user(body), **cards.note(refusal))
+
+
+def _veto_refused(request: ApprovalRequest, person: str, roles: frozenset[str], now: datetime) -> str | None:
+    if not request.veto_window:
+        return f"{request.id} is not waiting out a veto window"
+    if request.final:
+        return f"the veto window of {request.id} is over: {cards.decided(request).rstrip('.')}"
+    if now >= request.expires_at:
+        return f"the veto window of {request.id} ended at {request.expires_at:%H:%M} UTC: it runs"
+    if person == request.requester:
+        return f"{person} asked for this call and cannot veto it"
+    entitled = {role for requirement in request.requirements for role in requirement.roles}
+    if entitled.isdisjoint(roles):
+        return f"only people holding {' or '.join(sorted(entitled))} may veto {request.id}"
+    return None
 
 
 def _user(body: Mapping[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""The modals a card opens: Reject (asks the reason) and Edit (one input per argument, from its schema).
+"""The modals a card opens: Reject and Veto (ask the reason), Edit (one input per argument, from its
+schema).
 
 ``private_metadata`` holds the approval id and the channel to answer in; Slack keeps it server-side and
 returns it with the submission. What runs is decided by the operations service, which re-reads the
@@ -13,7 +14,7 @@ from typing import Any
 
 from agent.slack.cards import cut, plain
 
-REJECT_VIEW, EDIT_VIEW = "reject_reason", "edit_args"
+REJECT_VIEW, EDIT_VIEW, VETO_VIEW = "reject_reason", "edit_args", "veto_reason"
 REASON_BLOCK = "reason"
 VALUE = "value"
 _INPUT_CHARS = 3000  # Slack's longest plain_text_input
@@ -29,15 +30,27 @@ def read_metadata(view: Mapping[str, Any]) -> tuple[str, str | None]:
 
 
 def reject_modal(approval_id: str, words: str, channel: str | None) -> dict[str, Any]:
+    return _reason_modal(REJECT_VIEW, "Reject", f"Reject {approval_id}: {words}", approval_id, channel)
+
+
+def veto_modal(approval_id: str, words: str, channel: str | None) -> dict[str, Any]:
+    """Asks why the call must not run; submitting it vetoes the call (if its window is still open)."""
+    about = f"Veto {approval_id}: {words}. It will not run."
+    return _reason_modal(VETO_VIEW, "Veto", about, approval_id, channel)
+
+
+def _reason_modal(
+    callback_id: str, verb: str, about: str, approval_id: str, channel: str | None
+) -> dict[str, Any]:
     return {
         "type": "modal",
-        "callback_id": REJECT_VIEW,
+        "callback_id": callback_id,
         "private_metadata": metadata(approval_id, channel),
-        "title": plain("Reject", limit=24),
-        "submit": plain("Reject", limit=24),
+        "title": plain(verb, limit=24),
+        "submit": plain(verb, limit=24),
         "close": plain("Cancel", limit=24),
         "blocks": [
-            {"type": "section", "text": plain(f"Reject {approval_id}: {words}")},
+            {"type": "section", "text": plain(about)},
             {
                 "type": "input",
                 "block_id": REASON_BLOCK,

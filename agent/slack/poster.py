@@ -5,7 +5,10 @@ time across processes; another takes over when a holder dies), and claims each e
 it, so no event is posted twice. What it posts:
 
 - ``approval_requested`` → an approval card to each eligible approver by direct message and to the
-  channels the rule names with ``notify`` (every card is stored, to be updated later);
+  channels the rule names with ``notify`` (every card is stored, to be updated later); for a
+  notify-tier call waiting out its veto window, a veto card (what will run, when, a Veto button) to the
+  people ``veto_by`` names and everyone and every channel the rule's ``notify`` names: it is that
+  window's announcement in Slack;
 - ``approval_vote`` (accepted) and ``approval_final`` → every card of the request updated for everyone
   with its state read afresh (who approved so far; the outcome and who decided);
 - ``approval_final`` of a thread started in Slack → the requester's thread is told (approved, rejected
@@ -29,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.operations import Operations
+from agent.run.notifier import recipients
 from agent.run.session import TurnResult
 from agent.slack import cards
 from agent.slack.clicks import is_step_up
@@ -142,10 +146,9 @@ class Poster:
             return
         for channel, recipient in await asyncio.to_thread(self._destinations, request):
             facts = await asyncio.to_thread(self._facts, request, view.request_text, fresh_link=True)
+            card_of = cards.veto_card if request.veto_window else cards.approval_card
             try:
-                posted = await self.client.chat_postMessage(
-                    channel=channel, **cards.approval_card(request, facts)
-                )
+                posted = await self.client.chat_postMessage(channel=channel, **card_of(request, facts))
             except Exception:  # one unreachable approver must not keep the card from the others
                 log.exception("slack poster: the card of %s could not go to %s", request.id, channel)
                 continue
@@ -170,6 +173,13 @@ class Poster:
             }.values(),
             key=lambda p: p.id,
         )
+        if request.veto_window:  # the window's announcement: to everyone the rule notifies, too
+            told = {p.id for p in people}
+            people += [
+                directory.people[person]
+                for person in recipients(request.notify, directory)
+                if person in directory.people and person not in told and person != request.requester
+            ]
         found: list[tuple[str, str | None]] = [(p.slack_user_id, p.id) for p in people if p.slack_user_id]
         found += [(target, None) for target in request.notify if target.startswith("#")]
         return found

@@ -167,3 +167,24 @@ def test_the_slash_command_of_an_unmapped_user_posts_nothing_in_the_channel(worl
     assert told.params["user"] == "U0NOBODY99" and "not in opslayer's directory" in told.text
     assert world.slack.of("chat.postMessage") == []
     assert world.ops.audit_events(kinds=[EventKind.REQUEST]) == []
+
+
+def test_policy_check_refuses_step_up_on_a_rule_that_is_not_approve(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli.app import app
+
+    policy = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+    [notify] = [rule for rule in policy["rules"] if rule["id"] == "incident-edits-notify"]
+    notify["step_up"] = True
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(policy), encoding="utf-8")
+
+    result = CliRunner().invoke(
+        app, ["policy", "check", str(policy_file)], env={"OPSLAYER_HOME": str(tmp_path)}
+    )
+
+    assert result.exit_code != 0
+    assert "rule 'incident-edits-notify': field 'step_up': only used when tier is approve, not notify" in (
+        " ".join(result.output.split())
+    )
