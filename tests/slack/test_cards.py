@@ -146,3 +146,60 @@ def test_the_outcome_card_says_who_decided_and_has_no_buttons() -> None:
     assert card["blocks"][0]["text"]["text"] == "Approved: Procurement: create purchase order"
     assert card["blocks"][1]["text"]["text"] == "Approved by grace.procure, heidi.finance."
     assert not [b for b in card["blocks"] if b["type"] == "actions"]
+
+
+VETO_CARD_FILE = CARD_FILE.with_name("slack-veto-card.json")
+
+
+def note_request(**changes: Any) -> ApprovalRequest:
+    """A work note waiting out its 15-minute veto window (incident managers may veto)."""
+    fields: dict[str, Any] = {
+        "tool": "itsm_add_work_note",
+        "args": {"incident_id": "INC0010047", "note": "the fix is deployed"},
+        "requirements": (
+            ApprovalRequirement(roles=("incident_manager",), count=0, rule_id="incident-edits-notify"),
+        ),
+        "reasons": ("incident-edits-notify: Incident managers are told when an incident record is changed.",),
+        "rule_ids": ("incident-edits-notify",),
+        "notify": ("role:incident_manager",),
+        "status_reason": "veto window: runs at 2026-12-07T09:15:00+00:00 unless someone holding "
+        "incident_manager vetoes it",
+        "expires_at": datetime(2026, 12, 7, 9, 15, tzinfo=UTC),
+    }
+    return order_request(**{**fields, **changes})
+
+
+def test_the_readme_veto_card_is_what_the_code_renders() -> None:
+    rendered = cards.veto_card(note_request(), facts(request_text="add a note to INC0010047: fix deployed"))
+    assert_within_limits(rendered)
+    assert rendered["blocks"][0]["text"]["text"] == "Runs at 09:15 UTC unless vetoed: Itsm: add work note"
+    [actions] = [b for b in rendered["blocks"] if b["type"] == "actions"]
+    assert [(e["action_id"], e["value"]) for e in actions["elements"]][:2] == [
+        ("veto", "APR-3F2A9C01"),
+        ("approve", "APR-3F2A9C01"),
+    ]
+    text = json.dumps(rendered, indent=2, ensure_ascii=False) + "\n"
+    if os.environ.get("OPSLAYER_WRITE_CARD") == "1":
+        VETO_CARD_FILE.write_text(text, encoding="utf-8")
+    assert VETO_CARD_FILE.read_text(encoding="utf-8") == text, "rerun with OPSLAYER_WRITE_CARD=1 to update"
+
+
+def test_a_vetoed_card_says_who_vetoed_and_why_literally() -> None:
+    from governance.approvals._values import Vote
+
+    veto = Vote(
+        approver="dave.incident",
+        roles=("incident_manager",),
+        approve=False,
+        at=datetime(2026, 12, 7, 9, 5, tzinfo=UTC),
+        channel="slack",
+        comment=None,
+        reason=HOSTILE,
+        args_digest="0" * 64,
+    )
+    card = cards.outcome_card(note_request(status=ApprovalStatus.REJECTED, votes=(veto,)), facts())
+    assert_within_limits(card)
+    assert card["blocks"][0]["text"]["text"] == "Vetoed: Itsm: add work note"
+    assert card["blocks"][1]["text"]["text"] == f"Vetoed by dave.incident: {HOSTILE}. It will not run."
+    assert "&lt;!channel&gt;" in card["text"] and "<!channel>" not in card["text"]
+    assert not [b for b in card["blocks"] if b["type"] == "actions"]

@@ -230,3 +230,22 @@ def test_reminders_escalations_and_monitor_trips_reach_people_in_slack(
     assert len(ivan) == 1 and request.id in ivan[0].text
     assert [c for c in dave if "was escalated to you" in c.text and request.id in c.text]
     assert [c for c in dave if "monitor confused-thread tripped" in c.text]
+
+
+def test_run_now_ends_the_wait_for_the_entitled_only(veto_world: World, clock: Clock) -> None:
+    world = veto_world
+    ts, card = ask_note(world)
+    request_id = buttons(card)[1]["value"]
+
+    world.interact(click(BOB, "approve", request_id, channel="C0OPS"))
+    [refusal] = world.slack.wait_for(lambda s: ephemerals_to(s, BOB))
+    assert "may not end this veto window" in refusal.text
+    assert world.ops.approval(request_id).request.status is ApprovalStatus.PENDING
+
+    world.interact(click(DAVE, "approve", request_id, channel=dm(DAVE)))
+    world.slack.wait_for(
+        lambda s: [u for u in s.of("chat.update") if "Run now by dave.incident" in u.text and not buttons(u)]
+    )
+    worker_pass(world, clock)  # inside the window: it runs now, once
+    assert [n.status.value for n in notes(world)] == ["completed"]
+    world.slack.wait_for(lambda s: [c for c in replies_in(s, ts) if "Run now by dave.incident" in c.text])
