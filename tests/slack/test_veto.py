@@ -7,7 +7,7 @@ lands with their verified identity: the call never runs, the cards say who vetoe
 thread hears the reason and then the agent's continuation. A Veto click by someone not entitled, by
 the requester, or after the window ended is answered ephemerally and changes nothing; when the window
 ends the call runs once and the cards say so. Reminders, escalations and monitor trips reach people
-by direct message through the Slack notifier.
+by direct message, and channels, through the Slack notifier.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tests.slack.standin import Call, SlackStandIn, click, mention, submission
 from tests.slack.test_flows import cards_of, dm, replies_in
 
 NOTE = "add a note to INC0010047 saying the fix is deployed"  # notify tier, 15-minute veto window
-DAVE, BOB, CAROL = "U0DAVE01", "U0BOB01", "U0CAROL01"  # dave.incident holds incident_manager
+DAVE, BOB = "U0DAVE01", "U0BOB01"  # dave.incident holds incident_manager; bob.requester no role
 
 
 @pytest.fixture
@@ -51,11 +51,13 @@ def veto_world(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[World]:
     """The oversight test policy (a 15-minute veto window on work notes, escalating write-offs, a
-    monitor), the operations service on the test's clock and no notifier of its own (the settings'
-    Slack one), no worker in the app: the test runs one."""
+    monitor that also tells #ops-alerts), the operations service on the test's clock and no notifier
+    of its own (the settings' Slack one), no worker in the app: the test runs one."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    policy = oversight_policy()
+    policy["monitors"][0]["notify"].append("#ops-alerts")
     policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(yaml.safe_dump(oversight_policy()), encoding="utf-8")
+    policy_file.write_text(yaml.safe_dump(policy), encoding="utf-8")
     slack, url = standin
     settings = slack_settings(tmp_path / "home", systems_template, url, policy_file=policy_file)
     ops = Operations(settings, clock=clock)
@@ -99,6 +101,12 @@ def notes(world: World) -> list[ExecutionRecord]:
         for e in world.ops.executions()
         if e.tool == "itsm_add_work_note" and not e.key.startswith("notify:")
     ]
+
+
+def notes_in_itsm(world: World) -> list[str]:
+    """The work notes the ITSM system holds on the incident that say what was asked."""
+    incident = world.ops.systems.itsm.get_incident("INC0010047")
+    return [n.text for n in incident.work_notes if "the fix is deployed" in n.text]
 
 
 def ephemerals_to(slack: SlackStandIn, user: str) -> list[Call]:
@@ -150,7 +158,7 @@ def test_the_entitled_person_vetoes_from_the_card_and_the_call_never_runs(
     world.slack.wait_for(lambda s: len(replies_in(s, ts)) > replies)
     clock.advance(minutes=30)
     worker_pass(world, clock)
-    assert notes(world) == []
+    assert notes(world) == [] and notes_in_itsm(world) == []
 
 
 def test_a_veto_click_by_someone_not_entitled_is_refused_and_nothing_changes(veto_world: World) -> None:
@@ -205,7 +213,7 @@ def test_after_the_window_a_veto_is_refused_and_the_call_runs_once(veto_world: W
     world.interact(click(DAVE, "veto", request_id, channel="C0INCIDENTS"))
     world.slack.wait_for(lambda s: [c for c in ephemerals_to(s, DAVE) if "is over" in c.text])
     worker_pass(world, clock)
-    assert len(notes(world)) == 1
+    assert len(notes(world)) == 1 and len(notes_in_itsm(world)) == 1
     assert world.ops.approval(request_id).request.status is ApprovalStatus.APPROVED
 
 
@@ -229,7 +237,9 @@ def test_reminders_escalations_and_monitor_trips_reach_people_in_slack(
     dave = [c for c in posts if c.params["channel"] == DAVE]
     assert len(ivan) == 1 and request.id in ivan[0].text
     assert [c for c in dave if "was escalated to you" in c.text and request.id in c.text]
+    alerts = [c for c in posts if c.params["channel"] == "#ops-alerts"]
     assert [c for c in dave if "monitor confused-thread tripped" in c.text]
+    assert [c.text for c in alerts] == [c.text for c in dave if "monitor confused-thread tripped" in c.text]
 
 
 def test_run_now_ends_the_wait_for_the_entitled_only(veto_world: World, clock: Clock) -> None:
