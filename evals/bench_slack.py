@@ -26,7 +26,7 @@ import httpx
 from agent.operations import Operations
 from agent.settings import Settings
 from evals.bench_service import serving
-from tests.slack.standin import SlackStandIn, click, mention, running_standin
+from evals.slack_standin import SlackStandIn, click, mention, running_standin
 from tools.local import reset_local_systems
 
 TARGETS = {"ack_p99_ms_max": 200, "click_to_cards_updated_p50_ms_max": 500}

@@ -18,7 +18,7 @@ from agent.api import create_app
 from agent.operations import Operations
 from agent.settings import Settings
 from agent.slack.app import SlackFrontEnd
-from tests.slack.standin import SlackStandIn, running_standin, sign
+from evals.slack_standin import SlackStandIn, running_standin, sign
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 PUBLIC_URL = "https://ops.example.com"

@@ -20,8 +20,8 @@ from agent.api import create_app
 from agent.operations import Operations
 from agent.slack.store import SlackStore, StepUpRefused
 from agent.worker import Worker
+from evals.slack_standin import SlackStandIn, mention
 from tests.slack.conftest import ALICE, World, slack_settings
-from tests.slack.standin import SlackStandIn, mention
 from tests.slack.test_flows import ORDER, cards_of, replies_in
 
 

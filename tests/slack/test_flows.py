@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from evals.slack_standin import Call, SlackStandIn, click, direct_message, mention, submission
 from governance.approvals import ApprovalStatus
 from governance.audit import EventKind
 from tests.slack.conftest import ALICE, GRACE, HEIDI, LEO, STRANGER, World, eventually
-from tests.slack.standin import Call, SlackStandIn, click, direct_message, mention, submission
 
 ORDER = "order 22 laptops for the Berlin office"  # 22 x 1,377.50 = 30,305: two approvers
 
@@ -211,7 +211,7 @@ def _resigned(body: str) -> dict[str, str]:
     """Slack signs a retry afresh (another timestamp): not a replay, the same event id."""
     import time
 
+    from evals.slack_standin import sign
     from tests.slack.conftest import SECRET
-    from tests.slack.standin import sign
 
     return sign(body, SECRET, timestamp=int(time.time()) - 10)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from evals.slack_standin import SlackStandIn, click, mention
 from governance.audit import EventKind
 from tests.slack.conftest import ALICE, GRACE, HEIDI, LEO, World, eventually, make_world
-from tests.slack.standin import SlackStandIn, click, mention
 from tests.slack.test_flows import ORDER, approval_id, cards_of, dm, replies_in
 
 CHANGE = "open a change to restart payments-api tonight"  # prod-change: change managers, notify #ops-changes

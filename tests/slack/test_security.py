@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from agent.api import create_app
 from agent.operations import Operations
+from evals.slack_standin import click, mention, sign
 from governance.audit import EventKind
 from tests.slack.conftest import ALICE, GRACE, SECRET, World, eventually, slack_settings
-from tests.slack.standin import click, mention, sign
 
 ORDER = "order 22 laptops for the Berlin office"
 

@@ -13,9 +13,9 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from typer.testing import CliRunner
 
 from agent.cli.app import app
+from evals.slack_standin import mention
 from governance.audit import EventKind
 from tests.slack.conftest import ALICE, World, eventually
-from tests.slack.standin import mention
 
 
 def test_a_socket_mode_event_runs_once_however_often_it_arrives(world: World) -> None:

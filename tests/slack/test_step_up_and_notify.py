@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 
 from agent.api import create_app
 from agent.operations import Operations
+from evals.slack_standin import SlackStandIn, click, command, mention
 from governance.audit import EventKind
 from governance.executions import ExecutionRecord
 from governance.policy import DEFAULT_POLICY_PATH
 from tests.slack.conftest import ALICE, GRACE, HEIDI, PUBLIC_URL, World, slack_settings
-from tests.slack.standin import SlackStandIn, click, command, mention
 from tests.slack.test_flows import ORDER, cards_of, replies_in
 
 NOTE = "add a note to INC0010047 saying the fix is deployed"  # notify tier: incident managers (dave)

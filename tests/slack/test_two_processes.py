@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from agent.api import create_app
 from agent.operations import Operations
+from evals.slack_standin import SlackStandIn, click, mention, sign
 from tests.slack.conftest import ALICE, GRACE, HEIDI, SECRET, slack_settings
-from tests.slack.standin import SlackStandIn, click, mention, sign
 from tests.slack.test_flows import ORDER, approval_id, cards_of, dm, replies_in
 
 

@@ -25,12 +25,12 @@ from agent.api import create_app
 from agent.operations import Operations
 from agent.wiring import governance_engine
 from agent.worker import Worker
+from evals.slack_standin import Call, SlackStandIn, click, mention, submission
 from governance.approvals import ApprovalStatus
 from governance.audit import AuditLog, EventKind
 from governance.executions import ExecutionRecord
 from tests.oversight.conftest import WRITE_OFF, Clock, oversight_policy
 from tests.slack.conftest import ALICE, World, slack_settings
-from tests.slack.standin import Call, SlackStandIn, click, mention, submission
 from tests.slack.test_flows import cards_of, dm, replies_in
 
 NOTE = "add a note to INC0010047 saying the fix is deployed"  # notify tier, 15-minute veto window
