@@ -260,27 +260,21 @@ def _new_request(
     stage: str = "plan",
 ) -> ApprovalRequest:
     stored = _json_copy(args)
-    if decision.tier is Tier.NOTIFY and decision.veto is not None:
-        if decision.tool != tool or decision.args_digest != args_digest(stored):
-            raise ValueError(f"the decision given is not the decision on this {tool!r} call and arguments")
-        return _veto_request(
-            thread_id=thread_id,
-            tool_call_id=tool_call_id,
-            stored=stored,
-            decision=decision,
-            requester=requester,
-            channel=channel,
-            now=now,
-            stage=stage,
-        )
-    if decision.tier is not Tier.APPROVE or not decision.approvals:
+    vetoable = decision.tier is Tier.NOTIFY and decision.veto is not None
+    if not vetoable and (decision.tier is not Tier.APPROVE or not decision.approvals):
         raise ValueError(
             f"only an approve decision with approvers needs a request, got {decision.tier.value}"
         )
     if decision.tool != tool or decision.args_digest != args_digest(stored):
         raise ValueError(f"the decision given is not the decision on this {tool!r} call and its arguments")
-    if ttl <= timedelta(0):
-        raise ValueError(f"ttl must be positive, got {ttl}")
+    if vetoable:
+        requirements, status_reason, expires_at = _veto_window(decision, now)
+    else:
+        if ttl <= timedelta(0):
+            raise ValueError(f"ttl must be positive, got {ttl}")
+        requirements = decision.approvals
+        status_reason = approval_satisfied(decision.approvals, [], requester).explanation
+        expires_at = now + ttl
     return ApprovalRequest(
         id="",
         thread_id=thread_id,
@@ -288,7 +282,7 @@ def _new_request(
         tool=tool,
         args=stored,
         args_digest=decision.args_digest,
-        requirements=decision.approvals,
+        requirements=requirements,
         requester=requester,
         channel=channel,
         reasons=decision.reasons,
@@ -297,9 +291,9 @@ def _new_request(
         notify=decision.notify,
         policy_version=decision.policy_version,
         status=ApprovalStatus.PENDING,
-        status_reason=approval_satisfied(decision.approvals, [], requester).explanation,
+        status_reason=status_reason,
         created_at=now,
-        expires_at=now + ttl,
+        expires_at=expires_at,
         decided_at=None,
         version=1,
         stage=stage,
@@ -307,46 +301,15 @@ def _new_request(
     )
 
 
-def _veto_request(
-    *,
-    thread_id: str,
-    tool_call_id: str,
-    stored: dict[str, Any],
-    decision: Decision,
-    requester: str,
-    channel: str,
-    now: datetime,
-    stage: str,
-) -> ApprovalRequest:
-    """The request a notify call waits on during its veto window (see ``ApprovalRequest.veto_window``)."""
+def _veto_window(decision: Decision, now: datetime) -> tuple[tuple[ApprovalRequirement, ...], str, datetime]:
+    """What a notify call waits on during its veto window (see ``ApprovalRequest.veto_window``): a
+    requirement nobody needs to meet, the status it shows, and when the window ends."""
     veto = decision.veto
     assert veto is not None
     ends = now + timedelta(seconds=veto.seconds)
     holding = " or ".join(veto.roles)
-    return ApprovalRequest(
-        id="",
-        thread_id=thread_id,
-        tool_call_id=tool_call_id,
-        tool=decision.tool,
-        args=stored,
-        args_digest=decision.args_digest,
-        requirements=(ApprovalRequirement(roles=veto.roles, count=0, rule_id=veto.rule_id),),
-        requester=requester,
-        channel=channel,
-        reasons=decision.reasons,
-        rule_ids=decision.rule_ids,
-        exceeded_limits=decision.exceeded_limits,
-        notify=decision.notify,
-        policy_version=decision.policy_version,
-        status=ApprovalStatus.PENDING,
-        status_reason=f"veto window: runs at {ends.isoformat()} unless someone holding {holding} vetoes it",
-        created_at=now,
-        expires_at=ends,
-        decided_at=None,
-        version=1,
-        stage=stage,
-        proposed_digest=decision.args_digest,
-    )
+    status = f"veto window: runs at {ends.isoformat()} unless someone holding {holding} vetoes it"
+    return (ApprovalRequirement(roles=veto.roles, count=0, rule_id=veto.rule_id),), status, ends
 
 
 def _duration_text(length: timedelta) -> str:
