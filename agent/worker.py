@@ -55,11 +55,10 @@ from sqlalchemy import select
 
 from agent import wiring
 from agent.operations import Operations
-from agent.operations.oversight import OVERSIGHT_WORK
 from agent.settings import Settings
 from governance.approvals import ApprovalStatus, approval_requests
 from governance.audit import ChainHead, audit_events
-from governance.work import PUBLISH_HEAD, RESUME, WorkItem, WorkQueue, WorkState
+from governance.work import OVERSIGHT, PUBLISH_HEAD, RESUME, WorkItem, WorkQueue, WorkState
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Engine
@@ -142,7 +141,7 @@ class Worker:
         it finished (retried ones not counted)."""
         if not self._started:  # publish and oversee at start, then every interval
             self.queue.enqueue(PUBLISH_HEAD, HEAD_SUBJECT)
-            self.queue.enqueue(OVERSIGHT_WORK, OVERSIGHT_WORK)
+            self.queue.enqueue(OVERSIGHT, OVERSIGHT)
             self._started = True
         self._queue_expired()
         finished = 0
@@ -171,7 +170,7 @@ class Worker:
             self._resume(item.subject)
         elif item.kind == PUBLISH_HEAD:
             self._publish_head()
-        elif item.kind == OVERSIGHT_WORK:
+        elif item.kind == OVERSIGHT:
             self._oversee()
         else:
             raise UnknownWork(f"no such kind of work: {item.kind!r}")
@@ -243,7 +242,7 @@ class Worker:
         for trip in report.tripped:
             log.info("worker %s: %s", self.id, trip.describe())
         interval = timedelta(seconds=self.settings.oversight_interval_s)
-        self.queue.enqueue(OVERSIGHT_WORK, OVERSIGHT_WORK, due_at=self._clock() + interval)
+        self.queue.enqueue(OVERSIGHT, OVERSIGHT, due_at=self._clock() + interval)
 
     def _publish_head(self) -> None:
         path = self.settings.published_head_file

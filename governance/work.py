@@ -50,12 +50,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from governance.store import autocommit, create_tables
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
+    "OVERSIGHT",
     "PUBLISH_HEAD",
     "RESUME",
     "WorkItem",
@@ -68,6 +68,8 @@ RESUME = "resume"
 """Kind of work: continue the thread the subject names (approvals final, or it stopped part-way)."""
 PUBLISH_HEAD = "publish-head"
 """Kind of work: publish the audit chain's head outside the database, then again after an interval."""
+OVERSIGHT = "oversight"
+"""Kind (and subject) of the worker's oversight pass: veto windows, reminders, escalations, monitors."""
 
 DEFAULT_MAX_ATTEMPTS = 8
 _BACKOFF_BASE = timedelta(seconds=1)
@@ -364,8 +366,14 @@ def _reopened(item: WorkItem, due: datetime, now: datetime) -> dict[str, Any]:
 
 
 def _insert(conn: Connection) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(work_items)
+    # The dialect's module is imported here, not at the top: PostgreSQL's costs the CLI's start-up 17 ms.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(work_items)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(work_items)
 
 
 def _item(row: Any) -> WorkItem:

@@ -7,8 +7,6 @@ One worker runs in the same process (unless OPSLAYER_SERVE_WORKER=false), as wit
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import TYPE_CHECKING
 
 import typer
@@ -40,11 +38,15 @@ def slack(
     ]
     if missing:
         fail(f"Socket Mode needs {' and '.join(missing)}")
+    import asyncio  # here, not at the top: `opslayer --help` does not pay for it
+
     with failing():
         asyncio.run(_run(settings))
 
 
 async def _run(settings: Settings) -> None:
+    import threading
+
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     from agent.operations import Operations

@@ -38,7 +38,9 @@ class _Service(Protocol):
     """What oversight needs of :class:`~agent.operations.Operations` (which owns it)."""
 
     settings: Settings
-    metrics: Metrics
+
+    @property
+    def metrics(self) -> Metrics: ...
 
     @property
     def stores(self) -> wiring.Stores: ...
@@ -70,8 +72,6 @@ class _Service(Protocol):
 
 log = logging.getLogger("opslayer.oversight")
 
-OVERSIGHT_WORK = "oversight"
-"""Kind (and subject) of the worker's oversight pass in the work queue."""
 ANNOUNCE = "announce"
 """The nudge step of a veto window's notification."""
 _MAX_REASON = 2000

@@ -15,9 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from agent import wiring
-from agent.metrics import Backlog, Metrics
 from agent.operations import access
-from agent.operations.oversight import OVERSIGHT_WORK, OversightService
 from agent.operations.views import (
     ApprovalView,
     AuditPage,
@@ -31,11 +29,13 @@ from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest
 from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult, recording
 from governance.executions import ExecutionRecord, ExecutionStatus
 from governance.tokens import IssuedToken, TokenRecord
-from governance.work import RESUME
+from governance.work import OVERSIGHT, RESUME
 
 if TYPE_CHECKING:  # imported where used: reading the queue stays cheap
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
+    from agent.metrics import Backlog, Metrics
+    from agent.operations.oversight import OversightService
     from agent.run.events import TurnListener
     from agent.run.governance import Governance
     from agent.run.session import AgentSession, TurnResult
@@ -104,8 +104,9 @@ class Operations:
         self._notifier = notifier
         self._clock = clock or (lambda: datetime.now(UTC))
         self._work_listeners: builtins.list[Callable[[], None]] = []
-        self.metrics = metrics if metrics is not None else Metrics()
-        self.metrics.watch_approvals(self.approval_backlog)
+        self._given_metrics = metrics
+        if metrics is not None:
+            metrics.watch_approvals(self.approval_backlog)
 
     # --- what is built on first use -----------------------------------------------------------------
 
@@ -117,7 +118,20 @@ class Operations:
     @cached_property
     def oversight(self) -> OversightService:
         """Vetoes, the autonomy kill switch, tripped monitors and the worker's oversight pass."""
+        from agent.operations.oversight import OversightService
+
         return OversightService(self)
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """What goes through the service, counted (prometheus-client is imported on first use)."""
+        if self._given_metrics is not None:
+            return self._given_metrics
+        from agent.metrics import Metrics
+
+        metrics = Metrics()
+        metrics.watch_approvals(self.approval_backlog)
+        return metrics
 
     def now(self) -> datetime:
         """The service's clock (fake in tests and the demo)."""
@@ -163,6 +177,8 @@ class Operations:
         """How many approval requests wait, and the age of the oldest (the metrics read it when scraped)."""
         pending, oldest = self.stores.approvals.backlog()
         age = 0.0 if oldest is None else (self._clock() - oldest).total_seconds()
+        from agent.metrics import Backlog
+
         return Backlog(pending=pending, oldest_age_seconds=age)
 
     @contextmanager
@@ -184,7 +200,7 @@ class Operations:
                 self._queue_oversight()  # the veto window's notification goes out at once
 
     def _queue_oversight(self) -> None:
-        self.stores.work.enqueue(OVERSIGHT_WORK, OVERSIGHT_WORK)
+        self.stores.work.enqueue(OVERSIGHT, OVERSIGHT)
         for listener in self._work_listeners:
             listener()
 
