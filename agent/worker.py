@@ -18,6 +18,10 @@ Each sweep (:meth:`Worker.run_once`):
       itself again ``oversight_interval_s`` later. A send that opened a veto window queues it at once.
       A veto window that ended without a veto is settled (approved) like an expiry, and its thread
       resumed: the call then runs, once, through the executions ledger.
+  ``slack-turn`` (subject: an ask of ``agent.slack.store``)
+      the turn of a message asked in Slack (:class:`agent.slack.conversation.Conversations`): the
+      Slack routes only record it and answer Slack, so acknowledging stays quick and a process dying
+      loses nothing asked. A worker taking it over continues the turn rather than asking twice.
   ``publish-head`` (subject: ``audit``)
       writes the audit chain's head (``{"seq", "hash", "at"}``, as ``opslayer audit head --json``
       prints it, plus the time) atomically to ``settings.published_head_file``, outside the chain, so a
@@ -58,10 +62,12 @@ from agent.operations import Operations
 from agent.settings import Settings
 from governance.approvals import ApprovalStatus, approval_requests
 from governance.audit import ChainHead, audit_events
-from governance.work import OVERSIGHT, PUBLISH_HEAD, RESUME, WorkItem, WorkQueue, WorkState
+from governance.work import OVERSIGHT, PUBLISH_HEAD, RESUME, SLACK_TURN, WorkItem, WorkQueue, WorkState
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Engine
+
+    from agent.slack.conversation import Conversations
 
 log = logging.getLogger("opslayer.worker")
 
@@ -172,6 +178,8 @@ class Worker:
             self._publish_head()
         elif item.kind == OVERSIGHT:
             self._oversee()
+        elif item.kind == SLACK_TURN:
+            self._slack_turns.run(item.subject)
         else:
             raise UnknownWork(f"no such kind of work: {item.kind!r}")
 
@@ -236,6 +244,15 @@ class Worker:
             ops.resume(thread)
         except (ThreadNotWaiting, UnknownThread):
             return  # resumed already (by another worker, or by hand), or never existed
+
+    @cached_property
+    def _slack_turns(self) -> Conversations:
+        from agent.slack import web_client
+        from agent.slack.conversation import Conversations
+        from agent.slack.store import SlackStore
+
+        store = SlackStore(self._engine, clock=self._clock)
+        return Conversations(self.operations, store, web_client(self.settings), clock=self._clock)
 
     def _oversee(self) -> None:
         report = self.operations.oversight.run_pass()

@@ -123,6 +123,13 @@ def serving(env: Mapping[str, str], *options: str) -> Iterator[str]:
         yield base
 
 
+@contextmanager
+def working(env: Mapping[str, str]) -> Iterator[None]:
+    """One ``opslayer worker`` process on the same database until the block ends."""
+    with _process([str(_BIN / "opslayer"), "worker"], env):
+        yield
+
+
 def _wait_for_port(port: int, timeout: float = 30.0) -> None:
     import socket
 

@@ -1,9 +1,13 @@
-"""Benchmark: the Slack app (``opslayer serve`` on 127.0.0.1, one process, its Web API the stand-in of
-``tests/slack/standin.py``, embedded SQLite, the offline planner, one worker in-process).
+"""Benchmark: the Slack app (``opslayer serve`` on 127.0.0.1, one process, and one ``opslayer worker``
+process beside it, as deployed; the Web API is the stand-in of ``evals/slack_standin.py``; embedded
+SQLite, the offline planner).
 
 - **Acknowledgement**: after 10 events to warm up, 50 signed mentions POSTed at once to
-  ``/slack/events``; each request's time until its HTTP answer (Slack's limit is 3 s); p50 and p99.
-  The turns then run in the background.
+  ``/slack/events`` over 50 open connections (aiohttp, as Slack keeps its connections alive); each
+  request's time until its HTTP answer (Slack's limit is 3 s); p50 and p99, next to 50 concurrent
+  ``GET /healthz`` on the same connections (what any request costs here). The server only records
+  and queues each ask; the worker runs the turns meanwhile. Measured again with the worker inside
+  ``opslayer serve`` (``ack_ms_worker_in_serve``), the embedded default.
 - **Click → all cards updated**: for purchase orders that need two approvers (three cards each: two
   procurement managers and a finance controller), the deciding click's POST until the stand-in has
   received a ``chat.update`` with the outcome for every card of the request; p50.
@@ -12,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -21,11 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from agent.operations import Operations
 from agent.settings import Settings
-from evals.bench_service import serving
+from evals.bench_service import serving, working
 from evals.slack_standin import SlackStandIn, click, mention, running_standin
 from tools.local import reset_local_systems
 
@@ -35,16 +41,29 @@ ORDER = "order 22 laptops for the Berlin office"  # 30,305: a procurement manage
 QUESTION = "how many 14-inch Pro laptops are in Amsterdam?"
 
 
-def bench_slack(tmp_dir: Path, *, events: int = 50, clicks: int = 10, warm_up: int = 10) -> dict[str, Any]:
+def bench_slack(tmp_dir: Path) -> dict[str, Any]:
+    """The figures with the worker in its own process (as deployed), and the acknowledgements again with
+    the worker inside ``opslayer serve`` (the embedded default)."""
+    report = _measure(tmp_dir / "worker-process", worker_process=True)
+    in_serve = _measure(tmp_dir / "worker-in-serve", worker_process=False, clicks=0)
+    report["ack_ms_worker_in_serve"] = in_serve["ack_ms"]
+    return report
+
+
+def _measure(
+    home: Path, *, worker_process: bool, events: int = 50, clicks: int = 10, warm_up: int = 10
+) -> dict[str, Any]:
     with running_standin() as (slack, api_url):
-        settings = _settings(tmp_dir / "slack", api_url)
-        with serving(_env(settings), "--no-access-log") as base:
+        settings = _settings(home, api_url)
+        env = {**_env(settings), "OPSLAYER_SERVE_WORKER": "false" if worker_process else "true"}
+        worker = working(env) if worker_process else contextlib.nullcontext()
+        with serving(env, "--no-access-log") as base, worker:
             ops = Operations(settings)  # reads the same database as the server
             asyncio.run(_acknowledgements(base, warm_up, first=0))  # connections, caches, first turns
             _wait(lambda: len(ops.audit_events(kinds=["response"])) >= warm_up, timeout=600)
             health, acks = asyncio.run(_acknowledgements(base, events, first=warm_up))
             _wait(lambda: len(ops.audit_events(kinds=["response"])) >= warm_up + events, timeout=600)
-            updates = _click_to_cards_updated(base, slack, ops, clicks)
+            updates = _click_to_cards_updated(base, slack, ops, clicks) if clicks else [0.0]
     return {
         "events": events,
         "ack_ms": {"p50": _ms(statistics.median(acks)), "p99": _ms(_p99(acks)), "max": _ms(max(acks))},
@@ -96,8 +115,8 @@ async def _acknowledgements(base: str, count: int, *, first: int) -> tuple[list[
     here, with the same connections), then ``count`` concurrent signed events."""
     numbers = range(first, first + count)
     bodies = [mention("U0CAROL01", QUESTION, ts=f"1900000000.{i:06d}", channel=f"C0B{i}") for i in numbers]
-    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=count)
+    async with aiohttp.ClientSession(base, connector=connector) as client:
 
         async def timed(path: str, body: str | None) -> float:
             started = time.perf_counter()
@@ -105,7 +124,8 @@ async def _acknowledgements(base: str, count: int, *, first: int) -> tuple[list[
                 response = await client.get(path)
             else:
                 headers = {"Content-Type": "application/json", **_signed(body)}
-                response = await client.post(path, content=body, headers=headers)
+                response = await client.post(path, data=body.encode(), headers=headers)
+            await response.read()
             response.raise_for_status()
             return time.perf_counter() - started
 

@@ -58,6 +58,7 @@ __all__ = [
     "OVERSIGHT",
     "PUBLISH_HEAD",
     "RESUME",
+    "SLACK_TURN",
     "WorkItem",
     "WorkQueue",
     "WorkState",
@@ -68,6 +69,8 @@ RESUME = "resume"
 """Kind of work: continue the thread the subject names (approvals final, or it stopped part-way)."""
 PUBLISH_HEAD = "publish-head"
 """Kind of work: publish the audit chain's head outside the database, then again after an interval."""
+SLACK_TURN = "slack-turn"
+"""Kind of work: the turn of a message asked in Slack (the subject is its ask, ``agent.slack.store``)."""
 OVERSIGHT = "oversight"
 """Kind (and subject) of the worker's oversight pass: veto windows, reminders, escalations, monitors."""
 

@@ -200,9 +200,7 @@ class Operations:
                 self._queue_oversight()  # the veto window's notification goes out at once
 
     def _queue_oversight(self) -> None:
-        self.stores.work.enqueue(OVERSIGHT, OVERSIGHT)
-        for listener in self._work_listeners:
-            listener()
+        self.queue(OVERSIGHT, OVERSIGHT)
 
     def _observe_final(self, request_id: str) -> None:
         try:
@@ -371,10 +369,15 @@ class Operations:
         )
         waiting = self.stores.approvals.list(status=ApprovalStatus.PENDING, thread_id=after.thread_id)
         if after.final and not waiting:  # durable before the caller hears of it: the worker resumes it
-            self.stores.work.enqueue(RESUME, after.thread_id)
-            for listener in self._work_listeners:
-                listener()
+            self.queue(RESUME, after.thread_id)
         return VoteOutcome(request=after, can_resume=after.final and not waiting)
+
+    def queue(self, kind: str, subject: str) -> None:
+        """Queue work of ``kind`` (``governance.work``) for the workers, durably before returning; a worker
+        of this process starts on it at once."""
+        self.stores.work.enqueue(kind, subject)
+        for listener in self._work_listeners:
+            listener()
 
     def on_work_queued(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` whenever this process queues work (a worker in the same process wakes up at

@@ -20,6 +20,7 @@ from agent.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from slack_sdk import WebClient
 
     from agent.operations import Operations
     from agent.slack.app import SlackFrontEnd
@@ -28,6 +29,23 @@ if TYPE_CHECKING:
 def configured(settings: Settings) -> bool:
     """Whether the Slack routes are served: a bot token and a signing secret are set."""
     return settings.slack_bot_token is not None and settings.slack_signing_secret is not None
+
+
+def api_base_url(settings: Settings) -> str:
+    """Slack's Web API (``OPSLAYER_SLACK_API_URL``; a stand-in in tests), with the slash slack_sdk needs."""
+    url = settings.slack_api_url
+    return url if url.endswith("/") else url + "/"
+
+
+def web_client(settings: Settings) -> WebClient:
+    """A synchronous Web API client with the bot token (the worker's: it posts from threads)."""
+    from agent.run.errors import ConfigurationError
+
+    if settings.slack_bot_token is None:
+        raise ConfigurationError("a Slack turn was queued, but this worker has no OPSLAYER_SLACK_BOT_TOKEN")
+    from slack_sdk import WebClient
+
+    return WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=api_base_url(settings))
 
 
 def mount_if_configured(app: FastAPI, settings: Settings, ops: Operations) -> SlackFrontEnd | None:
@@ -42,4 +60,4 @@ def mount_if_configured(app: FastAPI, settings: Settings, ops: Operations) -> Sl
     return front
 
 
-__all__ = ["configured", "mount_if_configured"]
+__all__ = ["api_base_url", "configured", "mount_if_configured", "web_client"]

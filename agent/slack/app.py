@@ -2,9 +2,11 @@
 modals, and :class:`SlackFrontEnd`, which holds it with the store, the Web API client and the poster.
 
 Over HTTP, :mod:`agent.slack.routes` verifies every request, deduplicates events by id and answers
-an event at once, before bolt runs its listener; over Socket Mode the listener deduplicates. The turn
-then runs in a thread of its own. Button clicks are acknowledged first and voted after; modal
-submissions vote before answering, so a refusal shows in the modal. Bolt's own request verification is
+an event at once, before bolt runs its listener; over Socket Mode the listener deduplicates. The
+listener only records what was asked and queues it: a worker runs the turn (in this process or
+another, see :mod:`agent.slack.conversation`) and the poster posts its answer. Button clicks are
+acknowledged first and voted after; modal submissions vote before answering, so a refusal shows in
+the modal. Bolt's own request verification is
 off: the routes do it, with replay detection and audit.
 """
 
@@ -13,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -25,17 +28,17 @@ from agent import wiring
 from agent.operations import Operations
 from agent.run.errors import ConfigurationError
 from agent.settings import Settings
-from agent.slack import cards, modals
+from agent.slack import api_base_url, cards, modals
 from agent.slack.clicks import Clicks
-from agent.slack.conversation import UNMAPPED, Conversations, mapped_person, without_mentions
+from agent.slack.conversation import UNMAPPED, mapped_person, without_mentions
 from agent.slack.poster import Poster
-from agent.slack.store import Place, SlackStore
+from agent.slack.store import Ask, Place, SlackStore
+from governance.work import SLACK_TURN
 
 log = logging.getLogger("opslayer.slack")
 
 COMMAND = "/opslayer"
 STEP_UP_PATH = "/slack/step-up/"
-DEDUPLICATED = "opslayer_deduplicated"  # set in the context when the route checked the event id already
 _STEP_UP_LONGEST = timedelta(hours=24)
 
 
@@ -58,15 +61,13 @@ class SlackFrontEnd:
         self.ops = ops
         self.clock = clock or (lambda: datetime.now(UTC))
         self.client = client or AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(), base_url=_with_slash(settings.slack_api_url)
+            token=settings.slack_bot_token.get_secret_value(), base_url=api_base_url(settings)
         )
         self.store = SlackStore(wiring.governance_engine(settings), clock=self.clock)
-        self.conversations = Conversations(ops, self.store, self.client, clock=self.clock)
         self.poster = Poster(
             ops,
             self.store,
             self.client,
-            conversations=self.conversations,
             review_url=self.review_url,
             step_up_url=self.step_up_url,
             poll_s=poll_s,
@@ -84,6 +85,10 @@ class SlackFrontEnd:
             ssl_check_enabled=False,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        # One thread writes what acknowledging needs (admissions in the routes, then the asks): on
+        # SQLite, threads of one process racing for the write lock wait in the busy handler's sleeps
+        # (1, 2, 5, 10, 25 ms…), which made a burst's slowest acknowledgement several times slower.
+        self.writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack-writes")
         self._stop = asyncio.Event()
         _listen(self)
 
@@ -129,12 +134,31 @@ class SlackFrontEnd:
         if self.client.session is not None:
             await self.client.session.close()
             self.client.session = None
-        self.conversations.close()
 
-    async def idle(self) -> None:
-        """Wait until the turns and clicks started so far are done (tests, the bench, shutdown)."""
+    async def idle(self, *, poll_s: float = 0.02) -> None:
+        """Wait until what was asked and clicked so far is done and posted: the listeners and clicks of
+        this process, the turns queued (run by a worker, here or elsewhere), and the poster caught up
+        with the audit trail (tests, the bench)."""
+        while True:
+            await self._idle_listeners()
+            if await asyncio.to_thread(self._settled):
+                return
+            self.poster.wake()
+            await asyncio.sleep(poll_s)
+
+    async def _idle_listeners(self) -> None:
+        """Wait until the listeners and clicks started in this process so far are done."""
         while busy := [t for t in self._tasks if not t.done() and t.get_name() != "poster"]:
             await asyncio.wait(busy)
+
+    def _settled(self) -> bool:
+        return self.store.open_asks() == 0 and self.store.cursor() == self.ops.head().seq
+
+    def queue_ask(self, ask: Ask) -> None:
+        """Keep what was asked and queue its turn for a worker (once per ask, however often Slack sends
+        it)."""
+        if self.store.record_ask(ask):
+            self.ops.queue(SLACK_TURN, ask.ask_id)
 
     def _spawn(self, work: Any, *, name: str = "poster") -> None:
         task = asyncio.ensure_future(work)
@@ -150,11 +174,20 @@ class SlackFrontEnd:
                 await work
             except Exception:
                 log.exception("slack: background work failed")
-            self.poster.wake()  # the turn may have asked for approvals: their cards go out now
 
-        self._spawn(logged(), name="turn")
+        self._spawn(logged(), name="listener")
 
     # --- what the listeners do ----------------------------------------------------------------------
+
+    async def on_event(self, body: Mapping[str, Any]) -> None:
+        """An event callback the HTTP route verified and deduplicated: mentions and direct messages are
+        asked of the agent, other events ignored (bolt's listeners do the same over Socket Mode)."""
+        event = body.get("event")
+        if not isinstance(event, Mapping):
+            return
+        kind = event.get("type")
+        if kind == "app_mention" or (kind == "message" and event.get("channel_type") == "im"):
+            await self.on_message(body, event, checked=True)
 
     async def on_message(self, body: Mapping[str, Any], event: Mapping[str, Any], *, checked: bool) -> None:
         """A mention or a direct message: once per event id, a turn in its Slack thread. ``checked``:
@@ -165,12 +198,14 @@ class SlackFrontEnd:
         if not checked and not await asyncio.to_thread(self.store.first_delivery, event_id):
             return
         place = Place(channel=str(event["channel"]), thread_ts=str(event.get("thread_ts") or event["ts"]))
-        text = without_mentions(str(event.get("text", "")))
-        self.in_background(
-            self.conversations.ask(
-                slack_user=str(event["user"]), text=text, place=place, message_ts=str(event["ts"])
-            )
+        ask = Ask(
+            ask_id=event_id,
+            slack_user=str(event["user"]),
+            text=without_mentions(str(event.get("text", ""))),
+            place=place,
+            message_ts=str(event["ts"]),
         )
+        await asyncio.get_running_loop().run_in_executor(self.writes, self.queue_ask, ask)
 
     async def on_command(self, body: Mapping[str, Any]) -> None:
         """``/opslayer …``: the request is posted in the channel and its thread becomes the conversation."""
@@ -189,7 +224,14 @@ class SlackFrontEnd:
             return
         root = await self.client.chat_postMessage(channel=channel, **cards.note(f"{COMMAND} {text}"))
         place = Place(channel=str(root["channel"]), thread_ts=str(root["ts"]))
-        self.in_background(self.conversations.ask(slack_user=user, text=text, place=place, message_ts=None))
+        ask = Ask(
+            ask_id=f"command:{body.get('trigger_id')}",
+            slack_user=user,
+            text=text,
+            place=place,
+            message_ts=None,
+        )
+        await asyncio.get_running_loop().run_in_executor(self.writes, self.queue_ask, ask)
 
 
 def _authorize(front: SlackFrontEnd) -> Callable[[], Awaitable[AuthorizeResult]]:
@@ -202,14 +244,15 @@ def _authorize(front: SlackFrontEnd) -> Callable[[], Awaitable[AuthorizeResult]]
 def _listen(front: SlackFrontEnd) -> None:
     bolt = front.bolt
 
+    # Events reach these listeners over Socket Mode; over HTTP the route hands them to ``on_event``.
     @bolt.event("app_mention")
-    async def mention(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
-        await front.on_message(body, event, checked=bool(context.get(DEDUPLICATED)))
+    async def mention(body: dict[str, Any], event: dict[str, Any]) -> None:
+        await front.on_message(body, event, checked=False)
 
     @bolt.event("message")
-    async def direct(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def direct(body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("channel_type") == "im":
-            await front.on_message(body, event, checked=bool(context.get(DEDUPLICATED)))
+            await front.on_message(body, event, checked=False)
 
     @bolt.command(COMMAND)
     async def command(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -254,7 +297,3 @@ def _listen(front: SlackFrontEnd) -> None:
     async def edited(ack: AsyncAck, body: dict[str, Any]) -> None:
         errors = await front.clicks.submit_edit(body)
         await (ack(response_action="errors", errors=errors) if errors else ack())
-
-
-def _with_slash(url: str) -> str:
-    return url if url.endswith("/") else url + "/"

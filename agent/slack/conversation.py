@@ -3,28 +3,32 @@
 The person always comes from the verified request's user id and the directory (``slack_user_id``); an
 unmapped user is told so, politely, and nothing runs. Only the person who started an agent thread
 continues it: a colleague answering in the Slack thread is asked to start their own.
+
+The request process records what was asked (:class:`~agent.slack.store.Ask`) and queues it; a worker
+runs the turn (:class:`Conversations`) and the poster posts the answer from the audit trail.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.operations import Operations
 from agent.slack import cards
-from agent.slack.store import Place, SlackStore
+from agent.slack.store import Ask, Place, SlackStore
 from governance.audit import EventKind
 from governance.directory import Person, UnknownPerson
 
+if TYPE_CHECKING:
+    from agent.run.session import TurnResult
+
 log = logging.getLogger("opslayer.slack")
+
 
 _MENTION = re.compile(r"<@[UWB][A-Z0-9]+>")
 _MINUTE = timedelta(minutes=1)
@@ -50,65 +54,91 @@ def without_mentions(text: str) -> str:
 
 
 class Conversations:
-    """Runs turns asked for in Slack and replies in their threads; ``client`` is an AsyncWebClient."""
+    """Runs the turns asked for in Slack, in a worker (work of kind ``governance.work.SLACK_TURN``, one
+    per ask); ``client`` is a synchronous slack_sdk ``WebClient``.
+
+    The answer is not posted here: the poster posts every answer of a Slack thread from the audit
+    trail, once, whichever process ran the turn. A worker that takes over an ask from one that died
+    never asks the agent twice: the ask records the thread and how many requests it had when the turn
+    started, so a message that got in is continued (resumed), not sent again.
+    """
 
     def __init__(
-        self,
-        ops: Operations,
-        store: SlackStore,
-        client: Any,
-        *,
-        clock: Callable[[], datetime],
-        turns_at_once: int = 2,
+        self, ops: Operations, store: SlackStore, client: Any, *, clock: Callable[[], datetime]
     ) -> None:
         self.ops = ops
         self.store = store
         self.client = client
         self._clock = clock
-        # Turns run in their own threads: the short database calls that acknowledge requests (on the
-        # default executor) never queue behind them.
-        self._turns = ThreadPoolExecutor(max_workers=turns_at_once, thread_name_prefix="slack-turn")
 
-    def close(self) -> None:
-        """Stop taking turns; a turn running finishes in its thread."""
-        self._turns.shutdown(wait=False, cancel_futures=True)
-
-    async def ask(self, *, slack_user: str, text: str, place: Place, message_ts: str | None) -> str | None:
-        """Run one turn for ``slack_user`` in the Slack thread ``place``; the agent thread id, or None when
-        nothing ran. ``message_ts``: the message to react to while working."""
-        person = await asyncio.to_thread(mapped_person, self.ops, slack_user)
+    def run(self, ask_id: str) -> None:
+        """The turn of one ask (nothing when it is unknown or done already)."""
+        ask = self.store.ask(ask_id)
+        if ask is None or ask.done:
+            return
+        person = mapped_person(self.ops, ask.slack_user)
         if person is None:
-            await self._say(place, UNMAPPED.format(user=slack_user))
-            return None
-        thread = await asyncio.to_thread(self.store.thread_for, place, f"slack-{uuid.uuid4().hex[:12]}")
-        owner = await asyncio.to_thread(self.ops.thread_owner, thread)
+            self._say(ask.place, UNMAPPED.format(user=ask.slack_user))
+        elif ask.thread_id is None:
+            self._start(ask, person)
+        elif self._requests(ask.thread_id) > (ask.requests_before or 0):
+            self._continue(ask, ask.thread_id)  # the message got in before the last worker stopped
+        else:
+            self._send(ask, person, ask.thread_id)
+        self.store.finish_ask(ask.ask_id)
+
+    def _start(self, ask: Ask, person: Person) -> None:
+        thread = self.store.thread_for(ask.place, f"slack-{uuid.uuid4().hex[:12]}")
+        owner = self.ops.thread_owner(thread)
         if owner is not None and owner != person.id:
-            await asyncio.to_thread(
-                self.ops.refused, person.id, reason="not the thread's owner", thread=thread, channel="slack"
+            self.ops.refused(person.id, reason="not the thread's owner", thread=thread, channel="slack")
+            self._say(
+                ask.place,
+                f"This conversation is {owner}'s. Mention me outside this thread to start your own.",
             )
-            await self._say(
-                place, f"This conversation is {owner}'s. Mention me outside this thread to start your own."
-            )
-            return None
-        wait = await asyncio.to_thread(self._rate_limited, person.id)
+            return
+        wait = self._rate_limited(person.id)
         if wait is not None:
             allowed = self.ops.settings.send_rate_per_minute
-            await self._say(place, f"At most {allowed} messages a minute: please try again in {wait} s.")
-            return None
-        await self._react(place, message_ts, WORKING_REACTION)
+            self._say(ask.place, f"At most {allowed} messages a minute: please try again in {wait} s.")
+            return
+        self.store.start_ask(ask.ask_id, thread_id=thread, requests_before=self._requests(thread))
+        self._react(ask, WORKING_REACTION)
+        self._send(ask, person, thread)
+
+    def _send(self, ask: Ask, person: Person, thread: str) -> None:
         try:
-            send = functools.partial(self.ops.send, text, actor=person.id, thread=thread, channel="slack")
-            result = await asyncio.get_running_loop().run_in_executor(self._turns, send)
+            result = self.ops.send(ask.text, actor=person.id, thread=thread, channel="slack")
         except Exception as exc:  # the person hears why; the worker resumes what can be resumed
             log.warning("slack turn in %s failed: %s", thread, exc, exc_info=not _expected(exc))
-            await self._say(place, failure_text(exc))
-            return thread
-        answer = result.answer
-        references = await asyncio.to_thread(self.references, thread, result.citations)
-        steps = [step_line(call, self._still_needed(result.pending)) for call in result.calls]
-        await self._post(place, cards.reply(answer, references, steps))
-        await self._react(place, message_ts, DONE_REACTION)
-        return thread
+            self._say(ask.place, failure_text(exc))
+            return
+        self._tell_if_paused(ask.place, result)
+        self._react(ask, DONE_REACTION)
+
+    def _continue(self, ask: Ask, thread: str) -> None:
+        from agent.run.errors import ThreadNotWaiting, UnknownThread
+
+        try:
+            result = self.ops.resume(thread)
+        except (ThreadNotWaiting, UnknownThread):
+            return  # it had finished: its answer is on the audit trail, for the poster
+        self._tell_if_paused(ask.place, result)
+
+    def _tell_if_paused(self, place: Place, result: TurnResult) -> None:
+        """A turn that stopped for approvals has no answer on the audit trail yet: its steps are said
+        here (the poster says an answer)."""
+        if result.answer is not None:
+            return
+        cited = references(self.ops, result.thread_id, result.citations)
+        needed = {request.id: request.status_reason for request in result.pending}
+        steps = [step_line(call, needed) for call in result.calls]
+        self.client.chat_postMessage(
+            channel=place.channel, thread_ts=place.thread_ts, **cards.reply(None, cited, steps)
+        )
+
+    def _requests(self, thread: str) -> int:
+        return len(self.ops.audit_events(thread=thread, kinds=[EventKind.REQUEST]))
 
     def _rate_limited(self, person: str) -> int | None:
         """Seconds to wait when ``person`` sent their minute's messages already (the limit of the API,
@@ -118,36 +148,30 @@ class Conversations:
         oldest = self.ops.requests_since(person, now - _MINUTE, nth_newest=allowed)
         return None if oldest is None else max(1, math.ceil((oldest + _MINUTE - now).total_seconds()))
 
-    def references(self, thread: str, cited: Iterable[str]) -> list[str]:
-        """Citation ids as people read them: ``source — section (id)``."""
-        known: dict[str, Mapping[str, Any]] = {}
-        for event in self.ops.audit_events(thread=thread, kinds=[EventKind.RETRIEVAL]):
-            for citation in event.payload.get("citations", []):
-                known.setdefault(str(citation.get("id")), citation)
-        lines = []
-        for cid in cited:
-            found = known.get(cid)
-            where = " — ".join(str(found[k]) for k in ("source", "section") if found and found.get(k))
-            lines.append(f"{where} ({cid})" if where else cid)
-        return lines
+    def _say(self, place: Place, text: str) -> None:
+        self.client.chat_postMessage(channel=place.channel, thread_ts=place.thread_ts, **cards.note(text))
 
-    @staticmethod
-    def _still_needed(pending: Iterable[Any]) -> dict[str, str]:
-        return {request.id: request.status_reason for request in pending}
-
-    async def _say(self, place: Place, text: str) -> None:
-        await self._post(place, cards.note(text))
-
-    async def _post(self, place: Place, content: Mapping[str, Any]) -> None:
-        await self.client.chat_postMessage(channel=place.channel, thread_ts=place.thread_ts, **content)
-
-    async def _react(self, place: Place, ts: str | None, name: str) -> None:
-        if ts is None:
+    def _react(self, ask: Ask, name: str) -> None:
+        if ask.message_ts is None:
             return
         try:
-            await self.client.reactions_add(channel=place.channel, timestamp=ts, name=name)
-        except Exception as exc:  # a missing reaction is cosmetic: the reply still comes
-            log.info("could not add :%s: in %s: %s", name, place.channel, exc)
+            self.client.reactions_add(channel=ask.place.channel, timestamp=ask.message_ts, name=name)
+        except Exception as exc:  # a missing reaction is cosmetic: the answer still comes
+            log.info("could not add :%s: in %s: %s", name, ask.place.channel, exc)
+
+
+def references(ops: Operations, thread: str, cited: Iterable[str]) -> list[str]:
+    """Citation ids as people read them: ``source — section (id)``."""
+    known: dict[str, Mapping[str, Any]] = {}
+    for event in ops.audit_events(thread=thread, kinds=[EventKind.RETRIEVAL]):
+        for citation in event.payload.get("citations", []):
+            known.setdefault(str(citation.get("id")), citation)
+    lines = []
+    for cid in cited:
+        found = known.get(cid)
+        where = " — ".join(str(found[k]) for k in ("source", "section") if found and found.get(k))
+        lines.append(f"{where} ({cid})" if where else cid)
+    return lines
 
 
 def step_line(call: Any, still_needed: Mapping[str, str]) -> str:

@@ -13,8 +13,8 @@ it, so no event is posted twice. What it posts:
   with its state read afresh (who approved so far; the outcome and who decided);
 - ``approval_final`` of a thread started in Slack → the requester's thread is told (approved, rejected
   with the reason, expired);
-- ``response`` of a Slack thread after an approval or an error (the worker's continuation) → the
-  answer posted in the thread. A turn's own answer is posted by the turn's handler.
+- ``response`` of a Slack thread → the answer posted in the thread with its references and one line
+  per governance step, whether the turn was asked there or continued after an approval or an error.
 
 A card is a view of a durable approval, never the approval itself: it is rendered from the store each
 time, so updates converge whatever order they arrive in.
@@ -36,7 +36,7 @@ from agent.run.notifier import recipients
 from agent.run.session import TurnResult
 from agent.slack import cards
 from agent.slack.clicks import is_step_up
-from agent.slack.conversation import Conversations, step_line
+from agent.slack.conversation import references, step_line
 from agent.slack.store import Card, Place, SlackStore
 from governance.approvals import ApprovalRequest
 from governance.audit import AuditEvent, EventKind
@@ -57,7 +57,6 @@ class Poster:
         store: SlackStore,
         client: Any,
         *,
-        conversations: Conversations,
         review_url: Callable[[str], str | None],
         step_up_url: Callable[[str, datetime], str | None],
         poll_s: float = 0.5,
@@ -66,7 +65,6 @@ class Poster:
         self.ops = ops
         self.store = store
         self.client = client
-        self.conversations = conversations
         self._review_url = review_url
         self._step_up_url = step_up_url
         self._poll_s = poll_s
@@ -135,7 +133,7 @@ class Poster:
             await self._update_cards(request_id, final=True)
             await self._tell_requester(request_id)
         elif event.kind == EventKind.RESPONSE and event.thread_id is not None:
-            await self._continuation(event)
+            await self._answer(event)
 
     # --- cards --------------------------------------------------------------------------------------
 
@@ -230,33 +228,33 @@ class Poster:
         words = cards.tool_in_words(request.tool)
         await self._say(place, cards.note(f"{words} ({request.id}): {cards.decided(request)}"))
 
-    async def _continuation(self, event: AuditEvent) -> None:
+    async def _answer(self, event: AuditEvent) -> None:
         thread = str(event.thread_id)
         place = await asyncio.to_thread(self.store.place_of, thread)
         if place is None:
-            return
-        since = await asyncio.to_thread(self._turn_start, thread, event.seq)
-        if since is None:
-            return  # the answer of a turn asked in Slack: its handler posted it
-        events = await asyncio.to_thread(self._events_between, thread, since, event.seq)
-        turn = TurnResult(thread_id=thread, answer=str(event.payload.get("text") or ""), events=events)
-        references = await asyncio.to_thread(self.conversations.references, thread, turn.citations)
-        steps = [step_line(call, {}) for call in turn.calls]
-        await self._say(place, cards.reply(turn.answer, references, steps))
+            return  # a thread started elsewhere (the API, the CLI)
+        turn = await asyncio.to_thread(self._turn_ending, event)
+        cited = await asyncio.to_thread(references, self.ops, thread, turn.citations)
+        still_needed = await asyncio.to_thread(self._still_needed, turn)
+        steps = [step_line(call, still_needed) for call in turn.calls]
+        await self._say(place, cards.reply(turn.answer, cited, steps))
 
-    def _turn_start(self, thread: str, response_seq: int) -> int | None:
-        """Where the turn that ended in this response began, if it was a continuation (after an approval
-        or an error); None for a turn a message started."""
+    def _turn_ending(self, response: AuditEvent) -> TurnResult:
+        """The turn that ended in ``response``: its events since the request, the approval or the error
+        that began it."""
+        thread = str(response.thread_id)
         kinds = [EventKind.REQUEST, EventKind.APPROVAL_FINAL, EventKind.ERROR, EventKind.RESPONSE]
-        before = [e for e in self.ops.audit_events(thread=thread, kinds=kinds) if e.seq < response_seq]
-        if not before or before[-1].kind == EventKind.REQUEST:
-            return None
-        last_request = max((e.seq for e in before if e.kind == EventKind.REQUEST), default=0)
-        if not any(
-            e.kind in (EventKind.APPROVAL_FINAL, EventKind.ERROR) and e.seq > last_request for e in before
-        ):
-            return None
-        return before[-1].seq
+        since = max(
+            (e.seq for e in self.ops.audit_events(thread=thread, kinds=kinds) if e.seq < response.seq),
+            default=0,
+        )
+        events = self._events_between(thread, since, response.seq)
+        return TurnResult(thread_id=thread, answer=str(response.payload.get("text") or ""), events=events)
+
+    def _still_needed(self, turn: TurnResult) -> dict[str, str]:
+        """What each approval the turn waits for still needs, read now."""
+        waiting = {call.approval_id for call in turn.calls if call.status == "waiting" and call.approval_id}
+        return {request_id: self.ops.approval(request_id).request.status_reason for request_id in waiting}
 
     def _events_between(self, thread: str, after: int, until: int) -> list[AuditEvent]:
         return [e for e in self.ops.audit_events(thread=thread) if after < e.seq <= until]

@@ -16,14 +16,13 @@ import hmac
 import html
 import json
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler, to_async_bolt_request
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
-from agent.slack.app import DEDUPLICATED, STEP_UP_PATH, SlackFrontEnd
+from agent.slack.app import STEP_UP_PATH, SlackFrontEnd
 from agent.slack.store import SlackStore, StepUpRefused
 
 WINDOW = timedelta(minutes=5)
@@ -69,14 +68,11 @@ def mount(app: FastAPI, front: SlackFrontEnd) -> None:
         settings.slack_signing_secret.get_secret_value(), front.store, clock=front.clock
     )
     handler = AsyncSlackRequestHandler(front.bolt)
-    # Admission (signature, replay, event id) has threads of its own: the listeners' database calls, on
-    # the default executor, must never make Slack's acknowledgement wait.
-    admission = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-admit")
 
     async def slack(request: Request) -> Response:
         body = await request.body()
         admitting = functools.partial(_admit, verifier, body, request.headers)
-        refusal, event_id = await asyncio.get_running_loop().run_in_executor(admission, admitting)
+        refusal, event_id = await asyncio.get_running_loop().run_in_executor(front.writes, admitting)
         if refusal is not None:
             await asyncio.to_thread(
                 front.ops.refused,
@@ -89,9 +85,8 @@ def mount(app: FastAPI, front: SlackFrontEnd) -> None:
             return JSONResponse({"error": refusal}, status_code=401)
         if event_id is False:
             return Response(status_code=200)  # a retry of an event handled already: acknowledged, not re-run
-        if event_id:  # an event needs only its 200: bolt runs its listeners after the answer
-            bolt_request = to_async_bolt_request(request, body, {DEDUPLICATED: True})
-            front.in_background(front.bolt.async_dispatch(bolt_request))
+        if event_id:  # an event needs only its 200: what was asked is recorded after the answer
+            front.in_background(front.on_event(json.loads(body)))
             return Response(status_code=200)
         return await handler.handle(request)  # clicks, commands, modals: bolt answers them
 

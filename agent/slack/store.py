@@ -9,6 +9,9 @@
 - ``slack_outbox``: the poster's cursor over the audit trail, its lease, and one row per event it
   posted (claimed before posting: an event is never posted twice, even by two processes).
 - ``slack_step_up``: single-use links to the review page, stored as sha256 of their secret.
+- ``slack_asks``: every message asked of the agent (a mention, a direct message, ``/opslayer``), kept
+  until a worker has run its turn: the request process only records it and answers Slack, so nothing
+  asked is lost when a process dies, and turns run in whichever worker process leases them.
 
 SQLAlchemy Core on the engine of the governance stores: SQLite by default, PostgreSQL when configured.
 """
@@ -36,6 +39,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -98,6 +102,21 @@ slack_step_up = Table(
     Column("used_at", DateTime(timezone=True), nullable=True),
 )
 
+slack_asks = Table(
+    "slack_asks",
+    _metadata,
+    Column("ask_id", String(160), primary_key=True),  # the event id ("command:<trigger id>" for commands)
+    Column("slack_user", String(64), nullable=False),
+    Column("text", String(), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("thread_ts", String(32), nullable=False),
+    Column("message_ts", String(32), nullable=True),  # the message to react to (none for a command)
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("thread_id", String(255), nullable=True),  # set when the turn starts
+    Column("requests_before", Integer(), nullable=True),  # the thread's requests audited before it
+    Column("done_at", DateTime(timezone=True), nullable=True, index=True),
+)
+
 _CURSOR = "cursor"
 _FORGET_EVERY = 100  # requests between two clean-ups of the replay table
 
@@ -118,6 +137,20 @@ class Place:
     thread_ts: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class Ask:
+    """A message asked of the agent in Slack, as recorded when it arrived."""
+
+    ask_id: str
+    slack_user: str
+    text: str
+    place: Place
+    message_ts: str | None
+    thread_id: str | None = None
+    requests_before: int | None = None
+    done: bool = False
+
+
 class StepUpRefused(Exception):
     """A step-up link that leads nowhere: unknown, used already, or expired (the message says which)."""
 
@@ -130,7 +163,14 @@ class SlackStore:
         self._clock = clock
         self._requests_seen = 0
         create_tables(
-            engine, slack_events, slack_requests, slack_threads, slack_cards, slack_outbox, slack_step_up
+            engine,
+            slack_events,
+            slack_requests,
+            slack_threads,
+            slack_cards,
+            slack_outbox,
+            slack_step_up,
+            slack_asks,
         )
 
     # --- deliveries ---------------------------------------------------------------------------------
@@ -159,6 +199,57 @@ class SlackStore:
             return True, _insert_ignoring(
                 conn, slack_events, {"event_id": event_id[:128], "received_at": now}
             )
+
+    # --- asks ---------------------------------------------------------------------------------------
+
+    def record_ask(self, ask: Ask) -> bool:
+        """Keep ``ask`` until its turn is done; False when it was recorded already (a second delivery)."""
+        return self._insert_once(
+            slack_asks,
+            ask_id=ask.ask_id[:160],
+            slack_user=ask.slack_user,
+            text=ask.text,
+            channel=ask.place.channel,
+            thread_ts=ask.place.thread_ts,
+            message_ts=ask.message_ts,
+            received_at=self._clock(),
+        )
+
+    def ask(self, ask_id: str) -> Ask | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(slack_asks).where(slack_asks.c.ask_id == ask_id)).first()
+        if row is None:
+            return None
+        return Ask(
+            ask_id=row.ask_id,
+            slack_user=row.slack_user,
+            text=row.text,
+            place=Place(channel=row.channel, thread_ts=row.thread_ts),
+            message_ts=row.message_ts,
+            thread_id=row.thread_id,
+            requests_before=row.requests_before,
+            done=row.done_at is not None,
+        )
+
+    def start_ask(self, ask_id: str, *, thread_id: str, requests_before: int) -> None:
+        """Note that the turn of ``ask_id`` is starting in ``thread_id``, which had ``requests_before``
+        requests audited: a worker taking the ask over later tells from them whether it got in."""
+        self._set_ask(ask_id, thread_id=thread_id, requests_before=requests_before)
+
+    def finish_ask(self, ask_id: str) -> None:
+        self._set_ask(ask_id, done_at=self._clock())
+
+    def open_asks(self) -> int:
+        """How many asks still wait for their turn (or are in one)."""
+        with self._engine.connect() as conn:
+            count = conn.execute(
+                select(func.count()).select_from(slack_asks).where(slack_asks.c.done_at.is_(None))
+            ).scalar()
+        return int(count or 0)
+
+    def _set_ask(self, ask_id: str, **values: object) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(update(slack_asks).where(slack_asks.c.ask_id == ask_id).values(**values))
 
     # --- threads ------------------------------------------------------------------------------------
 

@@ -69,10 +69,12 @@ def test_an_expired_request_updates_its_cards_and_tells_the_requester(
     world = timed_world
     ts = world.next_ts()
     world.event(mention(ALICE, ORDER, ts=ts))
+    worker = Worker(world.settings, operations=world.ops, clock=clock)
+    worker.run_once()  # the turn asked in Slack
     cards = world.slack.wait_for(lambda s: len(cards_of(s)) >= 3 and cards_of(s))
 
     clock.now += timedelta(hours=25)
-    Worker(world.settings, operations=world.ops, clock=clock).run_once()  # expires it, resumes the thread
+    worker.run_once()  # expires it, resumes the thread
 
     told = world.slack.wait_for(
         lambda s: [c for c in replies_in(s, ts) if "Expired: nobody decided" in c.text]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.slack.conversation import references
 from evals.slack_standin import SlackStandIn, click, mention
 from governance.audit import EventKind
 from tests.slack.conftest import ALICE, GRACE, HEIDI, LEO, World, eventually, make_world
@@ -62,9 +63,9 @@ def test_citations_read_as_source_section_and_id(world: World) -> None:
     }
     world.ops.stores.audit.append(EventKind.RETRIEVAL, {"citations": [citation]}, thread_id=thread)
 
-    references = world.front.conversations.references(thread, ["rb:payments.md#restart", "inc:INC0099"])
+    shown = references(world.ops, thread, ["rb:payments.md#restart", "inc:INC0099"])
 
-    assert references == ["runbooks/payments.md — Restart (rb:payments.md#restart)", "inc:INC0099"]
+    assert shown == ["runbooks/payments.md — Restart (rb:payments.md#restart)", "inc:INC0099"]
 
 
 @pytest.fixture

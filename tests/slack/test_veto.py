@@ -81,6 +81,7 @@ def ask_note(world: World) -> tuple[str, Call]:
     """ALICE asks for the work note in #ops; (thread ts, the veto card dave gets)."""
     ts = world.next_ts()
     world.event(mention(ALICE, NOTE, ts=ts))
+    Worker(world.settings, operations=world.ops, worker_id="w0", clock=world.ops.now).run_once()  # the turn
     [card] = world.slack.wait_for(lambda s: cards_of(s))
     return ts, card
 

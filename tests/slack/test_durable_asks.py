@@ -1,0 +1,115 @@
+"""What is asked in Slack is kept until a worker has run its turn, and runs once.
+
+Pins: the request process only records the ask and queues it (with no worker, Slack still gets its
+200 and the ask waits, nothing runs); any worker runs it later and the answer is posted once; a
+worker taking over an ask from one that died part-way continues the turn when the message got in
+(one request on the thread, not two) and sends it when it did not.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from agent import wiring
+from agent.api import create_app
+from agent.operations import Operations
+from agent.slack.store import Ask, Place, SlackStore
+from agent.worker import Worker
+from evals.slack_standin import SlackStandIn, mention
+from governance.audit import EventKind
+from governance.work import SLACK_TURN
+from tests.slack.conftest import ALICE, World, eventually, slack_settings
+from tests.slack.test_flows import replies_in
+
+QUESTION = "how many 14-inch Pro laptops are in Amsterdam?"
+
+
+@pytest.fixture
+def idle_world(
+    tmp_path: Path, systems_template: Path, standin: tuple[SlackStandIn, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
+    """The app with no worker of its own: as if every worker had died (the test runs one)."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    slack, url = standin
+    settings = slack_settings(tmp_path / "home", systems_template, url)
+    ops = Operations(settings)
+    app = create_app(settings, operations=ops, worker=False)
+    with TestClient(app) as client:
+        yield World(
+            client=client,
+            ops=ops,
+            slack=slack,
+            settings=settings,
+            front=app.state.slack,
+            _ts=itertools.count(1),
+        )
+
+
+def requests(world: World) -> list[str]:
+    return [str(e.payload.get("text")) for e in world.ops.audit_events(kinds=[EventKind.REQUEST])]
+
+
+def answers_in(world: World, ts: str) -> list[str]:
+    return [c.text for c in replies_in(world.slack, ts) if "LAP-14-PRO" in c.text]
+
+
+def store(world: World) -> SlackStore:
+    return SlackStore(wiring.governance_engine(world.settings), clock=world.ops.now)
+
+
+def test_an_ask_waits_for_a_worker_and_then_runs_once(idle_world: World) -> None:
+    world = idle_world
+    ts = world.next_ts()
+
+    assert world.event(mention(ALICE, QUESTION, ts=ts, event_id="Ev0DURABLE1")).status_code == 200
+    eventually(lambda: world.ops.stores.work.get(SLACK_TURN, "Ev0DURABLE1"))
+
+    assert requests(world) == [] and store(world).open_asks() == 1  # kept, nothing ran
+
+    Worker(world.settings, operations=world.ops, worker_id="later").run_once()
+    world.settle()
+
+    assert requests(world) == [QUESTION]
+    assert len(answers_in(world, ts)) == 1 and store(world).open_asks() == 0
+    reactions = [c.params["name"] for c in world.slack.of("reactions.add") if c.params["timestamp"] == ts]
+    assert reactions == ["eyes", "white_check_mark"]
+
+
+def test_a_worker_taking_over_continues_a_turn_whose_message_got_in(idle_world: World) -> None:
+    world = idle_world
+    ts = world.next_ts()
+    place = Place(channel="C0OPS", thread_ts=ts)
+    asks = store(world)
+    asks.record_ask(Ask(ask_id="Ev0TAKEOVER", slack_user=ALICE, text=QUESTION, place=place, message_ts=ts))
+    thread = asks.thread_for(place, "slack-taken-over")
+    # the first worker started the turn, the message got in, then it died before finishing the ask
+    asks.start_ask("Ev0TAKEOVER", thread_id=thread, requests_before=0)
+    world.ops.send(QUESTION, actor="alice.requester", thread=thread, channel="slack")
+    world.ops.queue(SLACK_TURN, "Ev0TAKEOVER")
+
+    Worker(world.settings, operations=world.ops, worker_id="next").run_once()
+    world.settle()
+
+    assert requests(world) == [QUESTION]  # not asked twice
+    assert len(answers_in(world, ts)) == 1 and asks.open_asks() == 0
+
+
+def test_a_worker_taking_over_sends_a_message_that_never_got_in(idle_world: World) -> None:
+    world = idle_world
+    ts = world.next_ts()
+    place = Place(channel="C0OPS", thread_ts=ts)
+    asks = store(world)
+    asks.record_ask(Ask(ask_id="Ev0LOST", slack_user=ALICE, text=QUESTION, place=place, message_ts=ts))
+    asks.start_ask("Ev0LOST", thread_id=asks.thread_for(place, "slack-never-in"), requests_before=0)
+    world.ops.queue(SLACK_TURN, "Ev0LOST")  # the first worker died before the message reached the agent
+
+    Worker(world.settings, operations=world.ops, worker_id="next").run_once()
+    world.settle()
+
+    assert requests(world) == [QUESTION]
+    assert len(answers_in(world, ts)) == 1 and asks.open_asks() == 0
