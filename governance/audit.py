@@ -55,7 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from governance.canonical import canonical_json as _canonical
-from governance.store import autocommit, create_tables, driver_cursor
+from governance.store import autocommit, create_tables, driver_cursor, immediate, one_writer
 
 GENESIS_HASH = "0" * 64
 _log = logging.getLogger("opslayer.audit")
@@ -449,7 +449,7 @@ class AuditLog:
 
         Every agent step appends; SQLAlchemy's statement machinery cost more than the write itself.
         """
-        with driver_cursor(self._autocommit) as cursor:
+        with one_writer(self._autocommit), driver_cursor(self._autocommit) as cursor:
             cursor.execute("BEGIN IMMEDIATE")
             try:
                 sealed = self._seal_all(drafts, head=cursor.execute(_HEAD_SQL).fetchone())
@@ -494,7 +494,7 @@ class AuditLog:
     @contextmanager
     def _write_transaction(self) -> Iterator[Connection]:
         if self._engine.dialect.name == "sqlite":
-            with _sqlite_immediate(self._autocommit) as conn:
+            with immediate(self._autocommit) as conn:
                 yield conn
             return
         with self._engine.begin() as conn:
@@ -502,25 +502,6 @@ class AuditLog:
                 # Blocks other appenders (not readers) until commit, so the head read stays the head.
                 conn.exec_driver_sql("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
             yield conn
-
-
-@contextmanager
-def _sqlite_immediate(autocommit: Engine) -> Iterator[Connection]:
-    """A SQLite transaction holding the write lock from its first statement.
-
-    pysqlite's own BEGIN is deferred (a reader until the INSERT), which would let two processes
-    read the same head; instead the driver runs in autocommit mode and the transaction is issued
-    by hand.
-    """
-    with autocommit.connect() as conn:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if getattr(conn.connection.dbapi_connection, "in_transaction", True):
-                conn.exec_driver_sql("ROLLBACK")
-            raise
-        conn.exec_driver_sql("COMMIT")
 
 
 _COLUMN_NAMES = ("seq", "event_id", "at", "thread_id", "kind", "actor", "payload", "prev_hash", "hash")

@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from governance.store import autocommit, create_tables
+from governance.store import autocommit, create_tables, immediate
 
 GLOBAL_KEY = "*"
 """Ledger key of limits counted for everyone together (``per: global``)."""
@@ -214,14 +214,8 @@ class SqlUsageLedger:
         """A transaction that no other reservation of these limit keys can interleave with."""
         if self._sqlite:
             # SQLite has one writer: BEGIN IMMEDIATE takes the write lock before anything is read.
-            with self._manual.connect() as conn:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
-                    raise
-                conn.exec_driver_sql("COMMIT")
+            with immediate(self._manual) as conn:
+                yield conn
             return
         with self._engine.begin() as conn:
             for limit_id, key in limit_keys:

@@ -51,7 +51,7 @@ from sqlalchemy import (
     update,
 )
 
-from governance.store import autocommit, create_tables
+from governance.store import autocommit, create_tables, immediate
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
@@ -345,14 +345,8 @@ class WorkQueue:
                 yield conn
             return
         # SQLite has one writer: BEGIN IMMEDIATE takes the write lock before anything is read.
-        with self._manual.connect() as conn:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
-                raise
-            conn.exec_driver_sql("COMMIT")
+        with immediate(self._manual) as conn:
+            yield conn
 
     def _now(self) -> datetime:
         return _utc(self._clock())

@@ -3,9 +3,11 @@
 httpx clients are built explicitly: the openai SDK sends through ``httpx2`` by default, which respx
 cannot intercept, so tests (and proxies) rely on these clients being plain ``httpx``.
 
-The tool definitions travel in ``extra_body``: the SDK otherwise walks every tool's JSON schema
+The tool definitions and the messages travel in ``extra_body``, which the SDK merges into the JSON
+body as it is: otherwise it walks every tool's JSON schema and every message of the conversation
 against its typed-dict declarations on each request — about a quarter of a turn's CPU with the
-22-tool catalogue — to send exactly the same JSON.
+22-tool catalogue, and a cost growing with the conversation — to send exactly the same JSON (the
+messages are plain JSON already: langchain-openai converts them before).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ def openai_chat_model(settings: Settings) -> BaseChatModel:
             self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any
         ) -> dict[str, Any]:
             payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
-            if "tools" in payload:
-                payload["extra_body"] = {**(payload.get("extra_body") or {}), "tools": payload.pop("tools")}
+            moved = {key: payload.pop(key) for key in ("tools",) if key in payload}
+            if "messages" in payload:  # the SDK requires the argument: an empty list, replaced by the body's
+                moved["messages"], payload["messages"] = payload["messages"], []
+            payload["extra_body"] = {**(payload.get("extra_body") or {}), **moved}
             return payload
 
     timeout = httpx.Timeout(settings.llm_timeout_s, connect=10.0)

@@ -50,7 +50,7 @@ from governance.executions._values import (
     idempotency_key,
     usage_charge_key,
 )
-from governance.store import autocommit, create_tables, driver_cursor
+from governance.store import autocommit, create_tables, driver_cursor, one_writer
 
 __all__ = [
     "MIN_KEY_PREFIX",
@@ -248,7 +248,7 @@ class ExecutionLedger:
     def _insert(self, row: dict[str, Any]) -> bool:
         """Insert ``row``; False if its key exists (the key is the primary key: one process wins)."""
         if self._driver is not None:
-            with driver_cursor(self._driver) as cursor:
+            with one_writer(self._driver), driver_cursor(self._driver) as cursor:
                 return bool(cursor.execute(_INSERT_SQL, row).rowcount == 1)
         try:
             with self._engine.begin() as conn:
@@ -299,7 +299,7 @@ class ExecutionLedger:
         """Write ``after`` only if the row is still exactly ``before`` (status and attempt)."""
         if self._driver is not None:
             params = {**_row(after), "before_status": before.status.value, "before_attempts": before.attempts}
-            with driver_cursor(self._driver) as cursor:
+            with one_writer(self._driver), driver_cursor(self._driver) as cursor:
                 return bool(cursor.execute(_UPDATE_SQL, params).rowcount == 1)
         guard = update(executions).where(
             executions.c.key == before.key,
