@@ -175,6 +175,20 @@ def test_policy_check_names_misplaced_oversight_fields(ops: Operations) -> None:
     assert "rule 'requisition': field 'escalate_to'" in text
 
 
+def test_the_shipped_write_surge_counts_writes_not_reads(ops: Operations, clock: Clock) -> None:
+    ops.executions()  # the ledger's table exists
+    for n in range(40):  # a busy hour of stock questions, and of stock adjustments
+        _execution(ops, f"read{n}", "inventory_get_stock", "completed", clock.now - timedelta(minutes=1))
+        _execution(ops, f"write{n}", "inventory_adjust_stock", "completed", clock.now - timedelta(minutes=1))
+    shipped = _load(ops, yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8")))
+
+    readings = evaluate(shipped, governance_engine(ops.settings), clock.now)
+
+    assert [(r.subject, r.figure) for r in readings if r.monitor.id == "write-surge"] == [
+        ("inventory_adjust_stock", 40.0)
+    ]
+
+
 def test_the_shipped_policy_has_monitors_and_checks(ops: Operations) -> None:
     shipped = _load(ops, yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8")))
     assert {m.kind for m in shipped.monitors} >= {"refused_calls", "denials", "limit_near", "tool_surge"}
