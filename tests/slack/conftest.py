@@ -8,6 +8,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,14 +121,19 @@ def make_world(
     systems_template: Path,
     standin: tuple[SlackStandIn, str],
     monkeypatch: pytest.MonkeyPatch,
+    *,
+    worker: bool = True,
+    clock: Callable[[], datetime] | None = None,
     **extra: Any,
 ) -> Iterator[World]:
+    """The app on a fresh home (``extra``: more settings); ``worker``: one worker runs in the app (else
+    the test runs one); ``clock``: the operations service's time."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPSLAYER_OPENAI_API_KEY", raising=False)
     slack, url = standin
     settings = slack_settings(tmp_path / "home", systems_template, url, **extra)
-    ops = Operations(settings)
-    app = create_app(settings, operations=ops, worker=True)
+    ops = Operations(settings, clock=clock)
+    app = create_app(settings, operations=ops, worker=worker)
     with TestClient(app) as client:
         front = app.state.slack
         yield World(

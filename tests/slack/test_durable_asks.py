@@ -8,22 +8,18 @@ worker taking over an ask from one that died part-way continues the turn when th
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from agent import wiring
-from agent.api import create_app
-from agent.operations import Operations
 from agent.slack.store import Ask, Place, SlackStore
 from agent.worker import Worker
 from evals.slack_standin import SlackStandIn, mention
 from governance.audit import EventKind
 from governance.work import SLACK_TURN
-from tests.slack.conftest import ALICE, World, eventually, slack_settings
+from tests.slack.conftest import ALICE, World, eventually, make_world
 from tests.slack.test_flows import replies_in
 
 QUESTION = "how many 14-inch Pro laptops are in Amsterdam?"
@@ -34,20 +30,7 @@ def idle_world(
     tmp_path: Path, systems_template: Path, standin: tuple[SlackStandIn, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[World]:
     """The app with no worker of its own: as if every worker had died (the test runs one)."""
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    slack, url = standin
-    settings = slack_settings(tmp_path / "home", systems_template, url)
-    ops = Operations(settings)
-    app = create_app(settings, operations=ops, worker=False)
-    with TestClient(app) as client:
-        yield World(
-            client=client,
-            ops=ops,
-            slack=slack,
-            settings=settings,
-            front=app.state.slack,
-            _ts=itertools.count(1),
-        )
+    yield from make_world(tmp_path, systems_template, standin, monkeypatch, worker=False)
 
 
 def requests(world: World) -> list[str]:
@@ -80,36 +63,37 @@ def test_an_ask_waits_for_a_worker_and_then_runs_once(idle_world: World) -> None
     assert reactions == ["eyes", "white_check_mark"]
 
 
-def test_a_worker_taking_over_continues_a_turn_whose_message_got_in(idle_world: World) -> None:
-    world = idle_world
+def started_ask(world: World, ask_id: str) -> tuple[str, str]:
+    """An ask a worker started (its thread recorded, no request audited yet) and then died holding:
+    (the Slack thread ts, the agent thread)."""
     ts = world.next_ts()
     place = Place(channel="C0OPS", thread_ts=ts)
     asks = store(world)
-    asks.record_ask(Ask(ask_id="Ev0TAKEOVER", slack_user=ALICE, text=QUESTION, place=place, message_ts=ts))
-    thread = asks.thread_for(place, "slack-taken-over")
-    # the first worker started the turn, the message got in, then it died before finishing the ask
-    asks.start_ask("Ev0TAKEOVER", thread_id=thread, requests_before=0)
-    world.ops.send(QUESTION, actor="alice.requester", thread=thread, channel="slack")
-    world.ops.queue(SLACK_TURN, "Ev0TAKEOVER")
+    asks.record_ask(Ask(ask_id=ask_id, slack_user=ALICE, text=QUESTION, place=place, message_ts=ts))
+    thread = asks.thread_for(place, f"slack-{ask_id.lower()}")
+    asks.start_ask(ask_id, thread_id=thread, requests_before=0)
+    world.ops.queue(SLACK_TURN, ask_id)  # its lease ran out: the work is due again
+    return ts, thread
+
+
+def test_a_worker_taking_over_continues_a_turn_whose_message_got_in(idle_world: World) -> None:
+    world = idle_world
+    ts, thread = started_ask(world, "Ev0TAKEOVER")
+    world.ops.send(QUESTION, actor="alice.requester", thread=thread, channel="slack")  # it got that far
 
     Worker(world.settings, operations=world.ops, worker_id="next").run_once()
     world.settle()
 
     assert requests(world) == [QUESTION]  # not asked twice
-    assert len(answers_in(world, ts)) == 1 and asks.open_asks() == 0
+    assert len(answers_in(world, ts)) == 1 and store(world).open_asks() == 0
 
 
 def test_a_worker_taking_over_sends_a_message_that_never_got_in(idle_world: World) -> None:
     world = idle_world
-    ts = world.next_ts()
-    place = Place(channel="C0OPS", thread_ts=ts)
-    asks = store(world)
-    asks.record_ask(Ask(ask_id="Ev0LOST", slack_user=ALICE, text=QUESTION, place=place, message_ts=ts))
-    asks.start_ask("Ev0LOST", thread_id=asks.thread_for(place, "slack-never-in"), requests_before=0)
-    world.ops.queue(SLACK_TURN, "Ev0LOST")  # the first worker died before the message reached the agent
+    ts, _ = started_ask(world, "Ev0LOST")  # it died before the message reached the agent
 
     Worker(world.settings, operations=world.ops, worker_id="next").run_once()
     world.settle()
 
     assert requests(world) == [QUESTION]
-    assert len(answers_in(world, ts)) == 1 and asks.open_asks() == 0
+    assert len(answers_in(world, ts)) == 1 and store(world).open_asks() == 0

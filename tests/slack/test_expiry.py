@@ -7,21 +7,17 @@ leads nowhere (the store's clock is the test's).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from agent import wiring
-from agent.api import create_app
-from agent.operations import Operations
 from agent.slack.store import SlackStore, StepUpRefused
 from agent.worker import Worker
 from evals.slack_standin import SlackStandIn, mention
-from tests.slack.conftest import ALICE, World, slack_settings
+from tests.slack.conftest import ALICE, World, make_world, slack_settings
 from tests.slack.test_flows import ORDER, cards_of, replies_in
 
 
@@ -47,20 +43,7 @@ def timed_world(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[World]:
     """The operations service on the test's clock, and no worker in the app (the test runs one)."""
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    slack, url = standin
-    settings = slack_settings(tmp_path / "home", systems_template, url)
-    ops = Operations(settings, clock=clock)
-    app = create_app(settings, operations=ops, worker=False)
-    with TestClient(app) as client:
-        yield World(
-            client=client,
-            ops=ops,
-            slack=slack,
-            settings=settings,
-            front=app.state.slack,
-            _ts=itertools.count(1),
-        )
+    yield from make_world(tmp_path, systems_template, standin, monkeypatch, worker=False, clock=clock)
 
 
 def test_an_expired_request_updates_its_cards_and_tells_the_requester(

@@ -9,21 +9,17 @@ succeeds. ``/opslayer`` starts a thread in the channel and answers in it.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from fastapi.testclient import TestClient
 
-from agent.api import create_app
-from agent.operations import Operations
 from evals.slack_standin import SlackStandIn, click, command, mention
 from governance.audit import EventKind
 from governance.executions import ExecutionRecord
 from governance.policy import DEFAULT_POLICY_PATH
-from tests.slack.conftest import ALICE, GRACE, HEIDI, PUBLIC_URL, World, slack_settings
+from tests.slack.conftest import ALICE, GRACE, HEIDI, PUBLIC_URL, World, make_world
 from tests.slack.test_flows import ORDER, cards_of, replies_in
 
 NOTE = "add a note to INC0010047 saying the fix is deployed"  # notify tier: incident managers (dave)
@@ -35,25 +31,12 @@ def step_up_world(
     tmp_path: Path, systems_template: Path, standin: tuple[SlackStandIn, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[World]:
     """The shipped policy with ``step_up: true`` on purchase orders over 25,000."""
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     policy = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
     [huge] = [rule for rule in policy["rules"] if rule["id"] == "huge-po"]
     huge["step_up"] = True
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(yaml.safe_dump(policy), encoding="utf-8")
-    slack, url = standin
-    settings = slack_settings(tmp_path / "home", systems_template, url, policy_file=policy_file)
-    ops = Operations(settings)
-    app = create_app(settings, operations=ops, worker=True)
-    with TestClient(app) as client:
-        yield World(
-            client=client,
-            ops=ops,
-            slack=slack,
-            settings=settings,
-            front=app.state.slack,
-            _ts=itertools.count(1),
-        )
+    yield from make_world(tmp_path, systems_template, standin, monkeypatch, policy_file=policy_file)
 
 
 def test_a_step_up_card_has_only_a_link_that_works_once(step_up_world: World) -> None:

@@ -12,17 +12,13 @@ by direct message, and channels, through the Slack notifier.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from fastapi.testclient import TestClient
 
-from agent.api import create_app
-from agent.operations import Operations
 from agent.wiring import governance_engine
 from agent.worker import Worker
 from evals.slack_standin import Call, SlackStandIn, click, mention, submission
@@ -30,7 +26,7 @@ from governance.approvals import ApprovalStatus
 from governance.audit import AuditLog, EventKind
 from governance.executions import ExecutionRecord
 from tests.oversight.conftest import WRITE_OFF, Clock, oversight_policy
-from tests.slack.conftest import ALICE, World, slack_settings
+from tests.slack.conftest import ALICE, World, make_world
 from tests.slack.test_flows import cards_of, dm, replies_in
 
 NOTE = "add a note to INC0010047 saying the fix is deployed"  # notify tier, 15-minute veto window
@@ -53,24 +49,13 @@ def veto_world(
     """The oversight test policy (a 15-minute veto window on work notes, escalating write-offs, a
     monitor that also tells #ops-alerts), the operations service on the test's clock and no notifier
     of its own (the settings' Slack one), no worker in the app: the test runs one."""
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     policy = oversight_policy()
     policy["monitors"][0]["notify"].append("#ops-alerts")
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(yaml.safe_dump(policy), encoding="utf-8")
-    slack, url = standin
-    settings = slack_settings(tmp_path / "home", systems_template, url, policy_file=policy_file)
-    ops = Operations(settings, clock=clock)
-    app = create_app(settings, operations=ops, worker=False)
-    with TestClient(app) as client:
-        yield World(
-            client=client,
-            ops=ops,
-            slack=slack,
-            settings=settings,
-            front=app.state.slack,
-            _ts=itertools.count(1),
-        )
+    yield from make_world(
+        tmp_path, systems_template, standin, monkeypatch, worker=False, clock=clock, policy_file=policy_file
+    )
 
 
 def worker_pass(world: World, clock: Clock) -> None:
