@@ -1,13 +1,13 @@
 """The slack-bolt app (async): listeners for mentions, direct messages, ``/opslayer``, card buttons and
 modals, and :class:`SlackFrontEnd`, which holds it with the store, the Web API client and the poster.
 
-Over HTTP, :mod:`agent.slack.routes` verifies every request, deduplicates events by id and answers
-an event at once, before bolt runs its listener; over Socket Mode the listener deduplicates. The
-listener only records what was asked and queues it: a worker runs the turn (in this process or
-another, see :mod:`agent.slack.conversation`) and the poster posts its answer. Button clicks are
-acknowledged first and voted after; modal submissions vote before answering, so a refusal shows in
-the modal. Bolt's own request verification is
-off: the routes do it, with replay detection and audit.
+Over HTTP, :mod:`agent.slack.routes` verifies every request, deduplicates events by id, answers an
+event at once and then hands it to :meth:`SlackFrontEnd.on_event`; over Socket Mode bolt's listeners
+receive events and deduplicate them. Either way what was asked is only recorded and queued: a worker
+runs the turn (in this process or another, see :mod:`agent.slack.conversation`) and the poster posts
+its answer. Button clicks are acknowledged first and voted after; modal submissions vote before
+answering, so a refusal shows in the modal. Bolt's own request verification is off: the routes do it,
+with replay detection and audit.
 """
 
 from __future__ import annotations
