@@ -23,4 +23,4 @@ def app_from_environment() -> FastAPI:
     runs (uvicorn imports it by name in every process)."""
     from agent.settings import Settings
 
-    return create_app(Settings())
+    return create_app(Settings(), service_process=True)

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent import web
+from agent import web, wiring
 from agent.api import approvals, audit, executions, impact, oversight, policy, problems, threads
 from agent.api.auth import Caller, trusted_header
 from agent.api.models import HealthOut, ReadyOut
@@ -34,11 +34,17 @@ an auth proxy, the trusted header. Errors are `application/problem+json` (RFC 94
 
 
 def create_app(
-    settings: Settings, *, operations: Operations | None = None, worker: bool | None = None
+    settings: Settings,
+    *,
+    operations: Operations | None = None,
+    worker: bool | None = None,
+    service_process: bool = False,
 ) -> FastAPI:
     """The API over ``operations`` (built from ``settings`` if not given).
 
     ``worker``: run one worker in-process while the app runs (default: ``settings.serve_worker``).
+    ``service_process``: the app is what this process is for (``opslayer serve``): once started, the
+    garbage collector is tuned for it (:func:`agent.wiring.tune_garbage_collector`); not in tests.
     """
     from agent.slack import mount_if_configured
 
@@ -47,7 +53,9 @@ def create_app(
         title="opslayer",
         version="1",
         description=_DESCRIPTION,
-        lifespan=_lifespan(settings, ops, settings.serve_worker if worker is None else worker),
+        lifespan=_lifespan(
+            settings, ops, settings.serve_worker if worker is None else worker, tune_gc=service_process
+        ),
     )
     app.state.settings = settings
     app.state.operations = ops
@@ -147,9 +155,11 @@ def _touch(ops: Operations) -> bool:
     return True
 
 
-def _lifespan(settings: Settings, ops: Operations, run_worker: bool) -> Any:
+def _lifespan(settings: Settings, ops: Operations, run_worker: bool, *, tune_gc: bool) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if tune_gc:
+            wiring.tune_garbage_collector()
         stop = threading.Event()
         thread = _start_worker(settings, ops, stop) if run_worker else None
         if app.state.slack is not None:

@@ -33,7 +33,7 @@ def serve(
 
     with failing():
         settings = load_settings()
-        app = create_app(settings)
+        app = create_app(settings, service_process=True)
     # proxy_headers off: the peer address must be the real one, or anyone could pass as the trusted proxy.
     options: dict[str, Any] = {"host": host, "port": port, "proxy_headers": False, "access_log": access_log}
     if processes == 1:

@@ -62,5 +62,8 @@ def worker(
         f"{settings.worker_lease_s:g} s, audit head to {settings.published_head_file} every "
         f"{settings.head_publish_interval_s:g} s; stop with Ctrl-C"
     )
+    from agent.wiring import tune_garbage_collector
+
+    tune_garbage_collector()
     with failing():
         runner.run(stop)

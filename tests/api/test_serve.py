@@ -9,6 +9,9 @@ revoke work on it.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -174,3 +177,32 @@ def test_opslayer_serve_on_a_fresh_home_answers_readyz(tmp_path: Path, processes
         output, _ = server.communicate(timeout=60)
     assert server.returncode == 0, output
     assert "Application shutdown complete" in output
+
+
+_GC_PROBE = """
+import gc, json, sys
+from fastapi.testclient import TestClient
+from agent.api import create_app
+from agent.settings import Settings
+
+before = gc.get_threshold()
+with TestClient(create_app(Settings(_env_file=None), worker=False, service_process=sys.argv[1] == "serve")):
+    print(json.dumps({"before": before, "after": gc.get_threshold(), "frozen": gc.get_freeze_count()}))
+"""
+
+
+@pytest.mark.parametrize("role", ["serve", "test"])
+def test_only_a_service_process_tunes_the_garbage_collector(
+    role: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSLAYER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE, role], capture_output=True, text=True, check=True, timeout=120
+    )
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+
+    if role == "serve":  # `opslayer serve`: startup objects frozen, young collections far less often
+        assert seen["after"] == [50_000, 20, 10] and seen["frozen"] > 10_000
+    else:  # an app built in a test process leaves the process's collector alone
+        assert seen["after"] == seen["before"] and seen["frozen"] == 0
