@@ -67,6 +67,7 @@ from governance.work import OVERSIGHT, PUBLISH_HEAD, RESUME, SLACK_TURN, WorkIte
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Engine
 
+    from agent.run.session import TurnResult
     from agent.slack.conversation import Conversations
 
 log = logging.getLogger("opslayer.worker")
@@ -231,6 +232,28 @@ class Worker:
         finally:
             done.set()
             renewer.join()
+
+    def resume_now(self, thread: str) -> TurnResult | None:
+        """Resume ``thread`` here and now under its work lease, as a worker would (the CLI after a vote,
+        or ``chat --resume``): None when a worker elsewhere holds it. A thread has one writer at a
+        time (LangGraph checkpoints require it). The turn's errors reach the caller; one that may pass
+        leaves the work queued for a retry, as a worker's would."""
+        from agent.run.errors import ThreadNotWaiting, UnknownThread
+
+        item = self.queue.lease_now(RESUME, thread, self.id, lease_for=self._lease_for)
+        if item is None:
+            return None
+        try:
+            with self._renewing(item):
+                result = self.operations.resume(thread)
+        except (ThreadNotWaiting, UnknownThread):
+            self.queue.complete(item, self.id)  # nothing to resume: nothing left to do either
+            raise
+        except Exception as exc:
+            self._failed(item, exc)
+            raise
+        self.queue.complete(item, self.id)
+        return result
 
     # --- kinds of work ------------------------------------------------------------------------------
 

@@ -217,6 +217,23 @@ class WorkQueue:
                 leased.append(self._set(conn, item, changes, now))
         return leased
 
+    def lease_now(self, kind: str, subject: str, worker_id: str, *, lease_for: timedelta) -> WorkItem | None:
+        """Queue ``kind`` work on ``subject`` and lease it to ``worker_id`` at once, whenever it was due
+        (someone is waiting for it); None when another worker's lease on it is current."""
+        self.enqueue(kind, subject)
+        now = self._now()
+        with self._transaction() as conn:
+            item = self._locked_row(conn, work_items.c.kind == kind, work_items.c.subject == subject)
+            if item is None or item.state is not WorkState.PENDING or item.leased_at(now):
+                return None
+            changes = {
+                "leased_by": worker_id,
+                "lease_until": now + lease_for,
+                "lease_seq": item.lease_seq + 1,
+                "attempts": item.attempts + 1,
+            }
+            return self._set(conn, item, changes, now)
+
     def renew(self, item: WorkItem, worker_id: str, *, lease_for: timedelta) -> WorkItem | None:
         """Extend the lease to now + ``lease_for``; None when the lease is no longer this worker's."""
         now = self._now()

@@ -303,6 +303,28 @@ def test_chat_approve_from_cli_executes_the_po_once(cli: CliRunner, tmp_path: Pa
     assert (created, total) == (1, 25)  # 24 seeded + exactly one
 
 
+def test_an_approval_in_the_cli_leaves_the_resume_to_a_worker_already_holding_the_thread(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from agent.operations import Operations
+    from agent.settings import Settings
+    from governance.work import RESUME
+
+    invoke(cli, "chat", "--as", "carol.desk", "write off 3 damaged MON-27-4K at AMS-1")
+    [pending] = json.loads(invoke(cli, "approvals", "list", "--json")[1])
+    ops = Operations(Settings(_env_file=None, home=tmp_path / "home"))
+    lease = timedelta(minutes=5)
+    assert ops.stores.work.lease_now(RESUME, pending["thread_id"], "worker-elsewhere", lease_for=lease)
+
+    code, out = invoke(cli, "approvals", "approve", pending["id"], "--as", "frank.warehouse")
+
+    assert code == 0 and f"A worker is resuming thread {pending['thread_id']} now" in flat(out)
+    with sqlite3.connect(tmp_path / "home" / "systems.db") as db:
+        assert db.execute("SELECT count(*) FROM adjustments").fetchone()[0] == 0  # not run here
+
+
 def test_reject_tells_the_agent_and_nothing_runs(cli: CliRunner, tmp_path: Path) -> None:
     invoke(cli, "chat", "--as", "carol.desk", "write off 3 damaged MON-27-4K at AMS-1")
     approval_id = json.loads(invoke(cli, "approvals", "list", "--json")[1])[0]["id"]

@@ -49,7 +49,7 @@ def chat(
         if resume:
             if thread is None:
                 fail("--resume needs --thread ID")
-            print_turn(console, ops.resume(thread))
+            _resume(ops, thread)
         elif message is not None:
             print_turn(console, ops.send(message, actor=as_user, thread=thread))
         else:
@@ -260,7 +260,24 @@ def _resume_when_ready(ops: Operations, outcome: VoteOutcome) -> None:
     if not ops.waiting_for(thread_id):
         return
     console.print(literal(f"All approvals of thread {thread_id} are final; resuming it."))
-    print_turn(console, ops.resume(thread_id))
+    _resume(ops, thread_id)
+
+
+def _resume(ops: Operations, thread_id: str) -> None:
+    """Resume the thread here, under its work lease: a worker already resuming it is left to it."""
+    from agent.worker import Worker
+
+    result = Worker(ops.settings, operations=ops).resume_now(thread_id)
+    if result is None:
+        console.print(
+            literal(
+                f"A worker is resuming thread {thread_id} now: follow it with "
+                f"`opslayer audit tail --thread {thread_id}`.",
+                "yellow",
+            )
+        )
+        return
+    print_turn(console, result)
 
 
 def _status(request: ApprovalRequest) -> str:

@@ -278,3 +278,26 @@ def test_a_vote_wakes_the_worker_of_its_own_process_before_the_next_poll(make_se
         stop.set()
         running.join(timeout=5)  # a stop is noticed within a long pause too
     assert not running.is_alive()
+
+
+def test_resuming_now_takes_the_threads_lease_and_leaves_a_thread_another_worker_holds(
+    ops: Operations, worker: Worker
+) -> None:
+    """The CLI resumes after a vote with ``resume_now``: never while a worker elsewhere holds the thread
+    (two writers of one thread's checkpoints), and under the lease when it is free."""
+    [request] = ops.send(WRITE_OFF, actor=WRITE_OFF_ASKS).pending
+    ops.vote(request.id, voter=WRITE_OFF_APPROVES, approve=True, channel="api")
+    thread = request.thread_id
+    held = ops.stores.work.lease_now(RESUME, thread, "worker-elsewhere", lease_for=timedelta(minutes=1))
+    assert held is not None
+
+    assert worker.resume_now(thread) is None
+    assert _completed(ops, thread) == []  # left to the worker holding it
+
+    ops.stores.work.complete(held, "worker-elsewhere")  # that worker stopped without resuming it
+    result = worker.resume_now(thread)
+
+    assert result is not None and result.answer
+    assert _completed(ops, thread) == ["inventory_adjust_stock"]
+    done = ops.stores.work.get(RESUME, thread)
+    assert done is not None and done.state is WorkState.DONE and ops.stores.work.leased() == []
