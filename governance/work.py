@@ -208,13 +208,7 @@ class WorkQueue:
                     error = f"{abandoned}; last error: {item.last_error}" if item.last_error else abandoned
                     self._set(conn, item, {"state": WorkState.DEAD.value, "last_error": error}, now)
                     continue
-                changes = {
-                    "leased_by": worker_id,
-                    "lease_until": now + lease_for,
-                    "lease_seq": item.lease_seq + 1,
-                    "attempts": item.attempts + 1,
-                }
-                leased.append(self._set(conn, item, changes, now))
+                leased.append(self._set(conn, item, _leased(item, worker_id, now + lease_for), now))
         return leased
 
     def lease_now(self, kind: str, subject: str, worker_id: str, *, lease_for: timedelta) -> WorkItem | None:
@@ -226,13 +220,7 @@ class WorkQueue:
             item = self._locked_row(conn, work_items.c.kind == kind, work_items.c.subject == subject)
             if item is None or item.state is not WorkState.PENDING or item.leased_at(now):
                 return None
-            changes = {
-                "leased_by": worker_id,
-                "lease_until": now + lease_for,
-                "lease_seq": item.lease_seq + 1,
-                "attempts": item.attempts + 1,
-            }
-            return self._set(conn, item, changes, now)
+            return self._set(conn, item, _leased(item, worker_id, now + lease_for), now)
 
     def renew(self, item: WorkItem, worker_id: str, *, lease_for: timedelta) -> WorkItem | None:
         """Extend the lease to now + ``lease_for``; None when the lease is no longer this worker's."""
@@ -377,6 +365,16 @@ def _reopened(item: WorkItem, due: datetime, now: datetime) -> dict[str, Any]:
     if item.leased_at(now):
         return {**changes, "due_at": due}  # applies once the running lease completes
     return {**changes, "due_at": min(item.due_at, due)}
+
+
+def _leased(item: WorkItem, worker_id: str, until: datetime) -> dict[str, Any]:
+    """What leasing ``item`` to ``worker_id`` changes: a new lease number, one more attempt."""
+    return {
+        "leased_by": worker_id,
+        "lease_until": until,
+        "lease_seq": item.lease_seq + 1,
+        "attempts": item.attempts + 1,
+    }
 
 
 def _insert(conn: Connection) -> Any:
