@@ -6,7 +6,8 @@
   turns/s, p50/p99 turn latency, and the number of failed turns (none may say "database is locked").
 - **Overhead**: the same turn at concurrency 1 over HTTP and in-process (``Operations.send`` on the
   same endpoint), measured in the same run, and their p50 ratio.
-- **Queue**: ``GET /v1/approvals`` (one page) p99 with 10,000 pending requests.
+- **Queue**: ``GET /v1/approvals`` (one page) p99 with 10,000 pending requests: as their approver,
+  as their approver with ``mine=true``, and with ``mine=true`` as an approver they do not wait for.
 - **Approve → executed**: the last approval's ``POST`` until the worker of ``opslayer serve`` has
   resumed the thread and the execution is completed (polled every 5 ms), p50.
 
@@ -257,6 +258,7 @@ def _percentile(ordered: list[float], q: float) -> float:
 
 _WRITE_OFF = "write off 1 damaged MON-27-4K at AMS-1"
 _WAREHOUSE = "frank.warehouse"
+_ELSEWHERE = "grace.procure"  # an approver the write-offs do not wait for
 
 
 def _approvals(home: Path, pending: int = 10_000, decisions: int = 20) -> dict[str, Any]:
@@ -267,11 +269,19 @@ def _approvals(home: Path, pending: int = 10_000, decisions: int = 20) -> dict[s
         )
     _fill_queue(home, pending)
     env = _env(home)
-    asker, approver = create_token(env, ASKER), create_token(env, _WAREHOUSE)
+    asker, approver, other = (create_token(env, person) for person in (ASKER, _WAREHOUSE, _ELSEWHERE))
     with serving(env, *SERVE_OPTIONS) as base, httpx.Client(base_url=base, timeout=30) as client:
-        listing = _list_latency(client, {"Authorization": f"Bearer {approver}"})
+        listing = _list_latency(client, approver)
+        mine = _list_latency(client, approver, mine=True)
+        nothing = _list_latency(client, other, mine=True)
         executed = _approve_to_executed(client, asker, approver, decisions)
-    return {"pending": pending, "list_page": listing, "approve_to_executed": executed}
+    return {
+        "pending": pending,
+        "list_page": listing,
+        "list_page_mine": mine,
+        "list_page_mine_holding_nothing": nothing,
+        "approve_to_executed": executed,
+    }
 
 
 def _fill_queue(home: Path, count: int) -> None:
@@ -295,16 +305,21 @@ def _fill_queue(home: Path, count: int) -> None:
         )
 
 
-def _list_latency(client: httpx.Client, headers: Mapping[str, str], calls: int = 200) -> dict[str, Any]:
+def _list_latency(
+    client: httpx.Client, token: str, *, mine: bool = False, calls: int = 200
+) -> dict[str, Any]:
+    """``GET /v1/approvals`` (a page of 50 pending) as the token's person; ``mine``: what they may act on."""
+    params = {"status": "pending", "limit": "50", **({"mine": "true"} if mine else {})}
     times = []
     for _ in range(calls):
         start = time.perf_counter()
-        reply = client.get("/v1/approvals", params={"status": "pending", "limit": 50}, headers=dict(headers))
+        reply = client.get("/v1/approvals", params=params, headers={"Authorization": f"Bearer {token}"})
         reply.raise_for_status()
         times.append(time.perf_counter() - start)
     ordered = sorted(times)
     return {
         "calls": calls,
+        "items": len(reply.json()["items"]),
         "p50_ms": round(_percentile(ordered, 50) * 1000, 1),
         "p99_ms": round(_percentile(ordered, 99) * 1000, 1),
     }

@@ -5,8 +5,8 @@ server's time to render a page (no socket, no browser). Measured, each over ``ca
 
 - **queue**: ``GET /`` for the warehouse manager, who may act on every one of the 10,000 requests
   (his first page of 50, and the first page of what else he may see);
-- **queue, nothing for you**: ``GET /`` for the procurement manager, for whom none of them waits: her
-  "waiting for you" section reads the whole queue to be sure (reported, no target);
+- **queue, nothing for you**: ``GET /`` for the procurement manager, for whom none of them waits (the
+  store reads only the requests that may concern her, so this costs what a page does; no target);
 - **request**: ``GET /approvals/{id}`` for requests drawn across the queue;
 - **impact**: ``GET /impact`` for a manager: the figures of the last 30 days counted over the trail
   of that queue, with the report's four matplotlib charts (reported, no target).

@@ -5,9 +5,9 @@ Pure functions of a person and a record; the service looks the person up and rea
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
-from governance.approvals import ApprovalRequest
+from governance.approvals import ApprovalRequest, Nudge
 from governance.directory import Person
 
 AUDITOR_ROLE = "auditor"
@@ -22,20 +22,29 @@ def may_settle(person: Person, settle_roles: Collection[str]) -> bool:
     return not person.roles.isdisjoint(settle_roles)
 
 
-def may_see_approval(person: Person, request: ApprovalRequest) -> bool:
-    """The requester, whoever holds a role it asks for or voted on it, and auditors."""
+def granted(nudges: Iterable[Nudge], person: Person) -> frozenset[str]:
+    """Roles ``person`` may approve a request with because it was escalated to them (its ``nudges``)."""
+    return frozenset(role for nudge in nudges if person.id in nudge.people for role in nudge.grants)
+
+
+def may_see_approval(person: Person, request: ApprovalRequest, granted: Collection[str] = ()) -> bool:
+    """The requester, whoever holds a role it asks for or voted on it, auditors, and the people it was
+    escalated to with the right to approve (``granted`` roles)."""
     return (
-        is_auditor(person)
+        bool(granted)
+        or is_auditor(person)
         or request.requester == person.id
         or any(vote.approver == person.id for vote in request.votes)
         or any(role in person.roles for requirement in request.requirements for role in requirement.roles)
     )
 
 
-def may_act(request: ApprovalRequest, person: Person) -> bool:
-    """Pending, not the requester's own, not yet voted on these arguments, and a role still asked for."""
+def may_act(request: ApprovalRequest, person: Person, granted: Collection[str] = ()) -> bool:
+    """Pending, not the requester's own, not yet voted on these arguments, and a role still asked for
+    among the person's own and the ``granted`` ones (escalated to them)."""
     if request.final or request.requester == person.id:
         return False
     if any(vote.approver == person.id and vote.args_digest == request.args_digest for vote in request.votes):
         return False
-    return any(role in person.roles for requirement in request.requirements for role in requirement.roles)
+    roles = person.roles | frozenset(granted)
+    return any(role in roles for requirement in request.requirements for role in requirement.roles)

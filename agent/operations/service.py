@@ -27,6 +27,7 @@ from agent.operations.views import (
 from agent.settings import Settings
 from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest
 from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult, recording
+from governance.decision import Actor
 from governance.executions import ExecutionRecord, ExecutionStatus
 from governance.tokens import IssuedToken, TokenRecord
 from governance.work import OVERSIGHT, RESUME
@@ -291,37 +292,62 @@ class Operations:
     ) -> builtins.list[ApprovalRequest]:
         """The queue, oldest first: ``limit`` requests after the request ``after`` (all without a limit).
 
-        ``actionable_by``: only what that person may still vote on; ``visible_to``: only what that person
-        may see. Both are read from the store in batches, so a page costs about one query however long
-        the queue is.
+        ``actionable_by``: only what that person may still vote on, escalations to them included;
+        ``visible_to``: only what that person may see. The store reads only requests that may concern
+        them, in batches, and the rules of :mod:`agent.operations.access` decide: a page costs about one
+        query however long the queue is, also for someone it holds nothing for.
         """
-        keep = self._approval_filter(actionable_by, visible_to)
+        acting = None if actionable_by is None else self.person(actionable_by)
+        seeing = None if visible_to is None else self.person(visible_to)
+        if seeing is not None and access.is_auditor(seeing):
+            seeing = None  # auditors see every request
 
         def read(limit: int | None, after: str | None) -> builtins.list[ApprovalRequest]:
-            store = self.stores.approvals
-            return store.list(status=status, requester=requester, tool=tool, limit=limit, after=after)
+            return self.stores.approvals.list(
+                status=status,
+                requester=requester,
+                tool=tool,
+                approvable_by=None if acting is None else _actor(acting),
+                visible_to=None if seeing is None else _actor(seeing),
+                limit=limit,
+                after=after,
+            )
+
+        def keep(page: builtins.list[ApprovalRequest]) -> builtins.list[ApprovalRequest]:
+            if acting is not None:
+                page = self.actionable(acting.id, page)
+            return page if seeing is None else self.visible(seeing.id, page)
 
         if limit is None:
-            return [r for r in read(None, after) if keep(r)]
+            return keep(read(None, after))
         found: builtins.list[ApprovalRequest] = []
         batch = max(2 * limit, 100)
         while True:
             page = read(batch, after)
-            found += [r for r in page if keep(r)]
+            found += keep(page)
             if len(found) >= limit or len(page) < batch:
                 return found[:limit]
             after = page[-1].id
 
-    def _approval_filter(
-        self, actionable_by: str | None, visible_to: str | None
-    ) -> Callable[[ApprovalRequest], bool]:
-        acting = self.person(actionable_by) if actionable_by is not None else None
-        if visible_to is not None:
-            self.person(visible_to)
-        return lambda r: (
-            (acting is None or access.may_act(r, acting))
-            and (visible_to is None or self.may_see_approval(visible_to, r))
-        )
+    def actionable(
+        self, person_id: str, requests: Sequence[ApprovalRequest]
+    ) -> builtins.list[ApprovalRequest]:
+        """Those of ``requests`` the person may still vote on, escalations to them included (one read)."""
+        person = self.person(person_id)
+        nudges = self.stores.approvals.nudges([r.id for r in requests])
+        return [
+            r for r in requests if access.may_act(r, person, access.granted(nudges.get(r.id, ()), person))
+        ]
+
+    def visible(self, person_id: str, requests: Sequence[ApprovalRequest]) -> builtins.list[ApprovalRequest]:
+        """Those of ``requests`` the person may see, escalations to them included (one read)."""
+        person = self.person(person_id)
+        nudges = self.stores.approvals.nudges([r.id for r in requests])
+        return [
+            r
+            for r in requests
+            if access.may_see_approval(person, r, access.granted(nudges.get(r.id, ()), person))
+        ]
 
     def approval(self, request_id: str) -> ApprovalView:
         """One request with its context; ``UnknownRequest`` for an unknown id."""
@@ -609,6 +635,10 @@ class Operations:
 
 
 _MAX_THREAD_ID = 255  # the width of the thread_id columns of the governance tables
+
+
+def _actor(person: Person) -> Actor:
+    return Actor(id=person.id, roles=person.roles)
 
 
 def _check_thread_id(thread: str) -> None:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from typing import TYPE_CHECKING, Any
 
-from agent.operations.access import may_act
 from agent.web import forms
 from governance.canonical import canonical_json
 
@@ -33,7 +32,7 @@ def approval_context(
 ) -> dict[str, Any]:
     request = view.request
     proposed = next((e.payload.get("args") for e in view.history if e.kind == "approval_requested"), None)
-    acting = may_act(request, person)
+    acting = bool(ops.actionable(person.id, [request]))
     messages = _messages(ops, request.thread_id)
     answer = _answer(messages) if request.final else None
     execution = _execution(ops, request)

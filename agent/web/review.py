@@ -16,7 +16,6 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from agent.operations import ApprovalView, Operations
-from agent.operations.access import may_act
 from agent.web import details, forms
 from agent.web.pages import (
     PageProblem,
@@ -172,11 +171,6 @@ def _collect(
     the person may see: a page cut short by the bound still links to the next."""
     from governance.approvals import UnknownRequest
 
-    def keep(r: ApprovalRequest) -> bool:
-        if system is not None and not r.tool.startswith(f"{system}_"):
-            return False
-        return not may_act(r, who.person) and ops.may_see_approval(who.person.id, r)
-
     found: list[ApprovalRequest] = []
     scanned = 0
     while True:
@@ -185,13 +179,15 @@ def _collect(
                 status=None if status == "all" else status,
                 requester=requester,
                 tool=tool,
+                visible_to=who.person.id,
                 limit=_BATCH,
                 after=after,
             )
         except UnknownRequest:
             raise _UnknownCursor() from None
+        acting = {r.id for r in ops.actionable(who.person.id, batch)}
         for request in batch:
-            if keep(request):
+            if request.id not in acting and (system is None or request.tool.startswith(f"{system}_")):
                 found.append(request)
                 if len(found) > PAGE:
                     return found[:PAGE], found[PAGE - 1].id

@@ -38,6 +38,7 @@ from sqlalchemy import Engine, func, select, tuple_
 from governance.approvals._events import _final_payload, _refusal_payload, _requested_payload, _vote_payload
 from governance.approvals._nudges import Nudge, _insert_nudge, _read_nudges, approval_nudges
 from governance.approvals._rows import (
+    _concerning,
     _consume,
     _insert_request,
     _normalise_id,
@@ -301,17 +302,30 @@ class ApprovalStore:
         thread_id: str | None = None,
         requester: str | None = None,
         tool: str | None = None,
+        approvable_by: Actor | None = None,
+        visible_to: Actor | None = None,
         limit: int | None = None,
         after: str | None = None,
     ) -> builtins.list[ApprovalRequest]:
         """Requests oldest first, optionally filtered; due requests are expired first.
+
+        ``approvable_by`` keeps requests of others a requirement of which names one of the person's
+        roles, or that were escalated to them; ``visible_to`` keeps those, the person's own requests and
+        the ones they voted on. Both are read in SQL and keep a little more than the rules of
+        :mod:`agent.operations.access` allow (a vote already cast, a role named only as a rule id, an
+        escalation that only informed): the caller applies those rules to what is returned, without
+        reading requests that concern someone else.
 
         ``limit`` and ``after`` page through them: ``after`` is the id of the last request of the
         previous page (``UnknownRequest`` if there is no such request).
         """
         self.expire_due()
         columns = approval_requests.c
-        conditions = []
+        conditions = [
+            _concerning(person, own=own)
+            for person, own in ((approvable_by, False), (visible_to, True))
+            if person is not None
+        ]
         if status is not None:
             conditions.append(columns.status == ApprovalStatus(status).value)
         for column, value in (

@@ -21,14 +21,18 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     insert,
+    or_,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import ColumnElement
 
+from governance.approvals._nudges import approval_nudges
 from governance.approvals._values import ApprovalRequest, ApprovalStatus, Vote, _canonical, _iso
-from governance.decision import ApprovalRequirement
+from governance.decision import Actor, ApprovalRequirement
 
 _PREFIX = "APR-"
 
@@ -241,6 +245,26 @@ def _consume(engine: Engine, request_id: str, execution_key: str, args_digest: s
     )
     with engine.begin() as conn:
         return bool(conn.execute(claim).rowcount == 1)
+
+
+def _concerning(person: Actor, *, own: bool) -> ColumnElement[bool]:
+    """Requests that may concern ``person`` (see :meth:`ApprovalStore.list`); ``own`` adds theirs.
+
+    A role or person id is found in the stored JSON as its canonical JSON string, quotes included, so
+    ``"ops"`` never matches a role ``ops-lead``; LIKE's wildcards in it are escaped.
+    """
+    columns = approval_requests.c
+    named = [
+        columns.requirements.contains(_canonical(role), autoescape=True) for role in sorted(person.roles)
+    ]
+    told = select(approval_nudges.c.request_id).where(
+        approval_nudges.c.people.contains(json.dumps(person.id), autoescape=True)
+    )
+    reach = or_(*named, columns.id.in_(told))
+    if not own:
+        return and_(reach, columns.requester != person.id)
+    voted = select(approval_votes.c.request_id).where(approval_votes.c.approver == person.id)
+    return or_(reach, columns.requester == person.id, columns.id.in_(voted))
 
 
 def _read_requests(engine: Engine, *conditions: Any, limit: int | None = None) -> list[ApprovalRequest]:

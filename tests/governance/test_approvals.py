@@ -23,6 +23,7 @@ from governance.approvals import (
     ApprovalStatus,
     ApprovalStore,
     NotEntitled,
+    Nudge,
     ReasonRequired,
     RequestClosed,
     SelfApproval,
@@ -678,6 +679,40 @@ def test_the_queue_pages_oldest_first_with_votes_and_filters(world: World) -> No
     [approved] = world.store.list(requester=ALICE, tool=PO, status="approved", limit=10)
     assert approved.id == asked[1].id and [v.approver for v in approved.votes] == [GRACE.id]
     assert world.store.list(tool=CANCEL) == [] and world.store.list(requester="bob") == []
+
+
+def test_the_queue_reads_only_requests_that_may_concern_a_person(world: World) -> None:
+    big = world.ask(po(600.0), call="call-1")  # procurement_manager
+    world.clock.advance(seconds=1)
+    huge = world.ask(po(6000.0), call="call-2")  # procurement_manager and finance_controller
+    world.clock.advance(seconds=1)
+    cancel = world.ask({"po_number": "PO-1"}, tool=CANCEL, call="call-3")  # two procurement_managers
+    alice = Actor(id=ALICE, roles=frozenset({"requester"}))
+
+    def approvable(person: Actor) -> list[str]:
+        return [r.id for r in world.store.list(approvable_by=person)]
+
+    assert approvable(GRACE) == [big.id, huge.id, cancel.id]
+    assert approvable(HEIDI) == [huge.id]
+    assert approvable(CAROL) == [] and approvable(alice) == []  # no role asked for; her own requests
+    assert [r.id for r in world.store.list(visible_to=alice)] == [big.id, huge.id, cancel.id]
+    # A role is matched whole, and LIKE's wildcards in its name are only characters.
+    for odd in ("procurement", "procurement%", "procurement_manage_", '"procurement_manager"'):
+        assert approvable(Actor(id="x.odd", roles=frozenset({odd}))) == []
+
+    world.store.nudge(
+        Nudge(
+            request_id=cancel.id,
+            step="escalate-1",
+            at=START,
+            people=(CAROL.id,),
+            grants=("procurement_manager",),
+        )
+    )
+    assert approvable(CAROL) == [cancel.id]  # escalated to her
+    world.vote(big.id, GRACE)
+    assert [r.id for r in world.store.list(visible_to=GRACE, status="approved")] == [big.id]
+    assert [r.id for r in world.store.list(approvable_by=HEIDI, visible_to=HEIDI, limit=1)] == [huge.id]
 
 
 def test_paging_after_an_unknown_request_names_it(world: World) -> None:

@@ -55,6 +55,8 @@ def test_a_request_is_reminded_then_escalated_through_two_managers_who_may_appro
     _pass(worker, clock, hours=1)  # judy.cio has no manager: the chain ends
     assert len(_steps(ops, thread)) == 3
     assert any("escalated to you. You may approve it." in text for text in notifier.to("judy.cio"))
+    assert [r.id for r in ops.approvals(actionable_by="judy.cio")] == [request.id]  # their queue shows it
+    assert [r.id for r in ops.approvals(visible_to="judy.cio")] == [request.id]
 
     outcome = ops.vote(request.id, voter="judy.cio", approve=True, channel="api")  # granted service_desk
     assert outcome.request.status is ApprovalStatus.APPROVED

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from agent.operations import Operations
 from agent.web.sessions import SessionStore
-from governance.approvals import ApprovalStatus
+from governance.approvals import ApprovalStatus, Nudge
 from tests.pg.engines import OpenEngine
 from tests.web.conftest import SignIn, csrf_of
 
@@ -188,6 +188,25 @@ def test_the_queue_puts_what_you_may_act_on_first_and_filters(ops: Operations, s
     assert monitors not in grace.get("/", params={"requester": "bob.requester"}).text
     bad = grace.get("/", params={"status": "everything"})
     assert bad.status_code == 422 and "status: one of" in bad.text
+
+
+def test_a_request_escalated_to_someone_waits_for_them_and_they_may_approve_it(
+    ops: Operations, signed_in: SignIn
+) -> None:
+    _, request_id = ask(ops, MONITORS)
+    judy = signed_in("judy.cio")  # no procurement role of her own
+    assert request_id not in judy.get("/").text
+    at = datetime.now(UTC)
+    grant = Nudge(
+        request_id=request_id, step="escalate-1", at=at, people=("judy.cio",), grants=("procurement_manager",)
+    )
+    ops.stores.approvals.nudge(grant)  # what the worker records when it escalates with the right to approve
+
+    mine, _ = judy.get("/").text.split('id="others-h"')
+    page = judy.get(f"/approvals/{request_id}").text
+    assert request_id in mine and 'id="approve"' in page
+    done = judy.post(f"/approvals/{request_id}/approve", data={"csrf": csrf_of(page)})
+    assert done.status_code == 200 and ops.approval(request_id).request.status is ApprovalStatus.APPROVED
 
 
 def test_the_auditor_pages_are_for_auditors(ops: Operations, signed_in: SignIn) -> None:
