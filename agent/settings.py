@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(
         default=None, description="Slack app-level token (xapp-...) for Socket Mode (`opslayer slack`)"
     )
+    slack_retention_hours: float = Field(
+        default=24.0,
+        ge=1,
+        le=24 * 365,
+        description="How long the Slack app keeps event ids, finished asks and spent step-up links "
+        "(longer than Slack retries a delivery; what was asked stays in the audit trail)",
+    )
     slack_api_url: str = Field(
         default="https://slack.com/api/", description="Slack Web API base URL (a stand-in in tests)"
     )

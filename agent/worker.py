@@ -22,6 +22,10 @@ Each sweep (:meth:`Worker.run_once`):
       the turn of a message asked in Slack (:class:`agent.slack.conversation.Conversations`): the
       Slack routes only record it and answer Slack, so acknowledging stays quick and a process dying
       loses nothing asked. A worker taking it over continues the turn rather than asking twice.
+  ``slack-forget`` (subject: ``slack-forget``), where a Slack bot token is set
+      forgets Slack event ids, finished asks and spent step-up links older than
+      ``slack_retention_hours`` (:meth:`agent.slack.store.SlackStore.forget`); then queues itself again
+      an hour later.
   ``publish-head`` (subject: ``audit``)
       writes the audit chain's head (``{"seq", "hash", "at"}``, as ``opslayer audit head --json``
       prints it, plus the time) atomically to ``settings.published_head_file``, outside the chain, so a
@@ -62,13 +66,23 @@ from agent.operations import Operations
 from agent.settings import Settings
 from governance.approvals import ApprovalStatus, approval_requests
 from governance.audit import ChainHead, audit_events
-from governance.work import OVERSIGHT, PUBLISH_HEAD, RESUME, SLACK_TURN, WorkItem, WorkQueue, WorkState
+from governance.work import (
+    OVERSIGHT,
+    PUBLISH_HEAD,
+    RESUME,
+    SLACK_FORGET,
+    SLACK_TURN,
+    WorkItem,
+    WorkQueue,
+    WorkState,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Engine
 
     from agent.run.session import TurnResult
     from agent.slack.conversation import Conversations
+    from agent.slack.store import SlackStore
 
 log = logging.getLogger("opslayer.worker")
 
@@ -79,6 +93,7 @@ WORK_DEAD = "work_dead"
 _SWEEP_LIMIT = 100  # items one sweep runs at most, so expiry is looked at between long batches
 _MAX_PAUSE_S = 30.0  # the longest wait after sweeps that failed in a row
 _STOP_CHECK_S = 0.2  # how often a long pause looks at the stop event
+_SLACK_FORGET_EVERY = timedelta(hours=1)
 _EXPIRY_MARGIN = timedelta(minutes=2)  # re-read expiries this far back: another process may commit late
 
 
@@ -149,6 +164,8 @@ class Worker:
         if not self._started:  # publish and oversee at start, then every interval
             self.queue.enqueue(PUBLISH_HEAD, HEAD_SUBJECT)
             self.queue.enqueue(OVERSIGHT, OVERSIGHT)
+            if self.settings.slack_bot_token is not None:
+                self.queue.enqueue(SLACK_FORGET, SLACK_FORGET)
             self._started = True
         self._queue_expired()
         finished = 0
@@ -181,6 +198,8 @@ class Worker:
             self._oversee()
         elif item.kind == SLACK_TURN:
             self._slack_turns.run(item.subject)
+        elif item.kind == SLACK_FORGET:
+            self._forget_slack()
         else:
             raise UnknownWork(f"no such kind of work: {item.kind!r}")
 
@@ -269,13 +288,24 @@ class Worker:
             return  # resumed already (by another worker, or by hand), or never existed
 
     @cached_property
+    def _slack_store(self) -> SlackStore:
+        from agent.slack.store import SlackStore
+
+        return SlackStore(self._engine, clock=self._clock)
+
+    @cached_property
     def _slack_turns(self) -> Conversations:
         from agent.slack import web_client
         from agent.slack.conversation import Conversations
-        from agent.slack.store import SlackStore
 
-        store = SlackStore(self._engine, clock=self._clock)
-        return Conversations(self.operations, store, web_client(self.settings), clock=self._clock)
+        return Conversations(self.operations, self._slack_store, web_client(self.settings), clock=self._clock)
+
+    def _forget_slack(self) -> None:
+        now = self._clock()
+        gone = self._slack_store.forget(now - timedelta(hours=self.settings.slack_retention_hours))
+        if gone:
+            log.info("worker %s: forgot %d Slack rows past their retention", self.id, gone)
+        self.queue.enqueue(SLACK_FORGET, SLACK_FORGET, due_at=now + _SLACK_FORGET_EVERY)
 
     def _oversee(self) -> None:
         report = self.operations.oversight.run_pass()

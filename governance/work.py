@@ -58,6 +58,7 @@ __all__ = [
     "OVERSIGHT",
     "PUBLISH_HEAD",
     "RESUME",
+    "SLACK_FORGET",
     "SLACK_TURN",
     "WorkItem",
     "WorkQueue",
@@ -71,6 +72,8 @@ PUBLISH_HEAD = "publish-head"
 """Kind of work: publish the audit chain's head outside the database, then again after an interval."""
 SLACK_TURN = "slack-turn"
 """Kind of work: the turn of a message asked in Slack (the subject is its ask, ``agent.slack.store``)."""
+SLACK_FORGET = "slack-forget"
+"""Kind (and subject) of the worker's pass forgetting what the Slack app no longer needs."""
 OVERSIGHT = "oversight"
 """Kind (and subject) of the worker's oversight pass: veto windows, reminders, escalations, monitors."""
 

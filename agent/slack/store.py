@@ -13,6 +13,10 @@
   until a worker has run its turn: the request process only records it and answers Slack, so nothing
   asked is lost when a process dies, and turns run in whichever worker process leases them.
 
+Event ids, finished asks and spent step-up links are forgotten after a retention period
+(:meth:`SlackStore.forget`, run by the worker): the tables do not grow with every message, and the
+text of a message is not kept twice (the audit trail holds what was asked).
+
 SQLAlchemy Core on the engine of the governance stores: SQLite by default, PostgreSQL when configured.
 """
 
@@ -250,6 +254,19 @@ class SlackStore:
     def _set_ask(self, ask_id: str, **values: object) -> None:
         with self._engine.begin() as conn:
             conn.execute(update(slack_asks).where(slack_asks.c.ask_id == ask_id).values(**values))
+
+    def forget(self, before: datetime) -> int:
+        """Delete event ids received, asks finished and step-up links expired before ``before``; how
+        many rows went. Asks still waiting for their turn are kept, however old."""
+        columns = (
+            (slack_events, slack_events.c.received_at),
+            (slack_asks, slack_asks.c.done_at),
+            (slack_step_up, slack_step_up.c.expires_at),
+        )
+        with self._engine.begin() as conn:
+            return sum(
+                int(conn.execute(delete(table).where(column < before)).rowcount) for table, column in columns
+            )
 
     # --- threads ------------------------------------------------------------------------------------
 

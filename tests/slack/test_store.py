@@ -3,14 +3,17 @@ has its own engine on one database, as two processes would).
 
 Pins: an event id, a signed request and an audit event are each taken once; one Slack thread maps to one
 agent thread whoever asks first; the poster's cursor has one holder at a time, is taken over when its lease
-runs out, and the old holder can no longer move it; a step-up link is redeemed once.
+runs out, and the old holder can no longer move it; a step-up link is redeemed once; what is past its
+retention is forgotten, asks still waiting are not.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from agent.slack.store import Card, Place, SlackStore, StepUpRefused
+import pytest
+
+from agent.slack.store import Ask, Card, Place, SlackStore, StepUpRefused
 from tests.pg.engines import OpenEngine
 
 LEASE = timedelta(seconds=30)
@@ -82,3 +85,26 @@ def test_cards_and_step_up_links(open_engine: OpenEngine) -> None:
         assert "used already" in str(refused)
     else:
         raise AssertionError("a step-up link was redeemed twice")
+
+
+def test_what_is_past_its_retention_is_forgotten_and_waiting_asks_are_kept(open_engine: OpenEngine) -> None:
+    clock = Clock()
+    one, other = two_stores(open_engine, clock)
+    place = Place(channel="C0OPS", thread_ts="1700000000.000100")
+    for ask_id in ("Ev10", "Ev11"):
+        assert one.first_delivery(ask_id)
+        assert one.record_ask(Ask(ask_id=ask_id, slack_user="U0A", text="hi", place=place, message_ts=None))
+    one.finish_ask("Ev10")  # Ev11 still waits for a worker
+    spent = one.issue_step_up("APR-00000001", valid_for=timedelta(minutes=10))
+    clock.now += timedelta(hours=25)
+    assert other.first_delivery("Ev12")  # recent: kept
+    fresh = other.issue_step_up("APR-00000002", valid_for=timedelta(minutes=10))
+
+    assert other.forget(clock.now - timedelta(hours=24)) == 4  # two event ids, one ask, one link
+
+    assert one.ask("Ev10") is None and one.ask("Ev11") is not None and one.open_asks() == 1
+    assert one.first_delivery("Ev10") and not one.first_delivery("Ev12")
+    with pytest.raises(StepUpRefused, match="not one opslayer issued"):
+        one.redeem_step_up(spent)
+    assert one.redeem_step_up(fresh) == "APR-00000002"
+    assert other.forget(clock.now - timedelta(hours=24)) == 0

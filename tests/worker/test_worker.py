@@ -20,12 +20,13 @@ from agent.operations import Operations
 from agent.run.errors import NotificationFailed
 from agent.run.notifier import Notification
 from agent.settings import Settings
+from agent.slack.store import SlackStore
 from agent.wiring import governance_engine
 from agent.worker import Worker, read_published_head
 from governance.approvals import ApprovalStatus
 from governance.audit import audit_events
 from governance.executions import ExecutionStatus
-from governance.work import PUBLISH_HEAD, RESUME, WorkState
+from governance.work import PUBLISH_HEAD, RESUME, SLACK_FORGET, WorkState
 from tests.worker.conftest import WRITE_OFF, WRITE_OFF_APPROVES, WRITE_OFF_ASKS, Clock, MakeSettings
 
 NOTE = "add a note to INC0010047 saying checked the pool"  # notify tier
@@ -142,6 +143,35 @@ def test_the_approval_lifetime_is_the_setting(make_settings: MakeSettings, clock
     clock.advance(hours=1, minutes=1)
     worker.run_once()
     assert ops.stores.approvals.get(request.id).status is ApprovalStatus.EXPIRED  # type: ignore[union-attr]
+
+
+def test_a_worker_with_a_slack_token_forgets_slack_rows_past_their_retention_every_hour(
+    make_settings: MakeSettings, clock: Clock
+) -> None:
+    settings = make_settings(slack_bot_token="xoxb-test", slack_retention_hours=2)
+    worker = Worker(settings, operations=Operations(settings, clock=clock), worker_id="w1", clock=clock)
+    slack = SlackStore(governance_engine(settings), clock=clock)
+    assert slack.first_delivery("Ev01")
+    worker.run_once()  # the first pass, at start: nothing is old yet
+    clock.advance(minutes=45)
+    assert slack.first_delivery("Ev02")
+
+    clock.advance(hours=1, minutes=20)
+    worker.run_once()
+    assert slack.first_delivery("Ev01") and not slack.first_delivery("Ev02")  # 2h05 old: gone; 1h20: kept
+    clock.advance(minutes=50)
+    worker.run_once()  # Ev02 is past its retention now, but the next pass is not due for ten minutes
+    assert not slack.first_delivery("Ev02")
+    clock.advance(minutes=10)
+    worker.run_once()
+    assert slack.first_delivery("Ev02")
+    item = worker.queue.get(SLACK_FORGET, SLACK_FORGET)
+    assert item is not None and item.due_at == clock.now + timedelta(hours=1)
+
+
+def test_a_worker_without_a_slack_token_does_not_forget_slack_rows(ops: Operations, worker: Worker) -> None:
+    worker.run_once()
+    assert worker.queue.get(SLACK_FORGET, SLACK_FORGET) is None
 
 
 def test_an_approval_another_process_expired_still_gets_its_thread_resumed(
