@@ -298,7 +298,10 @@ class Worker:
         from agent.slack import web_client
         from agent.slack.conversation import Conversations
 
-        return Conversations(self.operations, self._slack_store, web_client(self.settings), clock=self._clock)
+        client = web_client(self.settings)
+        return Conversations(
+            self.operations, self._slack_store, client, clock=self._clock, resume=self.resume_now
+        )
 
     def _forget_slack(self) -> None:
         now = self._clock()

@@ -60,16 +60,26 @@ class Conversations:
     The answer is not posted here: the poster posts every answer of a Slack thread from the audit
     trail, once, whichever process ran the turn. A worker that takes over an ask from one that died
     never asks the agent twice: the ask records the thread and how many requests it had when the turn
-    started, so a message that got in is continued (resumed), not sent again.
+    started, so a message that got in is continued (resumed), not sent again. ``resume`` continues it
+    under the thread's own work lease (:meth:`agent.worker.Worker.resume_now`), so a worker resuming
+    the thread for another reason at the same moment is never a second writer of it; None when that
+    worker holds it.
     """
 
     def __init__(
-        self, ops: Operations, store: SlackStore, client: Any, *, clock: Callable[[], datetime]
+        self,
+        ops: Operations,
+        store: SlackStore,
+        client: Any,
+        *,
+        clock: Callable[[], datetime],
+        resume: Callable[[str], TurnResult | None],
     ) -> None:
         self.ops = ops
         self.store = store
         self.client = client
         self._clock = clock
+        self._resume = resume
 
     def run(self, ask_id: str) -> None:
         """The turn of one ask (nothing when it is unknown or done already)."""
@@ -120,10 +130,11 @@ class Conversations:
         from agent.run.errors import ThreadNotWaiting, UnknownThread
 
         try:
-            result = self.ops.resume(thread)
+            result = self._resume(thread)
         except (ThreadNotWaiting, UnknownThread):
             return  # it had finished: its answer is on the audit trail, for the poster
-        self._tell_if_paused(ask.place, result)
+        if result is not None:  # None: the worker holding the thread continues it, and the poster says so
+            self._tell_if_paused(ask.place, result)
 
     def _tell_if_paused(self, place: Place, result: TurnResult) -> None:
         """A turn that stopped for approvals has no answer on the audit trail yet: its steps are said

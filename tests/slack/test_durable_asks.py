@@ -9,6 +9,7 @@ worker taking over an ask from one that died part-way continues the turn when th
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,9 @@ from agent.slack.store import Ask, Place, SlackStore
 from agent.worker import Worker
 from evals.slack_standin import SlackStandIn, mention
 from governance.audit import EventKind
-from governance.work import SLACK_TURN
+from governance.work import RESUME, SLACK_TURN
 from tests.slack.conftest import ALICE, World, eventually, make_world
-from tests.slack.test_flows import replies_in
+from tests.slack.test_flows import ORDER, orders, replies_in
 
 QUESTION = "how many 14-inch Pro laptops are in Amsterdam?"
 
@@ -63,13 +64,13 @@ def test_an_ask_waits_for_a_worker_and_then_runs_once(idle_world: World) -> None
     assert reactions == ["eyes", "white_check_mark"]
 
 
-def started_ask(world: World, ask_id: str) -> tuple[str, str]:
+def started_ask(world: World, ask_id: str, text: str = QUESTION) -> tuple[str, str]:
     """An ask a worker started (its thread recorded, no request audited yet) and then died holding:
     (the Slack thread ts, the agent thread)."""
     ts = world.next_ts()
     place = Place(channel="C0OPS", thread_ts=ts)
     asks = store(world)
-    asks.record_ask(Ask(ask_id=ask_id, slack_user=ALICE, text=QUESTION, place=place, message_ts=ts))
+    asks.record_ask(Ask(ask_id=ask_id, slack_user=ALICE, text=text, place=place, message_ts=ts))
     thread = asks.thread_for(place, f"slack-{ask_id.lower()}")
     asks.start_ask(ask_id, thread_id=thread, requests_before=0)
     world.ops.queue(SLACK_TURN, ask_id)  # its lease ran out: the work is due again
@@ -97,3 +98,21 @@ def test_a_worker_taking_over_sends_a_message_that_never_got_in(idle_world: Worl
 
     assert requests(world) == [QUESTION]
     assert len(answers_in(world, ts)) == 1 and store(world).open_asks() == 0
+
+
+def test_a_worker_taking_over_leaves_a_thread_another_worker_is_resuming(idle_world: World) -> None:
+    """The takeover resumes under the thread's own lease: never a second writer of its checkpoints."""
+    world = idle_world
+    _, thread = started_ask(world, "Ev0HELD", text=ORDER)
+    [request] = world.ops.send(ORDER, actor="alice.requester", thread=thread, channel="slack").pending
+    for voter in ("grace.procure", "heidi.finance"):
+        world.ops.vote(request.id, voter=voter, approve=True, channel="api")  # final: a resume is queued
+    held = world.ops.stores.work.lease_now(RESUME, thread, "worker-elsewhere", lease_for=timedelta(minutes=1))
+    assert held is not None
+
+    Worker(world.settings, operations=world.ops, worker_id="next").run_once()
+    world.settle()
+
+    assert orders(world) == [] and store(world).open_asks() == 0  # left to the worker holding the thread
+    still = world.ops.stores.work.get(RESUME, thread)
+    assert still is not None and (still.leased_by, still.lease_seq) == ("worker-elsewhere", held.lease_seq)
