@@ -144,7 +144,7 @@ def open_stores(settings: Settings, *, clock: Callable[[], datetime] | None = No
     """The governance stores (no model, no Chroma, no tool backends)."""
     now = clock or (lambda: datetime.now(UTC))
     engine = governance_engine(settings)
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, clock=now)
     return Stores(
         audit=audit,
         usage=SqlUsageLedger(engine),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,15 @@ def test_a_turn_says_what_governance_did_with_each_call(ops: Operations) -> None
     [note] = [c for c in noted.calls if c.tool == "itsm_add_work_note"]
     assert (note.tier, note.status) == ("notify", "completed") and note.notified
     assert all(c.status == "completed" for c in noted.calls if c.tier == "auto")
+
+
+def test_the_trail_is_stamped_by_the_services_clock_like_every_other_store(tmp_path: Path) -> None:
+    """Monitors, escalations and veto windows compare audit times with the service's clock: one clock."""
+    moment = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
+    ops = Operations(Settings(home=tmp_path / "home", grounding=False, _env_file=None), clock=lambda: moment)
+
+    turn = ops.send("write off 3 damaged MON-27-4K at AMS-1", actor="carol.desk")
+
+    [request] = turn.pending
+    events = ops.audit_events(thread=turn.thread_id)
+    assert events and {datetime.fromisoformat(e.at) for e in events} == {moment} == {request.created_at}

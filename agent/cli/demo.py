@@ -249,7 +249,7 @@ def _oversight(console: Console, base: Settings) -> None:
     worker = Worker(settings, operations=ops, worker_id="demo-worker", clock=clock)
     console.print(Rule("8. Oversight over time: a monitor that trips, a veto window, an escalation"))
     console.print(f"[dim]policy: {settings.policy_file} (the worker runs on a demo clock)[/]")
-    # The monitor first: the audit trail keeps real time, and its windows end at the demo clock's now.
+    # The worker, the stores and the audit trail all keep the demo clock: moving it moves them together.
     _monitor(console, ops, worker, clock)
     _veto_window(console, ops, worker, clock)
     _escalation(console, ops, worker, clock)
