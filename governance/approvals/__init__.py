@@ -311,10 +311,10 @@ class ApprovalStore:
 
         ``approvable_by`` keeps requests of others a requirement of which names one of the person's
         roles, or that were escalated to them; ``visible_to`` keeps those, the person's own requests and
-        the ones they voted on. Both are read in SQL and keep a little more than the rules of
-        :mod:`agent.operations.access` allow (a vote already cast, a role named only as a rule id, an
-        escalation that only informed): the caller applies those rules to what is returned, without
-        reading requests that concern someone else.
+        the ones they voted on. Both are read in SQL and keep a little more than who may act or see
+        (a vote already cast, a role named only as a rule id, an escalation that only informed): the
+        caller applies its access rules to what is returned, without reading requests that concern
+        someone else.
 
         ``limit`` and ``after`` page through them: ``after`` is the id of the last request of the
         previous page (``UnknownRequest`` if there is no such request).
