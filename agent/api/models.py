@@ -197,6 +197,9 @@ class ApprovalDetail(_Out):
     still_needed: str
     proposed_args: dict[str, Any] | None = Field(description="The arguments as the agent proposed them")
     changes: list[ArgChange] = Field(description="Where the current arguments differ from the proposal")
+    execution: ExecutionOut | None = Field(
+        default=None, description="What ran on this request, once something did (a veto window's call too)"
+    )
 
 
 class VoteResult(_Out):
@@ -349,6 +352,7 @@ def approval_detail(view: ApprovalView) -> ApprovalDetail:
         still_needed=view.still_needed,
         proposed_args=proposed if isinstance(proposed, dict) else None,
         changes=changes(proposed, current) if isinstance(proposed, dict) else [],
+        execution=None if view.execution is None else execution_out(view.execution),
     )
 
 

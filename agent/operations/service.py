@@ -363,7 +363,18 @@ class Operations:
             citations=tuple(cited),
             history=tuple(e for e in events if _about(e, request.id)),
             still_needed="" if request.final else request.status_reason,
+            execution=self._ran_on(request),
         )
+
+    def _ran_on(self, request: ApprovalRequest) -> ExecutionRecord | None:
+        """What ran on ``request``. A call that waited out its veto window is a notify call, which uses
+        no approval: it is found by its key in the ledger (thread, tool call, the arguments' digest)."""
+        from governance.executions import idempotency_key
+
+        key = request.consumed_by
+        if key is None and request.veto_window and request.status is ApprovalStatus.APPROVED:
+            key = idempotency_key(request.thread_id, request.tool_call_id, request.args_digest)
+        return None if key is None else self.stores.executions.get(key)
 
     @_metered
     def vote(

@@ -20,6 +20,7 @@ class ApprovalView:
     citations: tuple[Mapping[str, Any], ...]  # runbook sections and past incidents that grounded it
     history: tuple[AuditEvent, ...]  # requested, votes (refused ones too), final
     still_needed: str  # which approvals are missing, in words ("" when final)
+    execution: ExecutionRecord | None = None  # what ran on it, once something did
 
 
 @dataclass(frozen=True, kw_only=True)

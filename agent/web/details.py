@@ -35,7 +35,7 @@ def approval_context(
     acting = bool(ops.actionable(person.id, [request]))
     messages = _messages(ops, request.thread_id)
     answer = _answer(messages) if request.final else None
-    execution = _execution(ops, request)
+    execution = view.execution
     return {
         "view": view,
         "request": request,
@@ -193,19 +193,3 @@ def _answer(messages: list[Mapping[str, Any]]) -> str | None:
         content = last.get("content")
         return content if isinstance(content, str) else None
     return None
-
-
-def _execution(ops: Operations, request: ApprovalRequest) -> Any:
-    """What ran on this approval. A call that waited out its veto window is a notify call, which uses
-    no approval: it is found by its key in the ledger (thread, tool call, the arguments' digest)."""
-    from governance.executions import UnknownExecution, idempotency_key
-
-    key = request.consumed_by
-    if key is None and request.veto_window and request.status.value == "approved":
-        key = idempotency_key(request.thread_id, request.tool_call_id, request.args_digest)
-    if key is None:
-        return None
-    try:
-        return ops.execution(key).record
-    except UnknownExecution:
-        return None

@@ -1,5 +1,5 @@
 """The oversight endpoints through the ASGI app: the caller is the token's person, refusals are
-problems naming why (and audited), a veto returns the rejection at once."""
+problems naming why (and audited), a veto returns the rejection at once, a request shows what ran on it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from agent.api import create_app
 from agent.operations import Operations
 from agent.settings import Settings
+from agent.worker import Worker
 from governance.audit import EventKind
-from tests.oversight.conftest import NOTE, NOTE_ASKS, PAUSES, VETOES
+from tests.oversight.conftest import NOTE, NOTE_ASKS, PAUSES, VETOES, Clock
 
 TRANSFER = {
     "sku": "SSD-1TB-NVME",
@@ -92,3 +93,21 @@ def test_monitors_and_veto(client: TestClient, ops: Operations) -> None:
         "reason": "vetoed by dave.incident: wait",
     }
     assert [e.actor for e in ops.audit_events(kinds=[EventKind.VETO])] == [VETOES]
+
+
+def test_a_request_shows_what_ran_on_it_a_veto_windows_call_too(
+    client: TestClient, ops: Operations, worker: Worker, clock: Clock
+) -> None:
+    [request] = ops.send(NOTE, actor=NOTE_ASKS).pending
+    headers = _auth(ops, VETOES)
+    assert client.get(f"/v1/approvals/{request.id}", headers=headers).json()["execution"] is None
+
+    worker.run_once()
+    clock.advance(minutes=15)
+    worker.run_once()  # the window ended without a veto: the note ran, on no approval (a notify call)
+
+    shown = client.get(f"/v1/approvals/{request.id}", headers=headers).json()
+    assert shown["approval"]["status"] == "approved" and shown["approval"]["consumed_by"] is None
+    execution = shown["execution"]
+    assert execution["tool"] == "itsm_add_work_note" and execution["status"] == "completed"
+    assert execution["key"] in [e.key for e in ops.executions(thread=request.thread_id)]
