@@ -333,21 +333,23 @@ class Operations:
         self, person_id: str, requests: Sequence[ApprovalRequest]
     ) -> builtins.list[ApprovalRequest]:
         """Those of ``requests`` the person may still vote on, escalations to them included (one read)."""
-        person = self.person(person_id)
-        nudges = self.stores.approvals.nudges([r.id for r in requests])
-        return [
-            r for r in requests if access.may_act(r, person, access.granted(nudges.get(r.id, ()), person))
-        ]
+        return self._allowed(person_id, requests, access.may_act)
 
     def visible(self, person_id: str, requests: Sequence[ApprovalRequest]) -> builtins.list[ApprovalRequest]:
         """Those of ``requests`` the person may see, escalations to them included (one read)."""
+        return self._allowed(
+            person_id, requests, lambda r, p, granted: access.may_see_approval(p, r, granted)
+        )
+
+    def _allowed(
+        self,
+        person_id: str,
+        requests: Sequence[ApprovalRequest],
+        rule: Callable[[ApprovalRequest, Person, frozenset[str]], bool],
+    ) -> builtins.list[ApprovalRequest]:
         person = self.person(person_id)
         nudges = self.stores.approvals.nudges([r.id for r in requests])
-        return [
-            r
-            for r in requests
-            if access.may_see_approval(person, r, access.granted(nudges.get(r.id, ()), person))
-        ]
+        return [r for r in requests if rule(r, person, access.granted(nudges.get(r.id, ()), person))]
 
     def approval(self, request_id: str) -> ApprovalView:
         """One request with its context; ``UnknownRequest`` for an unknown id."""
