@@ -5,9 +5,9 @@ Pure functions of a person and a record; the service looks the person up and rea
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 
-from governance.approvals import ApprovalRequest, Nudge
+from governance.approvals import ApprovalRequest
 from governance.directory import Person
 
 AUDITOR_ROLE = "auditor"
@@ -20,11 +20,6 @@ def is_auditor(person: Person) -> bool:
 
 def may_settle(person: Person, settle_roles: Collection[str]) -> bool:
     return not person.roles.isdisjoint(settle_roles)
-
-
-def granted(nudges: Iterable[Nudge], person: Person) -> frozenset[str]:
-    """Roles ``person`` may approve a request with because it was escalated to them (its ``nudges``)."""
-    return frozenset(role for nudge in nudges if person.id in nudge.people for role in nudge.grants)
 
 
 def may_see_approval(person: Person, request: ApprovalRequest, granted: Collection[str] = ()) -> bool:

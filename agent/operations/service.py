@@ -25,7 +25,7 @@ from agent.operations.views import (
     VoteOutcome,
 )
 from agent.settings import Settings
-from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest
+from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest, granted_to
 from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult, recording
 from governance.decision import Actor
 from governance.executions import ExecutionRecord, ExecutionStatus
@@ -349,7 +349,7 @@ class Operations:
     ) -> builtins.list[ApprovalRequest]:
         person = self.person(person_id)
         nudges = self.stores.approvals.nudges([r.id for r in requests])
-        return [r for r in requests if rule(r, person, access.granted(nudges.get(r.id, ()), person))]
+        return [r for r in requests if rule(r, person, granted_to(nudges.get(r.id, ()), person.id))]
 
     def approval(self, request_id: str) -> ApprovalView:
         """One request with its context; ``UnknownRequest`` for an unknown id."""
@@ -555,9 +555,7 @@ class Operations:
     def may_see_approval(self, person_id: str, request: ApprovalRequest) -> bool:
         """The requester, whoever holds a role it asks for or voted on it, auditors, and the people it
         was escalated to with the right to approve."""
-        if access.may_see_approval(self.person(person_id), request):
-            return True
-        return bool(self.stores.approvals.granted_roles(request.id, person_id))
+        return bool(self.visible(person_id, [request]))
 
     def may_see_thread(self, person_id: str, thread: str) -> bool:
         """Whoever sent a message in it, whoever may see one of its approvals, and auditors."""

@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, tuple_
 
 from governance.approvals._events import _final_payload, _refusal_payload, _requested_payload, _vote_payload
-from governance.approvals._nudges import Nudge, _insert_nudge, _read_nudges, approval_nudges
+from governance.approvals._nudges import Nudge, _insert_nudge, _read_nudges, approval_nudges, granted_to
 from governance.approvals._rows import (
     _concerning,
     _consume,
@@ -92,6 +92,7 @@ __all__ = [
     "approval_nudges",
     "approval_requests",
     "approval_votes",
+    "granted_to",
 ]
 
 DEFAULT_TTL = timedelta(hours=24)
@@ -273,8 +274,7 @@ class ApprovalStore:
 
     def granted_roles(self, request_id: str, person: str) -> frozenset[str]:
         """Roles ``person`` may approve ``request_id`` with because it was escalated to them."""
-        steps = _read_nudges(self._engine, [request_id]).get(request_id, [])
-        return frozenset(role for step in steps if person in step.people for role in step.grants)
+        return granted_to(_read_nudges(self._engine, [request_id]).get(request_id, []), person)
 
     def get(self, request_id: str) -> ApprovalRequest | None:
         """The request (expired first if it is due), or None; ids are case-insensitive, ``APR-`` optional."""

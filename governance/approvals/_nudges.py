@@ -8,7 +8,7 @@ approve records the roles they are granted on that request (``grants``).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,6 +55,11 @@ class Nudge:
     at: datetime
     people: tuple[str, ...]
     grants: tuple[str, ...]
+
+
+def granted_to(nudges: Iterable[Nudge], person: str) -> frozenset[str]:
+    """Roles ``person`` may approve a request with because it was escalated to them (its ``nudges``)."""
+    return frozenset(role for nudge in nudges if person in nudge.people for role in nudge.grants)
 
 
 def _insert_nudge(engine: Engine, nudge: Nudge) -> bool:
