@@ -7,13 +7,15 @@
 - ``slack_threads``: one Slack thread (channel, thread ts) is one agent thread.
 - ``slack_cards``: every approval card posted (approval id, channel, ts), so all of them are updated.
 - ``slack_outbox``: the poster's cursor over the audit trail, its lease, and one row per event it
-  posted (claimed before posting: an event is never posted twice, even by two processes).
+  posted (claimed before posting: an event is never posted twice, even by two processes; a claim row's
+  ``lease_until`` is when it was claimed).
 - ``slack_step_up``: single-use links to the review page, stored as sha256 of their secret.
 - ``slack_asks``: every message asked of the agent (a mention, a direct message, ``/opslayer``), kept
   until a worker has run its turn: the request process only records it and answers Slack, so nothing
   asked is lost when a process dies, and turns run in whichever worker process leases them.
 
-Event ids, finished asks and spent step-up links are forgotten after a retention period
+Event ids, finished asks, spent step-up links and the claims of events the cursor has passed are forgotten
+after a retention period
 (:meth:`SlackStore.forget`, run by the worker): the tables do not grow with every message, and the
 text of a message is not kept twice (the audit trail holds what was asked).
 
@@ -34,6 +36,7 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Delete,
     Engine,
     Integer,
     MetaData,
@@ -122,6 +125,7 @@ slack_asks = Table(
 )
 
 _CURSOR = "cursor"
+_CLAIM = "seq:"  # the name of an event's claim row: seq:<n>
 _FORGET_EVERY = 100  # requests between two clean-ups of the replay table
 
 
@@ -256,17 +260,19 @@ class SlackStore:
             conn.execute(update(slack_asks).where(slack_asks.c.ask_id == ask_id).values(**values))
 
     def forget(self, before: datetime) -> int:
-        """Delete event ids received, asks finished and step-up links expired before ``before``; how
-        many rows went. Asks still waiting for their turn are kept, however old."""
+        """Delete event ids received, asks finished, step-up links expired and event claims made before
+        ``before``; how many rows went. Asks still waiting for their turn are kept, however old, and so
+        is every claim the cursor has not passed."""
         columns = (
             (slack_events, slack_events.c.received_at),
             (slack_asks, slack_asks.c.done_at),
             (slack_step_up, slack_step_up.c.expires_at),
         )
         with self._engine.begin() as conn:
-            return sum(
+            gone = sum(
                 int(conn.execute(delete(table).where(column < before)).rowcount) for table, column in columns
             )
+            return gone + int(conn.execute(_claims_passed(before)).rowcount)
 
     # --- threads ------------------------------------------------------------------------------------
 
@@ -357,8 +363,11 @@ class SlackStore:
             )
 
     def claim_event(self, seq: int) -> bool:
-        """True once per audit event: whoever gets True posts it."""
-        return self._insert_once(slack_outbox, name=f"seq:{seq}", seq=seq, leased_by=None, lease_until=None)
+        """True once per audit event: whoever gets True posts it. The claim outlives the retention
+        period, so a poster that lost its lease mid-event cannot post that event again."""
+        return self._insert_once(
+            slack_outbox, name=f"{_CLAIM}{seq}", seq=seq, leased_by=None, lease_until=self._clock()
+        )
 
     # --- step-up links ------------------------------------------------------------------------------
 
@@ -420,6 +429,14 @@ def _insert_ignoring(conn: Connection, table: Table, values: dict[str, object]) 
 
 def _cursor_seq() -> Select[Any]:
     return select(slack_outbox.c.seq).where(slack_outbox.c.name == _CURSOR)
+
+
+def _claims_passed(before: datetime) -> Delete:
+    """Claims made before ``before`` (or, made before claims had a time, with none) of events at or
+    behind the cursor: no poster goes back to those."""
+    claimed_before = or_(slack_outbox.c.lease_until < before, slack_outbox.c.lease_until.is_(None))
+    passed = slack_outbox.c.seq <= _cursor_seq().scalar_subquery()
+    return delete(slack_outbox).where(slack_outbox.c.name.startswith(_CLAIM), claimed_before, passed)
 
 
 def _sha256(secret: str) -> str:

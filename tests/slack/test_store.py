@@ -4,7 +4,7 @@ has its own engine on one database, as two processes would).
 Pins: an event id, a signed request and an audit event are each taken once; one Slack thread maps to one
 agent thread whoever asks first; the poster's cursor has one holder at a time, is taken over when its lease
 runs out, and the old holder can no longer move it; a step-up link is redeemed once; what is past its
-retention is forgotten, asks still waiting are not.
+retention is forgotten, asks still waiting and claims ahead of the cursor are not.
 """
 
 from __future__ import annotations
@@ -108,3 +108,26 @@ def test_what_is_past_its_retention_is_forgotten_and_waiting_asks_are_kept(open_
         one.redeem_step_up(spent)
     assert one.redeem_step_up(fresh) == "APR-00000002"
     assert other.forget(clock.now - timedelta(hours=24)) == 0
+
+
+def test_claims_the_cursor_passed_are_forgotten_after_the_retention(open_engine: OpenEngine) -> None:
+    clock = Clock()
+    one, other = two_stores(open_engine, clock)
+    assert one.lease_cursor("a", start_at=10, lease_for=LEASE) == 10
+    for seq in (11, 12, 13):
+        assert one.claim_event(seq)
+    assert one.advance_cursor("a", 12)  # 13 is claimed, its post not yet done
+    clock.now += timedelta(hours=1)
+    assert other.claim_event(14)  # a recent claim
+    assert one.advance_cursor("a", 14)
+
+    assert other.forget(clock.now - timedelta(hours=24)) == 0  # every claim is younger than the retention
+    clock.now += timedelta(hours=23, minutes=30)
+    assert other.forget(clock.now - timedelta(hours=24)) == 3  # 11-13; 14 is 23.5 h old
+
+    assert one.claim_event(14) is False and other.claim_event(15)
+    clock.now += timedelta(hours=1)
+    assert one.lease_cursor("a", start_at=0, lease_for=LEASE) == 14
+    assert other.forget(clock.now - timedelta(hours=24)) == 1  # 14; 15 is ahead of the cursor, however old
+    clock.now += timedelta(days=30)
+    assert other.forget(clock.now - timedelta(hours=24)) == 0 and not one.claim_event(15)
