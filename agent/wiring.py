@@ -9,27 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.run.errors import ConfigurationError
 from agent.settings import Settings
-from governance.approvals import ApprovalStore
-from governance.audit import AuditLog
-from governance.executions import ExecutionLedger
 from governance.store import sqlite_engine
-from governance.tokens import TokenStore
-from governance.usage import SqlUsageLedger
-from governance.work import WorkQueue
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from sqlalchemy import Engine
 
     from agent.run.governance import Governance
+    from governance.approvals import ApprovalStore
+    from governance.audit import AuditLog
     from governance.directory import Directory
+    from governance.executions import ExecutionLedger
+    from governance.tokens import TokenStore
+    from governance.usage import SqlUsageLedger
+    from governance.work import WorkQueue
     from tools.registry import ToolRegistry
     from tools.spec import Systems
 
@@ -97,6 +97,8 @@ def open_checkpointer(settings: Settings) -> BaseCheckpointSaver[Any]:
 
 
 def open_audit(settings: Settings) -> AuditLog:
+    from governance.audit import AuditLog
+
     return AuditLog(governance_engine(settings))
 
 
@@ -108,6 +110,7 @@ def read_audit(settings: Settings) -> AuditLog:
     """
     from sqlalchemy.exc import OperationalError
 
+    from governance.audit import AuditLog
     from governance.store import sqlite_reader
 
     if settings.database_url is not None:
@@ -121,40 +124,77 @@ def read_audit(settings: Settings) -> AuditLog:
 
 
 def open_usage(settings: Settings) -> SqlUsageLedger:
+    from governance.usage import SqlUsageLedger
+
     return SqlUsageLedger(governance_engine(settings))
 
 
 def open_executions(settings: Settings) -> ExecutionLedger:
+    from governance.executions import ExecutionLedger
+
     return ExecutionLedger(governance_engine(settings), clock=lambda: datetime.now(UTC))
 
 
-@dataclass(frozen=True, kw_only=True)
 class Stores:
-    """The governance stores, on one database: what reading the queue or the trail needs, no more."""
+    """The governance stores, on one database. Each is opened (its module imported, its tables made
+    sure of) when first used: a command reading the queue pays for the queue and the trail, no more.
 
-    audit: AuditLog
-    usage: SqlUsageLedger
-    approvals: ApprovalStore
-    executions: ExecutionLedger
-    tokens: TokenStore
-    work: WorkQueue  # the worker's queue: resumes, the head publication
+    Two threads opening one store at once may each build it; that is harmless, as every store already
+    serves several processes sharing the database."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime]) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._engine = governance_engine(settings)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from governance.audit import AuditLog
+
+        return AuditLog(self._engine, clock=self._clock)
+
+    @cached_property
+    def usage(self) -> SqlUsageLedger:
+        from governance.usage import SqlUsageLedger
+
+        return SqlUsageLedger(self._engine)
+
+    @cached_property
+    def approvals(self) -> ApprovalStore:
+        from governance.approvals import ApprovalStore
+
+        ttl = timedelta(hours=self._settings.approval_ttl_hours)
+        return ApprovalStore(self._engine, audit=self.audit, clock=self._clock, ttl=ttl)
+
+    @cached_property
+    def executions(self) -> ExecutionLedger:
+        from governance.executions import ExecutionLedger
+
+        return ExecutionLedger(self._engine, clock=self._clock)
+
+    @cached_property
+    def tokens(self) -> TokenStore:
+        from governance.tokens import TokenStore
+
+        return TokenStore(self._engine, clock=self._clock)
+
+    @cached_property
+    def work(self) -> WorkQueue:
+        """The worker's queue: resumes, the head publication."""
+        from governance.work import WorkQueue
+
+        return WorkQueue(self._engine, clock=self._clock)
+
+    def every_table(self) -> Engine:
+        """The database once every store has made sure of its tables: for reads across stores (the
+        worker's sweeps, the monitors)."""
+        _opened = (self.audit, self.usage, self.approvals, self.executions, self.tokens, self.work)
+        return self._engine
 
 
 def open_stores(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Stores:
-    """The governance stores (no model, no Chroma, no tool backends)."""
-    now = clock or (lambda: datetime.now(UTC))
-    engine = governance_engine(settings)
-    audit = AuditLog(engine, clock=now)
-    return Stores(
-        audit=audit,
-        usage=SqlUsageLedger(engine),
-        approvals=ApprovalStore(
-            engine, audit=audit, clock=now, ttl=timedelta(hours=settings.approval_ttl_hours)
-        ),
-        executions=ExecutionLedger(engine, clock=now),
-        tokens=TokenStore(engine, clock=now),
-        work=WorkQueue(engine, clock=now),
-    )
+    """The governance stores (no model, no Chroma, no tool backends), each opened on first use."""
+    return Stores(settings, clock=clock or (lambda: datetime.now(UTC)))
 
 
 def build_agent_deps(

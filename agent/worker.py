@@ -61,7 +61,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from agent import wiring
 from agent.operations import Operations
 from agent.settings import Settings
 from governance.approvals import ApprovalStatus, approval_requests
@@ -130,7 +129,7 @@ class Worker:
 
     @cached_property
     def _engine(self) -> Engine:
-        return wiring.governance_engine(self.settings)
+        return self.operations.stores.every_table()  # the sweeps read the approvals and the trail
 
     # --- the loop -----------------------------------------------------------------------------------
 

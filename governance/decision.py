@@ -10,10 +10,12 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from governance.canonical import digest
-from governance.usage import UsageCharge
+
+if TYPE_CHECKING:
+    from governance.usage import UsageCharge
 
 
 class Tier(StrEnum):

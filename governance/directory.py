@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from governance.decision import Actor
@@ -99,6 +98,8 @@ class Directory:
 
 def load_directory(path: Path | None = None) -> Directory:
     """Load and validate a directory file; ``None`` loads the shipped demo directory."""
+    import yaml  # here: reading the queue or the trail needs no YAML
+
     source = path or DEFAULT_DIRECTORY_PATH
     try:
         document = yaml.safe_load(source.read_text(encoding="utf-8"))

@@ -16,7 +16,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 eval_app = typer.Typer(
     help="Run the eval suite (scenarios scored on the systems' final state) and write reports.",
@@ -120,6 +119,8 @@ def report(
 
 
 def _with_progress(start: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[bold]eval"),
         BarColumn(),

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agent.cli.failures import load_settings
@@ -134,6 +133,8 @@ def ingest(
 
 @contextmanager
 def _progress_bar() -> Iterator[ProgressCallback]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # No bar when stderr is not a terminal: a script reading stderr gets only the errors.
     with Progress(*columns, console=errors, transient=True, disable=not errors.is_terminal) as bar:

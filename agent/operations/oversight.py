@@ -111,10 +111,9 @@ class OversightService:
 
     @cached_property
     def store(self) -> RestrictionStore:
-        from agent import wiring
-
         ops = self._ops
-        return RestrictionStore(wiring.governance_engine(ops.settings), audit=ops.stores.audit, clock=ops.now)
+        engine = ops.stores.every_table()  # the monitors read approvals, executions, usage and the trail
+        return RestrictionStore(engine, audit=ops.stores.audit, clock=ops.now)
 
     def in_force(self) -> Oversight:
         """The restrictions ``decide`` gets (read before every decision)."""

@@ -28,8 +28,6 @@ from agent.settings import Settings
 from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest, granted_to
 from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult, recording
 from governance.decision import Actor
-from governance.executions import ExecutionRecord, ExecutionStatus
-from governance.tokens import IssuedToken, TokenRecord
 from governance.work import OVERSIGHT, RESUME
 
 if TYPE_CHECKING:  # imported where used: reading the queue stays cheap
@@ -42,6 +40,8 @@ if TYPE_CHECKING:  # imported where used: reading the queue stays cheap
     from agent.run.session import AgentSession, TurnResult
     from governance.decision import Decision
     from governance.directory import Person
+    from governance.executions import ExecutionRecord, ExecutionStatus
+    from governance.tokens import IssuedToken, TokenRecord
     from tools.spec import Systems
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from governance.approvals import ApprovalRequest
 from governance.audit import AuditEvent
-from governance.executions import ExecutionRecord
+
+if TYPE_CHECKING:
+    from governance.executions import ExecutionRecord
 
 
 @dataclass(frozen=True, kw_only=True)

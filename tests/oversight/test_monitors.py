@@ -23,7 +23,7 @@ from tests.oversight.conftest import WRITE_OFF, WRITE_OFF_ASKS, Clock, oversight
 
 def _figures(ops: Operations, clock: Clock, *monitors: dict[str, Any]) -> list[tuple[str, str | None, float]]:
     policy = _load(ops, oversight_policy(monitors=list(monitors)))
-    readings = evaluate(policy, governance_engine(ops.settings), clock.now)
+    readings = evaluate(policy, ops.stores.every_table(), clock.now)
     return sorted((r.scope, r.subject, round(r.figure, 2)) for r in readings)
 
 
@@ -176,13 +176,13 @@ def test_policy_check_names_misplaced_oversight_fields(ops: Operations) -> None:
 
 
 def test_the_shipped_write_surge_counts_writes_not_reads(ops: Operations, clock: Clock) -> None:
-    ops.executions()  # the ledger's table exists
+    ops.stores.every_table()
     for n in range(40):  # a busy hour of stock questions, and of stock adjustments
         _execution(ops, f"read{n}", "inventory_get_stock", "completed", clock.now - timedelta(minutes=1))
         _execution(ops, f"write{n}", "inventory_adjust_stock", "completed", clock.now - timedelta(minutes=1))
     shipped = _load(ops, yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8")))
 
-    readings = evaluate(shipped, governance_engine(ops.settings), clock.now)
+    readings = evaluate(shipped, ops.stores.every_table(), clock.now)
 
     assert [(r.subject, r.figure) for r in readings if r.monitor.id == "write-surge"] == [
         ("inventory_adjust_stock", 40.0)
