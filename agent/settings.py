@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         "audit, approvals, executions, usage, API tokens, worker leases and conversation checkpoints. "
         "Unset: SQLite files under OPSLAYER_HOME.",
     )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="With OPSLAYER_DATABASE_URL: the most connections one process opens to PostgreSQL for "
+        "the governance stores, and again for the conversation checkpoints (threads wait for a free one)",
+    )
     # --- the service (`opslayer serve`, `opslayer worker`) ---
     api_max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest request body accepted")
     api_page_max: int = Field(default=500, ge=1, description="Largest page a list endpoint returns")

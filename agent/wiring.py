@@ -81,7 +81,8 @@ def governance_engine(settings: Settings) -> Engine:
     if settings.database_url is not None:
         from governance.store import engine_from_url
 
-        return engine_from_url(settings.database_url.get_secret_value())
+        url = settings.database_url.get_secret_value()
+        return engine_from_url(url, pool_size=settings.database_pool_size)
     return sqlite_engine(settings.governance_db)
 
 
@@ -90,7 +91,8 @@ def open_checkpointer(settings: Settings) -> BaseCheckpointSaver[Any]:
     if settings.database_url is not None:
         from agent.run.session import open_postgres_checkpointer
 
-        return open_postgres_checkpointer(settings.database_url.get_secret_value())
+        url = settings.database_url.get_secret_value()
+        return open_postgres_checkpointer(url, pool_size=settings.database_pool_size)
     from agent.run.session import open_checkpointer as open_sqlite
 
     return open_sqlite(settings.checkpoints_db)
@@ -145,51 +147,52 @@ class Stores:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime]) -> None:
         self._settings = settings
         self._clock = clock
-        self._engine = governance_engine(settings)
+        self.engine = governance_engine(settings)
+        """The process's one engine on the governance database (one pool: see database_pool_size)."""
 
     @cached_property
     def audit(self) -> AuditLog:
         from governance.audit import AuditLog
 
-        return AuditLog(self._engine, clock=self._clock)
+        return AuditLog(self.engine, clock=self._clock)
 
     @cached_property
     def usage(self) -> SqlUsageLedger:
         from governance.usage import SqlUsageLedger
 
-        return SqlUsageLedger(self._engine)
+        return SqlUsageLedger(self.engine)
 
     @cached_property
     def approvals(self) -> ApprovalStore:
         from governance.approvals import ApprovalStore
 
         ttl = timedelta(hours=self._settings.approval_ttl_hours)
-        return ApprovalStore(self._engine, audit=self.audit, clock=self._clock, ttl=ttl)
+        return ApprovalStore(self.engine, audit=self.audit, clock=self._clock, ttl=ttl)
 
     @cached_property
     def executions(self) -> ExecutionLedger:
         from governance.executions import ExecutionLedger
 
-        return ExecutionLedger(self._engine, clock=self._clock)
+        return ExecutionLedger(self.engine, clock=self._clock)
 
     @cached_property
     def tokens(self) -> TokenStore:
         from governance.tokens import TokenStore
 
-        return TokenStore(self._engine, clock=self._clock)
+        return TokenStore(self.engine, clock=self._clock)
 
     @cached_property
     def work(self) -> WorkQueue:
         """The worker's queue: resumes, the head publication."""
         from governance.work import WorkQueue
 
-        return WorkQueue(self._engine, clock=self._clock)
+        return WorkQueue(self.engine, clock=self._clock)
 
     def every_table(self) -> Engine:
         """The database once every store has made sure of its tables: for reads across stores (the
         worker's sweeps, the monitors)."""
         _opened = (self.audit, self.usage, self.approvals, self.executions, self.tokens, self.work)
-        return self._engine
+        return self.engine
 
 
 def open_stores(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Stores:

@@ -44,8 +44,9 @@ def sqlite_reader(path: Path, *, immutable: bool = False) -> Engine:
     )
 
 
-def engine_from_url(url: str) -> Engine:
-    """An engine for any SQLAlchemy URL (``postgresql+psycopg://...`` when one machine is not enough).
+def engine_from_url(url: str, *, pool_size: int | None = None) -> Engine:
+    """An engine for any SQLAlchemy URL (``postgresql+psycopg://...`` when one machine is not enough);
+    ``pool_size``: the most connections it opens to a server (threads wait for one beyond that).
 
     A plain ``postgresql://`` URL, as libpq and most deployment tools write it, means psycopg 3 (the
     driver installed), not SQLAlchemy's default psycopg2.
@@ -53,7 +54,12 @@ def engine_from_url(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    engine = create_engine(parsed)
+    if pool_size is not None and parsed.get_backend_name() != "sqlite":
+        # At most pool_size connections, and a connection the server closed (a restart, a failover)
+        # is noticed when taken from the pool rather than failing the request that took it.
+        engine = create_engine(parsed, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+    else:
+        engine = create_engine(parsed)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -118,8 +118,9 @@ def open_checkpointer(path: Path) -> SqliteSaver:
     return saver
 
 
-def open_postgres_checkpointer(url: str) -> BaseCheckpointSaver[Any]:
-    """LangGraph checkpoints in PostgreSQL (``url`` as SQLAlchemy spells it), through a connection pool.
+def open_postgres_checkpointer(url: str, *, pool_size: int = 8) -> BaseCheckpointSaver[Any]:
+    """LangGraph checkpoints in PostgreSQL (``url`` as SQLAlchemy spells it), through a connection pool
+    of at most ``pool_size`` connections.
 
     The pool's connections are in autocommit mode without prepared statements, as the saver requires;
     ``setup()`` creates or migrates its tables and is safe to run from several processes.
@@ -133,7 +134,7 @@ def open_postgres_checkpointer(url: str) -> BaseCheckpointSaver[Any]:
     pool: ConnectionPool[Any] = ConnectionPool(
         conninfo,
         min_size=1,
-        max_size=8,
+        max_size=pool_size,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         open=True,
     )

@@ -24,7 +24,6 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agent import wiring
 from agent.operations import Operations
 from agent.run.errors import ConfigurationError
 from agent.settings import Settings
@@ -63,7 +62,7 @@ class SlackFrontEnd:
         self.client = client or AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=api_base_url(settings)
         )
-        self.store = SlackStore(wiring.governance_engine(settings), clock=self.clock)
+        self.store = SlackStore(ops.stores.engine, clock=self.clock)
         self.poster = Poster(
             ops,
             self.store,

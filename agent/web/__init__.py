@@ -28,13 +28,12 @@ __all__ = ["mount"]
 
 def mount(app: FastAPI, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
     """Add the pages to ``app`` (which holds ``state.operations`` and ``state.trusted_header``)."""
-    from agent import wiring
     from agent.web import oversight, records, review, signin
 
     now = clock or (lambda: datetime.now(UTC))
     app.state.web = Web(
         settings=settings,
-        sessions=SessionStore(wiring.governance_engine(settings), clock=now),
+        sessions=SessionStore(app.state.operations.stores.engine, clock=now),
         clock=now,
         env=environment(),
     )

@@ -2,20 +2,23 @@
 
 Pins: the governance stores and the LangGraph checkpoints live in the database the URL names (no
 ``governance.db`` or ``checkpoints.db`` is written under the home); a second process (another
-``Operations``) sees the thread, its approvals and the audit chain; a plain ``postgresql://`` URL works.
+``Operations``) sees the thread, its approvals and the audit chain; a plain ``postgresql://`` URL works;
+a process opens no more connections than ``OPSLAYER_DATABASE_POOL_SIZE`` allows each of its two pools.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import inspect, make_url
+from sqlalchemy import inspect, make_url, text
 
 from agent.operations import Operations
 from agent.settings import Settings
 from agent.wiring import governance_engine
 from governance.approvals import ApprovalStatus
 from governance.executions import ExecutionStatus
+from governance.store import engine_from_url
 from tests.pg.server import Databases
 
 
@@ -50,3 +53,37 @@ def test_an_approved_order_runs_once_with_every_store_on_postgres(
     tables = set(inspect(governance_engine(resuming.settings)).get_table_names())
     assert {"audit_events", "approval_requests", "executions", "checkpoints"} <= tables
     pg_databases.done(url)
+
+
+def test_a_process_opens_at_most_its_pool_size_of_connections_and_threads_wait_for_one(
+    tmp_path: Path, pg_databases: Databases
+) -> None:
+    url = pg_databases.create()
+    settings = Settings(
+        home=tmp_path, database_url=url, database_pool_size=2, grounding=False, _env_file=None
+    )
+    ops = Operations(settings)
+    asks = ["write off 1 damaged MON-27-4K at AMS-1"] * 8  # 18 in stock
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # more threads than connections
+        turns = list(pool.map(lambda ask: ops.send(ask, actor="carol.desk", channel="api"), asks))
+        requests = [turn.pending[0].id for turn in turns]
+        votes = list(
+            pool.map(lambda r: ops.vote(r, voter="frank.warehouse", approve=True, channel="api"), requests)
+        )
+        done = list(pool.map(lambda turn: ops.resume(turn.thread_id), turns))
+        opened = _connections(url)
+
+    assert all(vote.can_resume for vote in votes) and all(turn.answer for turn in done)
+    completed = [e for e in ops.executions(limit=50) if e.status is ExecutionStatus.COMPLETED]
+    assert sorted(e.tool for e in completed) == ["inventory_adjust_stock"] * 8 and ops.verify().ok
+    assert opened <= 2 + 2  # the governance stores' pool and the checkpoints' pool
+    pg_databases.done(url)
+
+
+def _connections(url: str) -> int:
+    """Connections open to the test's database, other than the one counting them."""
+    database = make_url(url).database
+    with engine_from_url(url).connect() as conn:
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()")
+        return int(conn.execute(query, {"db": database}).scalar_one())
