@@ -98,6 +98,13 @@ def open_checkpointer(settings: Settings) -> BaseCheckpointSaver[Any]:
     return open_sqlite(settings.checkpoints_db)
 
 
+def close_checkpointer(checkpointer: BaseCheckpointSaver[Any]) -> None:
+    """Close what :func:`open_checkpointer` opened: the PostgreSQL pool or the SQLite connection."""
+    connection = getattr(checkpointer, "conn", None)  # both savers keep it there
+    if connection is not None:
+        connection.close()
+
+
 def open_audit(settings: Settings) -> AuditLog:
     from governance.audit import AuditLog
 

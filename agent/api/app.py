@@ -54,7 +54,11 @@ def create_app(
         version="1",
         description=_DESCRIPTION,
         lifespan=_lifespan(
-            settings, ops, settings.serve_worker if worker is None else worker, tune_gc=service_process
+            settings,
+            ops,
+            settings.serve_worker if worker is None else worker,
+            tune_gc=service_process,
+            owned=operations is None,
         ),
     )
     app.state.settings = settings
@@ -155,7 +159,10 @@ def _touch(ops: Operations) -> bool:
     return True
 
 
-def _lifespan(settings: Settings, ops: Operations, run_worker: bool, *, tune_gc: bool) -> Any:
+def _lifespan(settings: Settings, ops: Operations, run_worker: bool, *, tune_gc: bool, owned: bool) -> Any:
+    """Start the worker and the Slack poster; on the way out stop them, then close ``ops`` if the app
+    built it (``owned``)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if tune_gc:
@@ -172,6 +179,8 @@ def _lifespan(settings: Settings, ops: Operations, run_worker: bool, *, tune_gc:
             stop.set()
             if thread is not None:
                 thread.join(timeout=30)
+            if owned and (thread is None or not thread.is_alive()):
+                ops.close()  # (a worker still busy after 30 s keeps them: the process is ending anyway)
 
     return lifespan
 

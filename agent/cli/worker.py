@@ -66,4 +66,7 @@ def worker(
 
     tune_garbage_collector()
     with failing():
-        runner.run(stop)
+        try:
+            runner.run(stop)
+        finally:
+            runner.operations.close()

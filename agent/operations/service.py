@@ -172,6 +172,17 @@ class Operations:
         """The conversation checkpoints (shared by the session and thread reads)."""
         return wiring.open_checkpointer(self.settings)
 
+    def close(self) -> None:
+        """Give back the database connections this service holds (its pools), when the process stops
+        serving. Nothing is lost: every write was committed when it was made; used again, the service
+        opens what it needs anew."""
+        self.__dict__.pop("session", None)  # its graph holds the checkpointer closed below
+        checkpoints = self.__dict__.pop("checkpoints", None)
+        if checkpoints is not None:
+            wiring.close_checkpointer(checkpoints)
+        if "stores" in self.__dict__:
+            self.stores.engine.dispose()
+
     # --- metrics ------------------------------------------------------------------------------------
 
     def approval_backlog(self) -> Backlog:

@@ -3,7 +3,8 @@
 Pins: the governance stores and the LangGraph checkpoints live in the database the URL names (no
 ``governance.db`` or ``checkpoints.db`` is written under the home); a second process (another
 ``Operations``) sees the thread, its approvals and the audit chain; a plain ``postgresql://`` URL works;
-a process opens no more connections than ``OPSLAYER_DATABASE_POOL_SIZE`` allows each of its two pools.
+a process opens no more connections than ``OPSLAYER_DATABASE_POOL_SIZE`` allows each of its two pools,
+and closing the service gives them all back.
 """
 
 from __future__ import annotations
@@ -78,12 +79,19 @@ def test_a_process_opens_at_most_its_pool_size_of_connections_and_threads_wait_f
     completed = [e for e in ops.executions(limit=50) if e.status is ExecutionStatus.COMPLETED]
     assert sorted(e.tool for e in completed) == ["inventory_adjust_stock"] * 8 and ops.verify().ok
     assert opened <= 2 + 2  # the governance stores' pool and the checkpoints' pool
+    ops.close()
+    assert _connections(url) == 0  # every pool given back
+    assert ops.send("How many 14-inch Pro laptops are in Amsterdam?", actor="carol.desk").answer  # reopens
+    ops.close()
     pg_databases.done(url)
 
 
 def _connections(url: str) -> int:
     """Connections open to the test's database, other than the one counting them."""
-    database = make_url(url).database
-    with engine_from_url(url).connect() as conn:
-        query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()")
-        return int(conn.execute(query, {"db": database}).scalar_one())
+    counting = engine_from_url(url)
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()")
+    try:
+        with counting.connect() as conn:
+            return int(conn.execute(query, {"db": make_url(url).database}).scalar_one())
+    finally:
+        counting.dispose()
