@@ -40,9 +40,9 @@ def serve(
         uvicorn.run(app, log_level="info", **options)
         return
     # Several processes: each builds the app from the same environment (the settings were checked above).
-    uvicorn.run(
-        "agent.api:app_from_environment", factory=True, workers=processes, log_level="info", **options
-    )
+    from agent.api.serving import run_processes
+
+    run_processes("agent.api:app_from_environment", processes=processes, log_level="info", **options)
 
 
 @tokens_app.command("create")
