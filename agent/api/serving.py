@@ -1,8 +1,8 @@
 """``opslayer serve --workers N``: the API in N processes, each with its own listening socket on Linux.
 
 uvicorn's supervisor binds one socket and shares it: every process then accepts from one queue, and a
-burst of new connections goes to whichever process wakes first (splits of 48 to 2 were measured for 50
-keep-alive clients), so one process queues turns while the other idles. On Linux each process here
+burst of new connections goes to whichever process wakes first (splits of 48 to 2 and 50 to 0 were seen
+with 50 keep-alive clients), so one process queues turns while the other idles. On Linux each process here
 binds its own socket to the address with ``SO_REUSEPORT``; the kernel spreads new connections over their
 queues by a hash of the client's address and port. uvicorn's supervisor still starts, watches, restarts
 and stops the processes: it hands each one a stand-in for the socket (:class:`_OwnSocket`) that becomes

@@ -14,10 +14,9 @@
   until a worker has run its turn: the request process only records it and answers Slack, so nothing
   asked is lost when a process dies, and turns run in whichever worker process leases them.
 
-Event ids, finished asks, spent step-up links and the claims of events the cursor has passed are forgotten
-after a retention period
-(:meth:`SlackStore.forget`, run by the worker): the tables do not grow with every message, and the
-text of a message is not kept twice (the audit trail holds what was asked).
+Event ids, finished asks, spent step-up links and the claims of events the cursor has passed are
+forgotten after a retention period (:meth:`SlackStore.forget`, run by the worker): the tables do not grow
+with every message, and the text of a message is not kept twice (the audit trail holds what was asked).
 
 SQLAlchemy Core on the engine of the governance stores: SQLite by default, PostgreSQL when configured.
 """
