@@ -138,7 +138,8 @@ def _operations(case: Case, planner: PlannerSpec, home: Path, policy: Path | Non
     )
     if world.tool_failures:
         deps = dataclasses.replace(deps, systems=_failing(deps.systems, case))
-    ops.__dict__["session"] = AgentSession(deps, open_checkpointer(settings.checkpoints_db))
+    ops.__dict__["checkpoints"] = open_checkpointer(settings.checkpoints_db)
+    ops.__dict__["session"] = AgentSession(deps, ops.checkpoints)
     return ops
 
 
@@ -231,15 +232,8 @@ def _approval(request: Any) -> dict[str, Any]:
 
 def _close(ops: Any) -> None:
     """Release the SQLite files so the home can be removed (engines hold pooled connections)."""
-    for store in ("stores",):
-        stores = ops.__dict__.get(store)
-        if stores is not None:
-            with _suppress():
-                stores.audit._engine.dispose()
-    session = ops.__dict__.get("session")
-    if session is not None:
-        with _suppress():
-            session.graph.checkpointer.conn.close()
+    with _suppress():
+        ops.close()
 
 
 class _suppress:
