@@ -14,16 +14,20 @@ import subprocess
 import sys
 import threading
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from agent import wiring
 from agent.api import create_app
 from agent.cli.app import app as cli_app
+from agent.operations import Operations
 from agent.settings import Settings
 from evals.openai_stub import free_port
 from tests.api.conftest import world_settings
@@ -186,8 +190,10 @@ from agent.api import create_app
 from agent.settings import Settings
 
 before = gc.get_threshold()
-with TestClient(create_app(Settings(_env_file=None), worker=False, service_process=sys.argv[1] == "serve")):
-    print(json.dumps({"before": before, "after": gc.get_threshold(), "frozen": gc.get_freeze_count()}))
+app = create_app(Settings(_env_file=None), worker=False, service_process=sys.argv[1] == "serve")
+with TestClient(app):
+    seen = {"before": before, "after": gc.get_threshold(), "frozen": gc.get_freeze_count()}
+    print(json.dumps(seen | {"agent_built": "session" in app.state.operations.__dict__}))
 """
 
 
@@ -202,7 +208,24 @@ def test_only_a_service_process_tunes_the_garbage_collector(
     )
     seen = json.loads(done.stdout.strip().splitlines()[-1])
 
-    if role == "serve":  # `opslayer serve`: startup objects frozen, young collections far less often
-        assert seen["after"] == [50_000, 20, 10] and seen["frozen"] > 10_000
-    else:  # an app built in a test process leaves the process's collector alone
-        assert seen["after"] == seen["before"] and seen["frozen"] == 0
+    if role == "serve":  # `opslayer serve`: the agent built before the first request; startup objects
+        # frozen, young collections far less often
+        assert seen["agent_built"] and seen["after"] == [50_000, 20, 10] and seen["frozen"] > 10_000
+    else:  # an app built in a test process leaves the process's collector alone, and builds on first use
+        assert not seen["agent_built"] and seen["after"] == seen["before"] and seen["frozen"] == 0
+
+
+def test_a_service_process_whose_agent_cannot_be_built_yet_still_starts(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class ChromaNotUpYet(Operations):
+        @cached_property
+        def session(self) -> Any:
+            raise ConnectionError("chroma:8000 refused the connection")
+
+    monkeypatch.setattr(wiring, "tune_garbage_collector", lambda: None)  # the test process's collector stays
+    app = create_app(settings, operations=ChromaNotUpYet(settings), worker=False, service_process=True)
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+    assert "could not build the agent ahead of the first request" in caplog.text
+    assert "chroma:8000 refused the connection" in caplog.text
