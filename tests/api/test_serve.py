@@ -198,7 +198,7 @@ with TestClient(app):
 
 
 @pytest.mark.parametrize("role", ["serve", "test"])
-def test_only_a_service_process_tunes_the_garbage_collector(
+def test_only_a_service_process_builds_the_agent_at_start_and_tunes_the_collector(
     role: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPSLAYER_HOME", str(tmp_path / "home"))
