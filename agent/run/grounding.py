@@ -52,6 +52,12 @@ class RetrieverGrounder:
         citations), else None. Cheap: counts the store's chunks, never loads the embedding model."""
         return EMPTY_STORE_NOTE if self.retriever.store.is_empty() else None
 
+    def warm(self) -> None:
+        """Load now what the first search would: the embedding model, the lexical index, the store
+        (seconds on a fresh process). Nothing to load when the store is empty."""
+        if self.note() is None:
+            self.retriever.search("warm up", k=1)
+
     def __call__(self, request: str) -> Grounding:
         if (note := self.note()) is not None:
             return Grounding(message=None, note=note)

@@ -24,7 +24,7 @@ from agent import tracing
 from agent.run.errors import ThreadBusy, ThreadNotWaiting, UnknownThread
 from agent.run.events import Delivery, TurnListener
 from agent.run.graph import build_graph
-from agent.run.grounding import cited_ids
+from agent.run.grounding import RetrieverGrounder, cited_ids
 from agent.run.state import AgentDeps
 from governance.approvals import ApprovalRequest
 from governance.audit import AuditEvent, EventKind, recording
@@ -159,6 +159,11 @@ class AgentSession:
         self.deps = deps
         self.graph = build_graph(checkpointer)
         self._callbacks = list(callbacks)
+
+    def warm(self) -> None:
+        """Load what a first turn would otherwise wait for: the grounding's model and indexes."""
+        if isinstance(self.deps.grounder, RetrieverGrounder):
+            self.deps.grounder.warm()
 
     def send(
         self,
