@@ -45,7 +45,7 @@ def create_app(
 
     ``worker``: run one worker in-process while the app runs (default: ``settings.serve_worker``).
     ``service_process``: the app is what this process is for (``opslayer serve``): it builds the agent
-    before it takes requests (:func:`_warm`), and once started the garbage collector is tuned for it
+    before it takes requests (:meth:`Operations.warm`), and once started the garbage collector is tuned for it
     (:func:`agent.wiring.tune_garbage_collector`); not in tests.
     """
     from agent.slack import mount_if_configured
@@ -170,7 +170,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if service_process:
-            await asyncio.to_thread(_warm, ops)
+            await asyncio.to_thread(ops.warm)  # the first requests do not wait for the agent
             wiring.tune_garbage_collector()
         stop = threading.Event()
         thread = _start_worker(settings, ops, stop) if run_worker else None
@@ -188,21 +188,6 @@ def _lifespan(
                 ops.close()  # (a worker still busy after 30 s keeps them: the process is ending anyway)
 
     return lifespan
-
-
-def _warm(ops: Operations) -> None:
-    """Build the agent (chat model, graph, grounding with its embedding model) now, so the first
-    requests do not wait for it.
-
-    Measured: a fresh process's first turn took 0.75 s against 0.25 s for the next without grounding,
-    and 4.1 s with grounding on the demo's knowledge; every turn arriving meanwhile queued behind it. A
-    failure here (a Chroma server not up yet, say) is logged and left to the first turn, which tries
-    again: the process still starts, and ``/readyz`` says what is wrong.
-    """
-    try:
-        ops.session.warm()
-    except Exception:
-        log.exception("could not build the agent ahead of the first request; the first turn will try again")
 
 
 def _start_worker(settings: Settings, ops: Operations, stop: threading.Event) -> threading.Thread | None:

@@ -64,6 +64,7 @@ def worker(
     )
     from agent.wiring import tune_garbage_collector
 
+    runner.operations.warm()  # the first resume or Slack turn does not wait for the agent
     tune_garbage_collector()
     with failing():
         try:

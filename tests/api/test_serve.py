@@ -227,5 +227,5 @@ def test_a_service_process_whose_agent_cannot_be_built_yet_still_starts(
     app = create_app(settings, operations=ChromaNotUpYet(settings), worker=False, service_process=True)
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
-    assert "could not build the agent ahead of the first request" in caplog.text
+    assert "could not build the agent ahead of the first turn" in caplog.text
     assert "chroma:8000 refused the connection" in caplog.text
