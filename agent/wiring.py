@@ -138,12 +138,6 @@ def open_usage(settings: Settings) -> SqlUsageLedger:
     return SqlUsageLedger(governance_engine(settings))
 
 
-def open_executions(settings: Settings) -> ExecutionLedger:
-    from governance.executions import ExecutionLedger
-
-    return ExecutionLedger(governance_engine(settings), clock=lambda: datetime.now(UTC))
-
-
 class Stores:
     """The governance stores, on one database. Each is opened (its module imported, its tables made
     sure of) when first used: a command reading the queue pays for the queue and the trail, no more.

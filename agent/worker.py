@@ -23,9 +23,9 @@ Each sweep (:meth:`Worker.run_once`):
       Slack routes only record it and answer Slack, so acknowledging stays quick and a process dying
       loses nothing asked. A worker taking it over continues the turn rather than asking twice.
   ``slack-forget`` (subject: ``slack-forget``), where a Slack bot token is set
-      forgets Slack event ids, finished asks and spent step-up links older than
-      ``slack_retention_hours`` (:meth:`agent.slack.store.SlackStore.forget`); then queues itself again
-      an hour later.
+      forgets Slack event ids, finished asks, spent step-up links and the poster's claims of events
+      already posted, older than ``slack_retention_hours`` (:meth:`agent.slack.store.SlackStore.forget`);
+      then queues itself again an hour later.
   ``publish-head`` (subject: ``audit``)
       writes the audit chain's head (``{"seq", "hash", "at"}``, as ``opslayer audit head --json``
       prints it, plus the time) atomically to ``settings.published_head_file``, outside the chain, so a
