@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install postgres chromium demo test lint typecheck unit bench eval clean
+.PHONY: install postgres chromium haproxy demo test lint typecheck unit bench eval clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,12 +40,21 @@ chromium:
 	      { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; } \
 	      >/dev/null 2>&1 || echo "warning: could not install chromium; tests/web will fail"; }
 
-unit: install postgres chromium
+# deploy/haproxy.cfg (the proxy in front of several API processes) runs in tests/deploy and in the
+# service bench: install Debian's haproxy when it is missing. Without it those fail, naming it.
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
+	  { echo "installing HAProxy (Debian package) for tests/deploy and the service bench"; \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy || \
+	      { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy; }; } \
+	      >/dev/null 2>&1 || echo "warning: could not install haproxy; tests/deploy/test_proxy.py will fail"; }
+
+unit: install postgres chromium haproxy
 	$(BIN)/pytest
 
 test: lint typecheck unit
 
-bench: install
+bench: install haproxy
 	@$(BIN)/python -m evals.bench
 
 # The whole scenario suite with the offline planner and the adversarial model, then the HTML report

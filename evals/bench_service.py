@@ -12,10 +12,12 @@
   resumed the thread and the execution is completed (polled every 5 ms), p50.
 
 Grounding is off (retrieval has its own benchmark); the per-person send limit is raised so 50
-conversations of one person are not throttled. The server runs one process more than the cores
-(``--workers 3``) without an access log, as a deployment would: a process's Python code runs one thread
-at a time, so two processes on two cores leave a core idle whenever one waits (measured: 60–65 turns/s
-with two processes, 68–73 with three, p99 1.16–1.34 s against 1.03–1.12 s, alternating runs).
+conversations of one person are not throttled. The service runs as a deployment on one machine would:
+three ``opslayer serve`` processes (one more than the 2 cores: a process runs its Python code one thread
+at a time) without an access log, behind ``deploy/haproxy.cfg`` (Debian's haproxy), which sends each
+request to the process with the fewest in flight and queues past 8 a process. Measured against
+``serve --workers 3`` alone, whose processes keep whatever keep-alive connections the kernel hands them
+(splits like 10/14/26 of the 50), in alternating runs: p99/p50 1.21–1.25 against 1.5–1.8.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -44,7 +48,8 @@ TARGETS = {
     "approvals_list_p99_ms_max": 50,
     "approve_to_executed_p50_ms_max": 250,
 }
-SERVE_OPTIONS = ("--workers", "3", "--no-access-log")  # one server process more than the 2 cores
+SERVER_PROCESSES = 3  # one more than the 2 cores
+PROXY_MAXCONN = 8  # about 25 turns/s a process × 0.3 s a turn (two 100 ms model calls and the rest)
 ASKER = "carol.desk"
 QUESTION = "How many 14-inch Pro laptops are in Amsterdam?"
 _BIN = Path(sys.executable).parent
@@ -56,14 +61,17 @@ def bench_service(tmp_dir: Path, *, concurrency: int = 50, seconds: float = 60.0
         model_url = f"http://127.0.0.1:{port}/v1"
         _wait_for_port(port)
         home = _seeded_home(tmp_dir / "service-load")
-        env = _env(home, OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=model_url)
+        env = service_env(home, OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=model_url)
         token = create_token(env, ASKER)
-        with serving(env, *SERVE_OPTIONS) as base:
+        with deployed(env, tmp_dir / "service-load-proxy") as base:
             headers = {"Authorization": f"Bearer {token}"}
             report["concurrency_1"] = _overhead(home, model_url, base, headers)
             report["load"] = asyncio.run(_load(base, headers, concurrency, seconds))
     report["approvals"] = _approvals(tmp_dir / "service-approvals")
-    report["serve_options"] = " ".join(SERVE_OPTIONS)
+    report["setup"] = (
+        f"{SERVER_PROCESSES} `opslayer serve --no-access-log` processes behind deploy/haproxy.cfg, "
+        f"OPSLAYER_PROXY_MAXCONN={PROXY_MAXCONN}"
+    )
     report["targets"] = dict(TARGETS)
     return report
 
@@ -71,7 +79,9 @@ def bench_service(tmp_dir: Path, *, concurrency: int = 50, seconds: float = 60.0
 # --- processes ---------------------------------------------------------------------------------------
 
 
-def _env(home: Path, **extra: str) -> dict[str, str]:
+def service_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of the bench's opslayer processes: this one's, without its opslayer and OpenAI
+    settings, on ``home``, grounding off, the send limit out of the way; plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLAYER_", "OPENAI_"))}
     env.update(
         OPSLAYER_HOME=str(home),
@@ -84,7 +94,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 
 def _seeded_home(home: Path) -> Path:
     shutil.rmtree(home, ignore_errors=True)
-    subprocess.run([str(_BIN / "opslayer"), "seed"], env=_env(home), check=True, capture_output=True)
+    subprocess.run([str(_BIN / "opslayer"), "seed"], env=service_env(home), check=True, capture_output=True)
     return home
 
 
@@ -118,12 +128,80 @@ def _process(command: list[str], env: Mapping[str, str]) -> Iterator[subprocess.
 @contextmanager
 def serving(env: Mapping[str, str], *options: str) -> Iterator[str]:
     """``opslayer serve`` on a free port of 127.0.0.1 until ``/readyz`` answers; yields its base URL."""
-    port = free_port()
-    command = [str(_BIN / "opslayer"), "serve", "--host", "127.0.0.1", "--port", str(port), *options]
-    with _process(command, env):
-        base = f"http://127.0.0.1:{port}"
-        _wait_ready(base)
-        yield base
+    with serving_many(env, 1, *options) as servers:
+        yield next(iter(servers))
+
+
+@contextmanager
+def serving_many(
+    env: Mapping[str, str], count: int, *options: str
+) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """``count`` ``opslayer serve`` processes, started together, each on a free port of 127.0.0.1, until
+    each ``/readyz`` answers; yields their base URLs, each with its process."""
+    ports = [free_port() for _ in range(count)]
+    with ExitStack() as stack:
+        servers = {
+            f"http://127.0.0.1:{port}": stack.enter_context(
+                _process(
+                    [str(_BIN / "opslayer"), "serve", "--host", "127.0.0.1", "--port", str(port), *options],
+                    env,
+                )
+            )
+            for port in ports
+        }
+        for base in servers:
+            _wait_ready(base)
+        yield servers
+
+
+@contextmanager
+def deployed(env: Mapping[str, str], work_dir: Path) -> Iterator[str]:
+    """The bench's service: :data:`SERVER_PROCESSES` servers behind the proxy; yields the proxy's URL."""
+    with (
+        serving_many(env, SERVER_PROCESSES, "--no-access-log") as servers,
+        proxying(list(servers), work_dir, maxconn=PROXY_MAXCONN) as proxy,
+    ):
+        yield proxy.base
+
+
+PROXY_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "haproxy.cfg"
+
+
+@dataclass(frozen=True)
+class Proxy:
+    base: str  # where clients send requests
+    metrics: str  # the proxy's own Prometheus metrics
+
+
+def proxy_config(servers: Sequence[str]) -> str:
+    """``deploy/haproxy.cfg`` with its ``server`` lines pointing at ``servers`` (``host:port``)."""
+    lines = [
+        line for line in PROXY_CONFIG.read_text().splitlines() if not line.lstrip().startswith("server ")
+    ]
+    after = next(n for n, line in enumerate(lines) if line.lstrip().startswith("default-server")) + 1
+    lines[after:after] = [f"    server api-{n} {address}" for n, address in enumerate(servers, start=1)]
+    return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def proxying(servers: Sequence[str], work_dir: Path, *, maxconn: int | None = None) -> Iterator[Proxy]:
+    """Debian's haproxy running ``deploy/haproxy.cfg`` on free ports of 127.0.0.1, in front of
+    ``servers`` (base URLs); ``maxconn`` sets OPSLAYER_PROXY_MAXCONN."""
+    executable = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
+    if executable is None:
+        raise RuntimeError("haproxy is not installed: install the Debian package haproxy (make installs it)")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    config = work_dir / "haproxy.cfg"
+    config.write_text(proxy_config([urlsplit(server).netloc for server in servers]))
+    port, metrics_port = free_port(), free_port()
+    env = {
+        "OPSLAYER_PROXY_BIND": f"127.0.0.1:{port}",
+        "OPSLAYER_PROXY_METRICS_BIND": f"127.0.0.1:{metrics_port}",
+        **({"OPSLAYER_PROXY_MAXCONN": str(maxconn)} if maxconn is not None else {}),
+    }
+    with _process([executable, "-f", str(config)], env):
+        _wait_for_port(port)
+        yield Proxy(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics")
 
 
 @contextmanager
@@ -270,9 +348,12 @@ def _approvals(home: Path, pending: int = 10_000, decisions: int = 20) -> dict[s
             "UPDATE stock SET on_hand = on_hand + 1000 WHERE sku = 'MON-27-4K' AND warehouse = 'AMS-1'"
         )
     _fill_queue(home, pending)
-    env = _env(home)
+    env = service_env(home)
     asker, approver, other = (create_token(env, person) for person in (ASKER, _WAREHOUSE, _ELSEWHERE))
-    with serving(env, *SERVE_OPTIONS) as base, httpx.Client(base_url=base, timeout=30) as client:
+    with (
+        deployed(env, home.parent / "service-approvals-proxy") as base,
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
         listing = _list_latency(client, approver)
         mine = _list_latency(client, approver, mine=True)
         nothing = _list_latency(client, other, mine=True)
