@@ -247,7 +247,7 @@ class AgentSession:
             with tracing.turn(
                 self.deps.tracing, operation, thread_id=thread_id, actor_id=actor_id, policy_version=version
             ):
-                self._invoke(graph_input, {**config, "callbacks": self._callbacks}, delivery)
+                values = self._invoke(graph_input, {**config, "callbacks": self._callbacks}, delivery)
         except Exception as exc:
             self.deps.audit.append(
                 EventKind.ERROR,
@@ -256,9 +256,7 @@ class AgentSession:
                 actor=actor_id,
             )
             raise
-        snapshot = self.graph.get_state(config)
-        values = snapshot.values
-        if _interrupted(snapshot):
+        if values.pop(_INTERRUPT, None):
             pending = [self.deps.approvals.get(item["approval_id"]) for item in values.get("pending", [])]
             return TurnResult(
                 thread_id=thread_id,
@@ -271,19 +269,27 @@ class AgentSession:
         self.deps.audit.append(EventKind.RESPONSE, payload, thread_id=thread_id, actor=actor_id)
         return TurnResult(thread_id=thread_id, answer=answer, events=_of_thread(recorded, thread_id))
 
-    def _invoke(self, graph_input: Any, config: Any, delivery: Delivery | None) -> None:
-        """Run the graph to its end or its next interrupt; stream the model's tokens to ``delivery``."""
+    def _invoke(self, graph_input: Any, config: Any, delivery: Delivery | None) -> dict[str, Any]:
+        """Run the graph to its end or its next interrupt; stream the model's tokens to ``delivery``.
+
+        Returns the state it stopped in, as the checkpoint holds it (so the turn need not read it back),
+        with LangGraph's ``__interrupt__`` entry when it stopped to wait.
+        """
         if delivery is None or not _streams(self.deps.model):  # governance events need no stream
-            self.graph.invoke(graph_input, config, context=self.deps, durability="sync")
-            return
+            return dict(self.graph.invoke(graph_input, config, context=self.deps, durability="sync"))
         # "messages" mode makes a model that can stream do so; a whole message (a tool message, say)
-        # arrives as a message, not a chunk, and is no token.
+        # arrives as a message, not a chunk, and is no token. "values" brings the state after each step.
         stream = self.graph.stream(
-            graph_input, config, context=self.deps, stream_mode="messages", durability="sync"
+            graph_input, config, context=self.deps, stream_mode=["messages", "values"], durability="sync"
         )
-        for message, _ in stream:
-            if isinstance(message, AIMessageChunk):
-                delivery.token(message.text)
+        values: dict[str, Any] = {}
+        for mode, chunk in stream:
+            part: Any = chunk  # the state (values) or a (message, metadata) pair (messages)
+            if mode == "values":
+                values = dict(part)
+            elif isinstance(part[0], AIMessageChunk):
+                delivery.token(part[0].text)
+        return values
 
     def _check_can_continue(self, thread_id: str) -> None:
         snapshot = self.graph.get_state(self._config(thread_id))
@@ -316,6 +322,9 @@ def _final_answer(messages: list[Any]) -> str:
 def _streams(model: BaseChatModel) -> bool:
     """Whether the model can stream tokens (the offline planner cannot: its turns run unstreamed)."""
     return type(model)._stream is not BaseChatModel._stream
+
+
+_INTERRUPT = "__interrupt__"  # where LangGraph's output names the interrupts a run stopped at
 
 
 def _interrupted(snapshot: Any) -> bool:
