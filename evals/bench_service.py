@@ -203,6 +203,11 @@ def proxying(servers: Sequence[str], work_dir: Path, *, maxconn: int | None = No
         "OPSLAYER_PROXY_METRICS_BIND": f"127.0.0.1:{metrics_port}",
         **({"OPSLAYER_PROXY_MAXCONN": str(maxconn)} if maxconn is not None else {}),
     }
+    checked = subprocess.run(
+        [executable, "-c", "-f", str(config)], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    if checked.returncode != 0:
+        raise RuntimeError(f"haproxy refuses {config}:\n{checked.stdout}{checked.stderr}")
     with _process([executable, "-f", str(config)], env):
         _wait_for_port(port)
         yield Proxy(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics")
