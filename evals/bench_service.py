@@ -17,7 +17,7 @@ three ``opslayer serve`` processes (one more than the 2 cores: a process runs it
 at a time) without an access log, behind ``deploy/haproxy.cfg`` (Debian's haproxy), which sends each
 request to the process with the fewest in flight and queues past 8 a process. Measured against
 ``serve --workers 3`` alone, whose processes keep whatever keep-alive connections the kernel hands them
-(splits like 10/14/26 of the 50), in alternating runs: p99/p50 1.21–1.28 against 1.5–1.8. The load
+(splits like 10/14/26 of the 50), in alternating runs: p99/p50 1.21–1.31 against 1.5–1.8. The load
 comes from aiohttp, which takes 4% of a core for it where httpx's async client took 11%: load generator
 and model stub share the 2 cores with the servers, as they would not in a deployment.
 """
