@@ -21,9 +21,12 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from evals.bench_service import (
+    ASKER,
     PROXY_CONFIG,
+    QUESTION,
     Proxy,
     create_token,
     proxy_config,
@@ -34,8 +37,6 @@ from evals.bench_service import (
 from evals.openai_stub import running_stub
 
 ROOT = Path(__file__).resolve().parents[2]
-QUESTION = "How many 14-inch Pro laptops are in Amsterdam?"
-ASKER = "carol.desk"
 
 
 @dataclass
@@ -70,10 +71,10 @@ def behind_proxy(tmp_path: Path, systems_template: Path) -> Iterator[Behind]:
 
 def metric(text: str, name: str, **labels: str) -> float:
     """The value of the Prometheus sample ``name{labels…}`` in ``text``."""
-    for line in text.splitlines():
-        sample, _, value = line.rpartition(" ")
-        if sample.split("{")[0] == name and all(f'{k}="{v}"' in sample for k, v in labels.items()):
-            return float(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
     raise AssertionError(f"no sample {name} {labels} in the proxy's metrics")
 
 
