@@ -1,5 +1,5 @@
 """`python -m agent` runs the opslayer CLI."""
 
-from agent.cli.app import main
+from agent.cli import main
 
 main()

@@ -6,9 +6,12 @@ Pure functions of a person and a record; the service looks the person up and rea
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from governance.approvals import ApprovalRequest
-from governance.directory import Person
+
+if TYPE_CHECKING:  # the directory is loaded when a person is looked up, not to read the queue
+    from governance.directory import Person
 
 AUDITOR_ROLE = "auditor"
 """Reads the whole audit trail and every thread (and nothing more)."""
