@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         "audit, approvals, executions, usage, API tokens, worker leases and conversation checkpoints. "
         "Unset: SQLite files under OPSLAYER_HOME.",
     )
+    keep_checkpoint_history: bool = Field(
+        default=False,
+        description="Keep every LangGraph checkpoint of a thread; by default each turn deletes those its "
+        "latest supersedes (resuming needs only the latest; the audit trail keeps what happened)",
+    )
     database_pool_size: int = Field(
         default=10,
         ge=1,

@@ -261,7 +261,11 @@ def open_session(settings: Settings, **kwargs: Any) -> Any:
     """An ``AgentSession`` on the checkpoints the settings name."""
     from agent.run.session import AgentSession
 
-    return AgentSession(build_agent_deps(settings, **kwargs), open_checkpointer(settings))
+    return AgentSession(
+        build_agent_deps(settings, **kwargs),
+        open_checkpointer(settings),
+        keep_history=settings.keep_checkpoint_history,
+    )
 
 
 def open_knowledge_store(settings: Settings) -> Any:

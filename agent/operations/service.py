@@ -165,7 +165,12 @@ class Operations:
             stores=self.stores,
             governance=self.governance,
         )
-        return AgentSession(deps, self.checkpoints, callbacks=[self.metrics.llm_callback()])
+        return AgentSession(
+            deps,
+            self.checkpoints,
+            callbacks=[self.metrics.llm_callback()],
+            keep_history=self.settings.keep_checkpoint_history,
+        )
 
     @cached_property
     def checkpoints(self) -> BaseCheckpointSaver[Any]:

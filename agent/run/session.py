@@ -6,6 +6,7 @@ or finished thread is an error, never a silent new run.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import uuid
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from tools import sqlite
 
 # Nodes between a model message with tool calls and the tool messages answering them.
 _TOOL_NODES = frozenset({"govern", "act", "await_approval"})
+_log = logging.getLogger("opslayer.session")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,10 +145,38 @@ def open_postgres_checkpointer(url: str, *, pool_size: int = 8) -> BaseCheckpoin
     return saver
 
 
+def forget_superseded(checkpointer: BaseCheckpointSaver[Any], thread_id: str) -> None:
+    """Delete the checkpoints of ``thread_id`` older than its latest, with their writes.
+
+    A run writes a checkpoint after every step (about six a turn, each holding the whole conversation),
+    and resuming a thread needs only its latest one and that one's pending writes (an interrupt, the
+    results of steps that finished before a crash), which stay. The PostgreSQL saver does it itself
+    (``prune``, ``keep_latest``); the SQLite saver has no such method, so the same deletions run here,
+    in one transaction under the saver's lock.
+    """
+    if isinstance(checkpointer, SqliteSaver):
+        with checkpointer.cursor() as cursor:
+            for table in ("writes", "checkpoints"):
+                cursor.execute(_SUPERSEDED_SQLITE.format(table=table), (thread_id,))
+    else:
+        checkpointer.prune([thread_id], strategy="keep_latest")
+
+
+# Rows of a thread older than the latest checkpoint of their namespace: checkpoint ids sort by time, and
+# the saver loads a thread's latest checkpoint as the greatest id.
+_SUPERSEDED_SQLITE = """
+DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id < (
+    SELECT max(latest.checkpoint_id) FROM checkpoints AS latest
+    WHERE latest.thread_id = {table}.thread_id AND latest.checkpoint_ns = {table}.checkpoint_ns
+)"""
+
+
 class AgentSession:
     """One process's handle on the agent: graph + checkpointer + run dependencies.
 
     ``callbacks`` (LangChain callback handlers, e.g. the LLM metrics) see every model call of every run.
+    After each turn the thread's superseded checkpoints are deleted (:func:`forget_superseded`) unless
+    ``keep_history``.
     """
 
     def __init__(
@@ -155,10 +185,13 @@ class AgentSession:
         checkpointer: BaseCheckpointSaver[Any],
         *,
         callbacks: Sequence[BaseCallbackHandler] = (),
+        keep_history: bool = False,
     ) -> None:
         self.deps = deps
+        self.checkpointer = checkpointer
         self.graph = build_graph(checkpointer)
         self._callbacks = list(callbacks)
+        self._keep_history = keep_history
 
     def warm(self) -> None:
         """Load what a first turn would otherwise wait for: the grounding's model and indexes."""
@@ -256,6 +289,7 @@ class AgentSession:
                 actor=actor_id,
             )
             raise
+        self._forget_history(thread_id)
         if values.pop(_INTERRUPT, None):
             pending = [self.deps.approvals.get(item["approval_id"]) for item in values.get("pending", [])]
             return TurnResult(
@@ -290,6 +324,15 @@ class AgentSession:
             elif isinstance(part[0], AIMessageChunk):
                 delivery.token(part[0].text)
         return values
+
+    def _forget_history(self, thread_id: str) -> None:
+        """Delete what the turn's last checkpoint superseded; a failure only leaves them for the next turn."""
+        if self._keep_history:
+            return
+        try:
+            forget_superseded(self.checkpointer, thread_id)
+        except Exception:
+            _log.warning("could not delete the superseded checkpoints of thread %s", thread_id, exc_info=True)
 
     def _check_can_continue(self, thread_id: str) -> None:
         snapshot = self.graph.get_state(self._config(thread_id))

@@ -4,7 +4,8 @@ Pins: the governance stores and the LangGraph checkpoints live in the database t
 ``governance.db`` or ``checkpoints.db`` is written under the home); a second process (another
 ``Operations``) sees the thread, its approvals and the audit chain; a plain ``postgresql://`` URL works;
 a process opens no more connections than ``OPSLAYER_DATABASE_POOL_SIZE`` allows each of its two pools,
-and closing the service gives them all back.
+and closing the service gives them all back; each turn leaves a thread one checkpoint (the saver's
+``keep_latest`` prune) and it still resumes.
 """
 
 from __future__ import annotations
@@ -84,6 +85,36 @@ def test_a_process_opens_at_most_its_pool_size_of_connections_and_threads_wait_f
     assert ops.send("How many 14-inch Pro laptops are in Amsterdam?", actor="carol.desk").answer  # reopens
     ops.close()
     pg_databases.done(url)
+
+
+def test_each_turn_leaves_the_thread_one_checkpoint_on_postgres(
+    tmp_path: Path, pg_databases: Databases
+) -> None:
+    url = pg_databases.create()
+    ops = Operations(_settings(tmp_path, url))
+
+    turn = ops.send("write off 3 damaged MON-27-4K at AMS-1", actor="carol.desk")
+    waiting = _checkpoints(url, turn.thread_id)
+    [request] = turn.pending
+    ops.vote(request.id, voter="frank.warehouse", approve=True, channel="api")
+    done = ops.resume(turn.thread_id)
+
+    assert waiting == 1 and _checkpoints(url, turn.thread_id) == 1
+    assert done.answer and [e.status for e in ops.executions(thread=turn.thread_id)] == [
+        ExecutionStatus.COMPLETED
+    ]
+    ops.close()
+    pg_databases.done(url)
+
+
+def _checkpoints(url: str, thread: str) -> int:
+    engine = engine_from_url(url)
+    try:
+        with engine.connect() as conn:
+            query = text("SELECT count(*) FROM checkpoints WHERE thread_id = :thread")
+            return int(conn.execute(query, {"thread": thread}).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def _connections(url: str) -> int:
