@@ -140,20 +140,19 @@ def serving(env: Mapping[str, str], *options: str) -> Iterator[str]:
 
 @contextmanager
 def serving_many(
-    env: Mapping[str, str], count: int, *options: str
+    env: Mapping[str, str], count: int, *options: str, host: str = "127.0.0.1", port: int | None = None
 ) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    """``count`` ``opslayer serve`` processes, started together, each on a free port of 127.0.0.1, until
-    each ``/readyz`` answers; yields their base URLs, each with its process."""
-    ports = [free_port() for _ in range(count)]
+    """``count`` ``opslayer serve`` processes, started together, each on a free port of ``host`` (or on
+    ``port``, for one), until each ``/readyz`` answers; yields their base URLs, each with its process."""
+    ports = [port] if port is not None and count == 1 else [free_port() for _ in range(count)]
     with ExitStack() as stack:
         servers = {
-            f"http://127.0.0.1:{port}": stack.enter_context(
+            f"http://{host}:{number}": stack.enter_context(
                 _process(
-                    [str(_BIN / "opslayer"), "serve", "--host", "127.0.0.1", "--port", str(port), *options],
-                    env,
+                    [str(_BIN / "opslayer"), "serve", "--host", host, "--port", str(number), *options], env
                 )
             )
-            for port in ports
+            for number in ports
         }
         for base in servers:
             _wait_ready(base)
@@ -180,19 +179,21 @@ class Proxy:
 
 
 def proxy_config(servers: Sequence[str]) -> str:
-    """``deploy/haproxy.cfg`` with its ``server`` lines pointing at ``servers`` (``host:port``)."""
-    lines = [
-        line for line in PROXY_CONFIG.read_text().splitlines() if not line.lstrip().startswith("server ")
-    ]
-    after = next(n for n, line in enumerate(lines) if line.lstrip().startswith("default-server")) + 1
-    lines[after:after] = [f"    server api-{n} {address}" for n, address in enumerate(servers, start=1)]
+    """``deploy/haproxy.cfg`` with its ``server`` lines, where they stand, pointing at ``servers``
+    (``host:port``)."""
+    lines = PROXY_CONFIG.read_text().splitlines()
+    first = next(n for n, line in enumerate(lines) if line.lstrip().startswith("server "))
+    lines = [line for line in lines if not line.lstrip().startswith("server ")]
+    lines[first:first] = [f"    server api-{n} {address}" for n, address in enumerate(servers, start=1)]
     return "\n".join(lines) + "\n"
 
 
 @contextmanager
-def proxying(servers: Sequence[str], work_dir: Path, *, maxconn: int | None = None) -> Iterator[Proxy]:
+def proxying(
+    servers: Sequence[str], work_dir: Path, *, maxconn: int | None = None, dns: str | None = None
+) -> Iterator[Proxy]:
     """Debian's haproxy running ``deploy/haproxy.cfg`` on free ports of 127.0.0.1, in front of
-    ``servers`` (base URLs); ``maxconn`` sets OPSLAYER_PROXY_MAXCONN."""
+    ``servers`` (base URLs); ``maxconn`` sets OPSLAYER_PROXY_MAXCONN, ``dns`` OPSLAYER_PROXY_DNS."""
     executable = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
     if executable is None:
         raise RuntimeError("haproxy is not installed: install the Debian package haproxy (make installs it)")
@@ -204,6 +205,7 @@ def proxying(servers: Sequence[str], work_dir: Path, *, maxconn: int | None = No
         "OPSLAYER_PROXY_BIND": f"127.0.0.1:{port}",
         "OPSLAYER_PROXY_METRICS_BIND": f"127.0.0.1:{metrics_port}",
         **({"OPSLAYER_PROXY_MAXCONN": str(maxconn)} if maxconn is not None else {}),
+        **({"OPSLAYER_PROXY_DNS": dns} if dns is not None else {}),
     }
     checked = subprocess.run(
         [executable, "-c", "-f", str(config)], env={**os.environ, **env}, capture_output=True, text=True
