@@ -115,3 +115,16 @@ def test_the_trail_is_stamped_by_the_services_clock_like_every_other_store(tmp_p
     [request] = turn.pending
     events = ops.audit_events(thread=turn.thread_id)
     assert events and {datetime.fromisoformat(e.at) for e in events} == {moment} == {request.created_at}
+
+
+def test_a_request_waits_only_for_those_whose_approval_would_still_count(ops: Operations) -> None:
+    [request] = ops.send("order 40 laptops for the Berlin office", actor="alice.requester").pending
+    assert [r.id for r in ops.approvals(actionable_by="grace.procure")] == [request.id]
+
+    ops.vote(request.id, voter="leo.procure2", approve=True, channel="test")  # the procurement slot
+    after = ops.approval(request.id).request
+
+    assert ops.approvals(actionable_by="grace.procure") == []  # her approval would add nothing
+    assert [r.id for r in ops.approvals(actionable_by="heidi.finance")] == [request.id]
+    assert ops.rejectable("grace.procure", [after]) == [after]  # a qualified approver may still reject
+    assert ops.rejectable("alice.requester", [after]) == []

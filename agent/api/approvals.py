@@ -74,17 +74,25 @@ def build(page_max: int) -> APIRouter:
 
     @router.post("/{request_id}/approve", response_model=VoteResult, summary="Approve")
     def approve(request_id: RequestId, body: ApproveIn, caller: Caller, ops: Ops) -> VoteResult:
-        return _vote(ops, caller.id, request_id, approve=True, comment=body.comment)
+        return _vote(ops, caller.id, request_id, body.args_digest, approve=True, comment=body.comment)
 
     @router.post("/{request_id}/reject", response_model=VoteResult, summary="Reject (reason required)")
     def reject(request_id: RequestId, body: RejectIn, caller: Caller, ops: Ops) -> VoteResult:
-        return _vote(ops, caller.id, request_id, approve=False, reason=body.reason)
+        return _vote(ops, caller.id, request_id, body.args_digest, approve=False, reason=body.reason)
 
     @router.post("/{request_id}/edit", response_model=VoteResult, summary="Edit and approve")
     def edit(request_id: RequestId, body: EditIn, caller: Caller, ops: Ops) -> VoteResult:
         """Approve other arguments (the whole object): decided again as the requester's call; if the edit
         needs more authority than yours, it stays pending."""
-        return _vote(ops, caller.id, request_id, approve=True, comment=body.comment, edited_args=body.args)
+        return _vote(
+            ops,
+            caller.id,
+            request_id,
+            body.args_digest,
+            approve=True,
+            comment=body.comment,
+            edited_args=body.args,
+        )
 
     return router
 
@@ -101,7 +109,11 @@ def _visible(ops: Operations, person_id: str, request_id: str) -> ApprovalView:
     return view
 
 
-def _vote(ops: Operations, person_id: str, request_id: str, *, approve: bool, **ballot: Any) -> VoteResult:
+def _vote(
+    ops: Operations, person_id: str, request_id: str, seen: str | None, *, approve: bool, **ballot: Any
+) -> VoteResult:
     request = _visible(ops, person_id, request_id).request
-    outcome = ops.vote(request.id, voter=person_id, approve=approve, channel="api", **ballot)
+    outcome = ops.vote(
+        request.id, voter=person_id, approve=approve, channel="api", seen_digest=seen, **ballot
+    )
     return VoteResult(approval=approval_out(outcome.request), can_resume=outcome.can_resume)

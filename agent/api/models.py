@@ -41,15 +41,25 @@ class MessageIn(_In):
     )
 
 
-class ApproveIn(_In):
+_SEEN = (
+    "The `args_digest` of the arguments you reviewed: if an edit replaced them since, the vote is refused "
+    "(409, `arguments-changed`) rather than counted for arguments you did not see. Recommended."
+)
+
+
+class _VoteIn(_In):
+    args_digest: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description=_SEEN)
+
+
+class ApproveIn(_VoteIn):
     comment: str | None = Field(default=None, max_length=_REASON_MAX)
 
 
-class RejectIn(_In):
+class RejectIn(_VoteIn):
     reason: str = Field(min_length=1, max_length=_REASON_MAX, description="Told to the agent and requester")
 
 
-class EditIn(_In):
+class EditIn(_VoteIn):
     args: dict[str, Any] = Field(description="The whole argument object to approve instead of the proposal")
     comment: str | None = Field(default=None, max_length=_REASON_MAX)
 

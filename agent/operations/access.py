@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from governance.approvals import ApprovalRequest
+from governance.approvals import ApprovalRequest, vote_refusal
+from governance.decision import Actor
 
 if TYPE_CHECKING:  # the directory is loaded when a person is looked up, not to read the queue
     from governance.directory import Person
@@ -38,11 +39,16 @@ def may_see_approval(person: Person, request: ApprovalRequest, granted: Collecti
 
 
 def may_act(request: ApprovalRequest, person: Person, granted: Collection[str] = ()) -> bool:
-    """Pending, not the requester's own, not yet voted on these arguments, and a role still asked for
-    among the person's own and the ``granted`` ones (escalated to them)."""
-    if request.final or request.requester == person.id:
-        return False
-    if any(vote.approver == person.id and vote.args_digest == request.args_digest for vote in request.votes):
-        return False
-    roles = person.roles | frozenset(granted)
-    return any(role in roles for requirement in request.requirements for role in requirement.roles)
+    """Whether the person's approval would count now (the rules of a vote: pending, not their own, not
+    yet voted on these arguments, filling a slot still open), with their own roles and the ``granted``
+    ones (escalated to them): what waits for them."""
+    return vote_refusal(request, _as_actor(person, granted), approve=True) is None
+
+
+def may_reject(request: ApprovalRequest, person: Person, granted: Collection[str] = ()) -> bool:
+    """Whether the person may reject it now: pending, not their own, holding a role of a requirement."""
+    return vote_refusal(request, _as_actor(person, granted), approve=False) is None
+
+
+def _as_actor(person: Person, granted: Collection[str]) -> Actor:
+    return Actor(id=person.id, roles=person.roles | frozenset(granted))

@@ -358,8 +358,16 @@ class Operations:
     def actionable(
         self, person_id: str, requests: Sequence[ApprovalRequest]
     ) -> builtins.list[ApprovalRequest]:
-        """Those of ``requests`` the person may still vote on, escalations to them included (one read)."""
+        """Those of ``requests`` the person's approval would count for now (a slot still open that a role of
+        theirs fills), escalations to them included (one read)."""
         return self._allowed(person_id, requests, access.may_act)
+
+    def rejectable(
+        self, person_id: str, requests: Sequence[ApprovalRequest]
+    ) -> builtins.list[ApprovalRequest]:
+        """Those of ``requests`` the person may reject now (a qualified approver may reject even once the
+        slot their role fills is taken)."""
+        return self._allowed(person_id, requests, access.may_reject)
 
     def visible(self, person_id: str, requests: Sequence[ApprovalRequest]) -> builtins.list[ApprovalRequest]:
         """Those of ``requests`` the person may see, escalations to them included (one read)."""
@@ -415,10 +423,15 @@ class Operations:
         comment: str | None = None,
         reason: str | None = None,
         edited_args: Mapping[str, Any] | None = None,
+        seen_digest: str | None = None,
     ) -> VoteOutcome:
         """Approve, reject (reason required) or edit-and-approve as ``voter``, who always comes from the
         authenticated caller. Refusals raise ``ApprovalError`` (audited); edits that fail validation raise
-        ``InvalidArguments``. Resuming the thread is the caller's (or the worker's) next step."""
+        ``InvalidArguments``. Resuming the thread is the caller's (or the worker's) next step.
+
+        Front ends that show the arguments pass their ``args_digest`` as ``seen_digest``: if an edit
+        replaced them meanwhile, the vote is refused (``ArgumentsChanged``) instead of approving
+        arguments the voter never saw."""
         approver = self.governance.directory.actor(voter)
         request = self.approval(request_id).request
         edited = self._canonical(request.tool, edited_args) if edited_args is not None else None
@@ -431,6 +444,7 @@ class Operations:
             channel=channel,
             edited_args=edited,
             redecide=(lambda args: self.redecide(request, args)) if edited is not None else None,
+            seen_digest=seen_digest,
         )
         waiting = self.stores.approvals.list(status=ApprovalStatus.PENDING, thread_id=after.thread_id)
         if after.final and not waiting:  # durable before the caller hears of it: the worker resumes it

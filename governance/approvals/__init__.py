@@ -11,7 +11,8 @@ Life of a request::
 
 A vote is refused with an :class:`ApprovalError` subclass (and audited as ``approval_vote`` with
 ``accepted: false``) when the request is unknown or no longer pending, the voter is the requester,
-already voted on these arguments, or holds none of the roles still needed. Requirements combine as in
+already voted on these arguments, holds none of the roles still needed, or was shown other arguments
+than the request now holds (``seen_digest``: an edit came between). Requirements combine as in
 :func:`governance.decision.approval_satisfied`: one person fills one slot only. A rejection needs a
 reason and may come from anyone holding a role of any requirement (a qualified approver can veto).
 
@@ -48,7 +49,7 @@ from governance.approvals._rows import (
     approval_requests,
     approval_votes,
 )
-from governance.approvals._rules import _Ballot, _cast, _check_ballot, _due, _expired, _new_request
+from governance.approvals._rules import _Ballot, _cast, _check_ballot, _due, _expired, _new_request, _refusal
 from governance.approvals._values import (
     AlreadyVoted,
     ApprovalConflict,
@@ -57,6 +58,7 @@ from governance.approvals._values import (
     ApprovalRequest,
     ApprovalStatus,
     ApprovalUnusable,
+    ArgumentsChanged,
     NotEntitled,
     ReasonRequired,
     RequestClosed,
@@ -81,6 +83,7 @@ __all__ = [
     "ApprovalStatus",
     "ApprovalStore",
     "ApprovalUnusable",
+    "ArgumentsChanged",
     "NotEntitled",
     "Nudge",
     "ReasonRequired",
@@ -93,6 +96,7 @@ __all__ = [
     "approval_requests",
     "approval_votes",
     "granted_to",
+    "vote_refusal",
 ]
 
 DEFAULT_TTL = timedelta(hours=24)
@@ -206,8 +210,13 @@ class ApprovalStore:
         channel: str,
         edited_args: Mapping[str, Any] | None = None,
         redecide: Callable[[Mapping[str, Any]], Decision] | None = None,
+        seen_digest: str | None = None,
     ) -> ApprovalRequest:
         """Cast a vote; return the request after it, or raise (and audit) an :class:`ApprovalError`.
+
+        ``seen_digest``: the args digest of the arguments the voter was shown. When the request holds
+        other arguments by the time the vote is written (another approver's edit), the vote is refused
+        with :class:`ArgumentsChanged`, so nobody approves arguments they did not see.
 
         Edit-and-approve: pass ``edited_args`` and ``redecide``, which must decide the edited call as the
         requester's call (same actor and context as the original decision) and return the Decision for
@@ -221,6 +230,7 @@ class ApprovalStore:
             channel=channel,
             edited_args=edited_args,
             redecide=redecide,
+            seen_digest=seen_digest,
         )
         _check_ballot(ballot)
         granted = self.granted_roles(_normalise_id(request_id), approver.id)
@@ -443,3 +453,9 @@ def _unusable(request: ApprovalRequest, execution_key: str, args_digest: str) ->
     if request.args_digest != args_digest:
         return f"approval {request.id} is for other arguments (digest {request.args_digest[:12]}…)"
     return f"approval {request.id} was already used by execution {request.consumed_by}; it authorises one"
+
+
+def vote_refusal(request: ApprovalRequest, approver: Actor, *, approve: bool) -> ApprovalError | None:
+    """The refusal an approval (``approve``) or a rejection by ``approver`` would get now, by the rules a
+    vote is checked with; None when it would count. Front ends offer only the votes that would count."""
+    return _refusal(request, approver, approve=approve)

@@ -15,8 +15,10 @@ from typing import Any
 
 from governance.approvals._values import (
     AlreadyVoted,
+    ApprovalError,
     ApprovalRequest,
     ApprovalStatus,
+    ArgumentsChanged,
     NotEntitled,
     ReasonRequired,
     RequestClosed,
@@ -44,6 +46,7 @@ class _Ballot:
     channel: str
     edited_args: Mapping[str, Any] | None
     redecide: Callable[[Mapping[str, Any]], Decision] | None
+    seen_digest: str | None = None  # the arguments the voter was shown; None: whatever they are now
 
 
 def _check_ballot(ballot: _Ballot) -> None:
@@ -59,6 +62,7 @@ def _check_ballot(ballot: _Ballot) -> None:
 def _cast(request: ApprovalRequest, ballot: _Ballot, now: datetime) -> tuple[ApprovalRequest, Vote]:
     """The request after ``ballot``, and the vote to store; raises ApprovalError when refused."""
     _refuse_if_closed(request, ballot)
+    _refuse_if_changed(request, ballot)
     _refuse_if_ineligible(request, ballot)
     if not ballot.approve:
         return _rejected(request, ballot, now)
@@ -67,10 +71,41 @@ def _cast(request: ApprovalRequest, ballot: _Ballot, now: datetime) -> tuple[App
     return _approved(request, ballot, now)
 
 
+def _refusal(request: ApprovalRequest, approver: Actor, *, approve: bool) -> ApprovalError | None:
+    """The refusal a plain approval (or a rejection with a reason) by ``approver`` would get now."""
+    reason = None if approve else "(a reason)"
+    ballot = _Ballot(
+        approver=approver,
+        approve=approve,
+        comment=None,
+        reason=reason,
+        channel="",
+        edited_args=None,
+        redecide=None,
+    )
+    try:
+        _refuse_if_closed(request, ballot)
+        _refuse_if_ineligible(request, ballot)
+    except ApprovalError as refused:
+        return refused
+    return None
+
+
 def _refuse_if_closed(request: ApprovalRequest, ballot: _Ballot) -> None:
     if request.final:
         raise RequestClosed(
             f"{request.id} is already {request.status.value} ({request.status_reason}); votes are closed",
+            request_id=request.id,
+            approver=ballot.approver.id,
+        )
+
+
+def _refuse_if_changed(request: ApprovalRequest, ballot: _Ballot) -> None:
+    if ballot.seen_digest is not None and ballot.seen_digest != request.args_digest:
+        raise ArgumentsChanged(
+            f"the arguments of {request.id} changed since they were shown (an edit: now "
+            f"{request.args_digest[:12]}…, shown {ballot.seen_digest[:12]}…); "
+            "look at them again before voting",
             request_id=request.id,
             approver=ballot.approver.id,
         )

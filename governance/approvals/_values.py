@@ -69,6 +69,10 @@ class ReasonRequired(ApprovalError):
     """A rejection without a reason: the reason is what the agent and the requester are told."""
 
 
+class ArgumentsChanged(ApprovalError):
+    """The request's arguments are no longer those the voter saw (an edit came first): look again."""
+
+
 class ApprovalConflict(ApprovalError):
     """Too many concurrent changes to one request; trying again is safe."""
 

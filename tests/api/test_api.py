@@ -132,6 +132,38 @@ def test_an_edit_shows_the_diff_between_the_proposed_and_the_current_arguments(
     assert shown["changes"] == [{"path": ["delta"], "proposed": -3, "current": -2}]
 
 
+def test_a_vote_on_arguments_an_edit_replaced_is_refused_and_changes_nothing(
+    client: TestClient, auth: Headers
+) -> None:
+    [pending] = start(client, auth, "alice.requester", LAPTOPS)["pending"]
+    url = f"/v1/approvals/{pending['id']}"
+    seen = client.get(url, headers=auth("heidi.finance")).json()["approval"]["args_digest"]
+    line = {**pending["args"]["lines"][0], "quantity": 30}
+    total = round(30 * line["unit_price"], 2)
+    args = {**pending["args"], "lines": [line], "total_amount": total}
+    edited = client.post(f"{url}/edit", json={"args": args}, headers=auth("grace.procure"))
+    assert edited.status_code == 200 and edited.json()["approval"]["status"] == "pending", edited.text
+
+    stale = client.post(f"{url}/approve", json={"args_digest": seen}, headers=auth("heidi.finance"))
+    stale_reject = client.post(
+        f"{url}/reject", json={"args_digest": seen, "reason": "too many"}, headers=auth("heidi.finance")
+    )
+    malformed = client.post(f"{url}/approve", json={"args_digest": "abc"}, headers=auth("heidi.finance"))
+    after = client.get(url, headers=auth("heidi.finance")).json()["approval"]
+
+    problem = assert_problem(stale, 409)
+    assert problem["type"].endswith("arguments-changed") and problem["request_id"] == pending["id"]
+    assert "changed since they were shown" in problem["detail"]
+    assert assert_problem(stale_reject, 409)["type"].endswith("arguments-changed")
+    assert assert_problem(malformed, 422)["errors"][0]["loc"] == ["body", "args_digest"]
+    assert after["status"] == "pending" and [v["approver"] for v in after["votes"]] == ["grace.procure"]
+    current = client.post(
+        f"{url}/approve", json={"args_digest": after["args_digest"]}, headers=auth("heidi.finance")
+    )
+    assert current.json()["approval"]["status"] == "approved"
+    assert current.json()["approval"]["args"]["lines"][0]["quantity"] == 30
+
+
 def test_invalid_input_names_the_field(client: TestClient, auth: Headers) -> None:
     empty = client.post("/v1/threads", json={}, headers=auth("alice.requester"))
     not_json = client.post(
