@@ -22,11 +22,12 @@ from agent.cli.executions import executions_app
 from agent.cli.failures import fail, failing, json_object, load_settings
 from agent.cli.knowledge import ingest, search
 from agent.cli.oversight import autonomy_app, monitors_app, veto, with_oversight
-from agent.cli.render import literal, print_decision, tier_label, visible
+from agent.cli.render import literal, print_decision, tier_label
 from agent.cli.report import report
 from agent.cli.serve import serve, tokens_app
 from agent.cli.slack import slack
 from agent.cli.worker import worker
+from agent.text import visible
 
 if TYPE_CHECKING:
     from agent.settings import Settings

@@ -17,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.cli.failures import fail, failing, json_object, load_settings
-from agent.cli.render import TIER_STYLE, literal, tier_label, visible
+from agent.cli.render import TIER_STYLE, literal, tier_label
+from agent.text import visible
 
 if TYPE_CHECKING:  # the commands import what they use when they run: `opslayer --help` stays fast
     from agent.operations import Operations, VoteOutcome

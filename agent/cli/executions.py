@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.cli.failures import fail, failing, load_settings, short_key
-from agent.cli.render import visible
+from agent.text import visible
 
 if TYPE_CHECKING:  # imported when a command runs: `opslayer --help` stays fast
     from governance.audit import AuditEvent

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
-from agent.cli.render import visible
+from agent.text import visible
 
 if TYPE_CHECKING:
     from agent.settings import Settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -10,6 +9,8 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from agent.text import visible
 
 if TYPE_CHECKING:
     from governance.decision import Decision, Tier
@@ -66,18 +67,6 @@ def print_decision(
 ) -> None:
     border = TIER_STYLE[decision.tier.value].split()[-1]
     console.print(Panel(decision_table(decision, directory), title=title, border_style=border, expand=False))
-
-
-# Characters a terminal would act on or hide: C0/C1 controls (ANSI escapes start with ESC), zero-width
-# characters and bidirectional overrides that reorder what is shown. Newlines and tabs stay.
-_HIDDEN = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
-)
-
-
-def visible(text: object) -> str:
-    """``text`` with every control, zero-width and bidi character shown as ``<U+XXXX>``."""
-    return _HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(text))
 
 
 def literal(text: object, style: str = "") -> Text:
