@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from agent.cli.app import app
 from governance.audit import AuditLog, EventKind
+from governance.directory import DEFAULT_DIRECTORY_PATH
 from governance.store import sqlite_engine
 
 PO = {
@@ -280,6 +282,46 @@ def test_audit_commands_print_hostile_text_from_the_trail_literally(cli: CliRunn
     assert code == 0 and out == "1:[/]<U+001B>[2J\n"
     code, out = invoke(cli, "audit", "verify")
     assert code == 1 and "id=[/]<U+001B>[2J: payload or fields edited" in flat(out) and "\x1b" not in out
+
+
+def test_no_command_reads_markup_or_shows_hidden_characters_from_what_it_prints(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = "see [/] [red]x[/] \x1b[31m\u202eevil"
+    shown = "see [/] [red]x[/] <U+001B>[31m<U+202E>evil"
+    code, _ = invoke(
+        cli, "autonomy", "pause", "--tool", "itsm_add_*", "--reason", hostile, "--as", "erin.change"
+    )
+    assert code == 0
+    note = {"number": "INC0010047", "text": "hello there"}
+    explained = cli.invoke(
+        app,
+        [
+            "policy",
+            "explain",
+            "--tool",
+            "itsm_add_work_note",
+            "--as",
+            "carol.desk",
+            "--args",
+            json.dumps(note),
+        ],
+        env={"COLUMNS": "300"},
+    )
+    unknown = cli.invoke(app, ["policy", "explain", "--tool", "[/]", "--as", "carol.desk"])
+    directory = tmp_path / "directory.yaml"
+    people = yaml.safe_load(DEFAULT_DIRECTORY_PATH.read_text())
+    people["people"][0]["display_name"] = hostile
+    directory.write_text(yaml.safe_dump(people), encoding="utf-8")
+    monkeypatch.setenv("OPSLAYER_DIRECTORY_FILE", str(directory))
+    users = cli.invoke(app, ["users"], env={"COLUMNS": "300"})
+
+    for result in (explained, unknown, users):
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+        assert "\x1b" not in result.output and "\u202e" not in result.output
+    assert explained.exit_code == 0 and shown in flat(explained.output)
+    assert "[/]" in unknown.output
+    assert users.exit_code == 0 and shown in flat(users.output)
 
 
 def test_chat_approve_from_cli_executes_the_po_once(cli: CliRunner, tmp_path: Path) -> None:

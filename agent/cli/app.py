@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -22,7 +21,7 @@ from agent.cli.executions import executions_app
 from agent.cli.failures import fail, failing, json_object, load_settings
 from agent.cli.knowledge import ingest, search
 from agent.cli.oversight import autonomy_app, monitors_app, veto, with_oversight
-from agent.cli.render import literal, print_decision, tier_label
+from agent.cli.render import LiteralConsole, literal, print_decision, tier_label
 from agent.cli.report import report
 from agent.cli.serve import serve, tokens_app
 from agent.cli.slack import slack
@@ -55,7 +54,7 @@ app.command()(worker)
 app.command()(slack)
 app.command()(report)
 
-console = Console()
+console = LiteralConsole()
 
 
 def main() -> None:
@@ -200,10 +199,8 @@ def policy_check(
     except (PolicyError, DirectoryError) as exc:
         fail(str(exc))
     policy = governance.policy.policy
-    console.print(
-        f"[green]ok[/] {governance.policy.version}: {len(policy.rules)} rules, {len(policy.limits)} limits, "
-        f"{len(policy.windows)} windows"
-    )
+    counts = f"{len(policy.rules)} rules, {len(policy.limits)} limits, {len(policy.windows)} windows"
+    console.print(Text.assemble(("ok", "green"), f" {governance.policy.version}: {counts}"))
     step_up = [rule.id for rule in policy.rules if rule.step_up]
     if step_up:  # approvals of these are given signed in on the review page, never by a click in chat
         console.print(literal(f"step-up (approved on the review page only): {', '.join(step_up)}"))

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.cli.failures import fail, failing, json_object, load_settings
-from agent.cli.render import TIER_STYLE, literal, tier_label
+from agent.cli.render import TIER_STYLE, LiteralConsole, literal, tier_label
 from agent.text import visible
 
 if TYPE_CHECKING:  # the commands import what they use when they run: `opslayer --help` stays fast
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # the commands import what they use when they run: `opslayer 
     from governance.approvals import ApprovalRequest
 
 approvals_app = typer.Typer(help="Review actions waiting for approval.", no_args_is_help=True)
-console = Console()
+console = LiteralConsole()
 _STATUSES = ("pending", "approved", "rejected", "expired", "all")
 
 
@@ -63,7 +63,7 @@ def _repl(ops: Operations, as_user: str, thread: str | None) -> None:
     console.print(Text.assemble("opslayer chat as ", (as_user, "bold"), " — empty line or Ctrl-D to leave."))
     while True:
         try:
-            line = console.input("[bold cyan]you>[/] ").strip()
+            line = console.input(Text("you> ", style="bold cyan")).strip()
         except EOFError:
             break
         if not line:
@@ -72,7 +72,7 @@ def _repl(ops: Operations, as_user: str, thread: str | None) -> None:
             result = ops.send(line, actor=as_user, thread=thread)
         except ThreadBusy as busy:  # waiting for approval: stay, say so, offer a new thread
             console.print(literal(f"{busy}", style="yellow"))
-            if console.input("Start a new thread with this message? [y/N] ").strip().lower() != "y":
+            if console.input(Text("Start a new thread with this message? [y/N] ")).strip().lower() != "y":
                 continue
             result = ops.send(line, actor=as_user)
         thread = result.thread_id
@@ -83,7 +83,7 @@ def print_turn(out: Console, result: TurnResult) -> None:
     """The decisions taken in the turn, with their tiers, then the answer or what waits for approval."""
     for event in result.events:
         if event.kind == "decision" and event.payload.get("stage") in ("plan", "validation"):
-            line = Text.from_markup(f"  {tier_label(str(event.payload.get('tier', 'deny')))} ")
+            line = Text.assemble("  ", tier_label(str(event.payload.get("tier", "deny"))), " ")
             line.append(visible(event.payload.get("tool")))
             line.append(" " + visible("; ".join(event.payload.get("reasons", []))), style="dim")
             out.print(line)

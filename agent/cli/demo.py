@@ -50,7 +50,7 @@ PO_30K = {
 def run_demo(base: Settings, console: Console) -> None:
     settings = base.model_copy(update={"home": base.home / "demo"})
     _fresh_state(settings)
-    console.print(Rule("[bold]opslayer[/] — governed operations, offline walk-through"))
+    console.print(Rule(Text.assemble(("opslayer", "bold"), " — governed operations, offline walk-through")))
     summary = reset_local_systems(settings.systems_db)
     console.print(
         f"Seeded reference systems in {settings.home}: {summary.incidents} incidents, {summary.cis} CIs, "
@@ -91,8 +91,10 @@ def run_demo(base: Settings, console: Console) -> None:
     _left_pending(console, settings, session)
     result = session.deps.audit.verify()
     console.print(Rule("10. The audit trail"))
-    status = "[green]audit chain intact[/]" if result.ok else f"[red]audit chain broken[/]: {result}"
-    console.print(f"{status}: {result.checked} events verified.")
+    status = (
+        Text("audit chain intact", "green") if result.ok else Text(f"audit chain broken: {result}", "red")
+    )
+    console.print(Text.assemble(status, f": {result.checked} events verified."))
     console.print(f"Explore them: OPSLAYER_HOME={settings.home} opslayer audit tail -n 40")
     _impact_report(console, settings)
 
@@ -145,7 +147,7 @@ def _approve_elsewhere(console: Console, settings: Settings, approval_id: str) -
     env = {**os.environ, "OPSLAYER_HOME": str(settings.home)}
     for person in ("grace.procure", "heidi.finance"):
         command = ["approvals", "approve", approval_id, "--as", person, "--comment", "budgeted in Q4 plan"]
-        console.print(f"[dim]$ opslayer {' '.join(command)}[/]")
+        console.print(Text(f"$ opslayer {' '.join(command)}", "dim"))
         done = subprocess.run(
             [sys.executable, "-m", "agent", *command], env=env, capture_output=True, text=True
         )
@@ -158,8 +160,8 @@ def _show_po_once(console: Console, session: AgentSession) -> None:
     laptops = [
         po for po in orders if any(line.sku == "LAP-14-PRO" and line.quantity == 40 for line in po.lines)
     ]
-    count = f"[bold]{len(laptops)}[/] (exactly once)"
-    console.print(f"Purchase orders for 40 × LAP-14-PRO in the procurement system: {count}")
+    count = Text.assemble((str(len(laptops)), "bold"), " (exactly once)")
+    console.print(Text.assemble("Purchase orders for 40 × LAP-14-PRO in the procurement system: ", count))
 
 
 def _denied_change(console: Console, settings: Settings) -> None:
@@ -248,7 +250,7 @@ def _oversight(console: Console, base: Settings) -> None:
     ops = Operations(settings, clock=clock, notifier=_PrintingNotifier(console))
     worker = Worker(settings, operations=ops, worker_id="demo-worker", clock=clock)
     console.print(Rule("8. Oversight over time: a monitor that trips, a veto window, an escalation"))
-    console.print(f"[dim]policy: {settings.policy_file} (the worker runs on a demo clock)[/]")
+    console.print(Text(f"policy: {settings.policy_file} (the worker runs on a demo clock)", "dim"))
     # The worker, the stores and the audit trail all keep the demo clock: moving it moves them together.
     _monitor(console, ops, worker, clock)
     _veto_window(console, ops, worker, clock)

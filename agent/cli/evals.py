@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
+
+from agent.cli.render import LiteralConsole
 
 eval_app = typer.Typer(
     help="Run the eval suite (scenarios scored on the systems' final state) and write reports.",
     invoke_without_command=True,
 )
-console = Console(highlight=False)
+console = LiteralConsole(highlight=False)
 
 
 @eval_app.callback()

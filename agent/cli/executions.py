@@ -11,12 +11,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from agent.cli.failures import fail, failing, load_settings, short_key
+from agent.cli.render import LiteralConsole
 from agent.text import visible
 
 if TYPE_CHECKING:  # imported when a command runs: `opslayer --help` stays fast
@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # imported when a command runs: `opslayer --help` stays fast
 executions_app = typer.Typer(
     help="Inspect executed tool calls; settle the ones a crash left started.", no_args_is_help=True
 )
-console = Console()
-errors = Console(stderr=True)
+console = LiteralConsole()
+errors = LiteralConsole(stderr=True)
 
 _STATUS_STYLE = {"started": "yellow", "completed": "green", "failed": "red"}
 

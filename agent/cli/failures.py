@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.text import Text
 
+from agent.cli.render import LiteralConsole
 from agent.text import visible
 
 if TYPE_CHECKING:
     from agent.settings import Settings
     from governance.executions import ExecutionInProgress
 
-errors = Console(stderr=True)
+errors = LiteralConsole(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from agent.cli.failures import load_settings
+from agent.cli.render import LiteralConsole, literal
 
 if TYPE_CHECKING:
     from agent.settings import Settings
     from knowledge import Hit, IngestProgress, IngestSummary, KnowledgeStore, ProgressCallback
 
-console = Console()
-errors = Console(stderr=True)
+console = LiteralConsole()
+errors = LiteralConsole(stderr=True)
 
 
 class KindChoice(StrEnum):
@@ -47,7 +47,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 def _error(message: str) -> None:
     """One line on stderr, never wrapped, so that scripts can read it."""
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    errors.print(Text.assemble(("error: ", "bold red"), literal(message)), highlight=False, soft_wrap=True)
 
 
 def _open_store(settings: Settings) -> KnowledgeStore:
@@ -232,6 +232,7 @@ def _print_hits(query: str, hits: list[Hit]) -> None:
         return
     for rank, hit in enumerate(hits, start=1):
         citation = hit.citation
-        console.print(f"[bold]{rank}. {escape(hit.title)}[/]  [cyan]{escape(citation.id)}[/]", soft_wrap=True)
-        section = f"[dim]{escape(citation.section)}[/] — " if citation.section else ""
-        console.print(f"   {section}{escape(citation.snippet)}", highlight=False)
+        heading = Text.assemble(literal(f"{rank}. {hit.title}", "bold"), "  ", literal(citation.id, "cyan"))
+        console.print(heading, soft_wrap=True)
+        section = literal(f"{citation.section} — ", "dim") if citation.section else ""
+        console.print(Text.assemble("   ", section, literal(citation.snippet)), highlight=False)

@@ -13,11 +13,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from agent.cli.failures import fail, failing, load_settings
-from agent.cli.render import literal
+from agent.cli.render import LiteralConsole, literal
 
 if TYPE_CHECKING:
     from agent.operations import Operations
@@ -29,7 +28,7 @@ autonomy_app = typer.Typer(
     help="Pause and resume the agent's autonomy (the kill switch).", no_args_is_help=True
 )
 monitors_app = typer.Typer(help="Monitors of the policy and their trips; clear a trip.", no_args_is_help=True)
-console = Console()
+console = LiteralConsole()
 
 _AS = "The person acting (from the directory); the policy's autonomy section says who may."
 

@@ -1,8 +1,14 @@
-"""Rich rendering of decisions for people at a terminal."""
+"""Rich rendering for people at a terminal: every string shown as it is.
+
+The CLI prints through :class:`LiteralConsole` only: no string it is given is read as markup or emoji
+codes, and hidden characters are shown (:func:`agent.text.visible`), so text from a person, a model, a
+backend or a configuration file can neither hide part of itself nor crash a command (``[/]``). Styling
+is built as rich ``Text``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,9 +25,19 @@ if TYPE_CHECKING:
 TIER_STYLE = {"auto": "green", "notify": "cyan", "approve": "yellow", "deny": "bold red"}
 
 
-def tier_label(tier: Tier | str) -> str:
+class LiteralConsole(Console):
+    """A rich console that shows every string literally (see the module's docstring)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(markup=False, emoji=False, **options)
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(visible(text), **options)
+
+
+def tier_label(tier: Tier | str) -> Text:
     name = tier if isinstance(tier, str) else tier.value
-    return f"[{TIER_STYLE.get(name, 'bold red')}]{escape(name)}[/]"
+    return literal(name, TIER_STYLE.get(name, "bold red"))
 
 
 def resolve_targets(targets: tuple[str, ...], directory: Directory) -> list[str]:
@@ -56,7 +72,7 @@ def decision_table(decision: Decision, directory: Directory) -> Table:
     if decision.notify:
         table.add_row("notify", "; ".join(resolve_targets(decision.notify, directory)))
     for error in decision.condition_errors:
-        table.add_row("fail closed", f"[red]{error}[/]")
+        table.add_row("fail closed", literal(error, "red"))
     table.add_row("policy", decision.policy_version)
     table.add_row("args digest", decision.args_digest[:16] + "…")
     return table

@@ -13,17 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from agent.cli.failures import fail, failing, load_settings
-from agent.cli.render import literal
+from agent.cli.render import LiteralConsole, literal
 
 if TYPE_CHECKING:
     from governance.impact import Impact
 
-console = Console()
-progress = Console(stderr=True)
+console = LiteralConsole()
+progress = LiteralConsole(stderr=True)
 
 
 class PeriodChoice(StrEnum):

@@ -8,14 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from agent.cli.failures import fail, failing, load_settings
-from agent.cli.render import literal
+from agent.cli.render import LiteralConsole, literal
 
 tokens_app = typer.Typer(help="Personal API tokens for the HTTP API.", no_args_is_help=True)
-console = Console()
+console = LiteralConsole()
 
 
 def serve(
