@@ -181,23 +181,24 @@ class TokenStore:
             row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
         return None if row is None else _record(row._asdict())
 
-    def revoke(self, token_id: str, *, by: str, person: str | None = None) -> TokenRecord:
-        """Revoke a token (``person``: only if it is theirs); revoking twice keeps the first revocation."""
+    def revoke(self, token_id: str, *, by: str, person: str | None = None) -> tuple[TokenRecord, bool]:
+        """Revoke a token (``person``: only if it is theirs); the token as it now is, and whether this
+        call revoked it. Revoking twice keeps the first revocation (and changes nothing)."""
         record = self.get(token_id)
         if record is None or (person is not None and record.person != person):
             raise NoSuchToken(token_id)
         if record.revoked_at is not None:
-            return record
+            return record, False
         now = self._now()
         with self._engine.begin() as conn:
-            conn.execute(
+            changed = conn.execute(
                 update(api_tokens)
                 .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
                 .values(revoked_at=_iso(now), revoked_by=by)
-            )
+            ).rowcount
         revoked = self.get(token_id)
         assert revoked is not None  # tokens are never deleted
-        return revoked
+        return revoked, changed == 1
 
     def _now(self) -> datetime:
         now = self._clock()

@@ -128,3 +128,14 @@ def test_a_request_waits_only_for_those_whose_approval_would_still_count(ops: Op
     assert [r.id for r in ops.approvals(actionable_by="heidi.finance")] == [request.id]
     assert ops.rejectable("grace.procure", [after]) == [after]  # a qualified approver may still reject
     assert ops.rejectable("alice.requester", [after]) == []
+
+
+def test_revoking_a_token_again_changes_nothing_and_audits_nothing(ops: Operations) -> None:
+    issued = ops.create_token("alice.requester", expires_in=None)
+    first = ops.revoke_token(issued.record.id, by="alice.requester")
+
+    again = ops.revoke_token(issued.record.id, by="dave.incident")
+
+    assert again.revoked_by == "alice.requester" and again.revoked_at == first.revoked_at
+    revoked = [e for e in ops.audit_events() if e.kind == "token_revoked"]
+    assert [e.actor for e in revoked] == ["alice.requester"]

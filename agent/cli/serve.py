@@ -120,4 +120,5 @@ def tokens_revoke(
             record = ops.revoke_token(token_id, by=as_user)
         except NoSuchToken as missing:
             fail(str(missing))
-    console.print(literal(f"Token {record.id} of {record.person} revoked."))
+    when = record.revoked_at.strftime("%Y-%m-%d %H:%M UTC") if record.revoked_at else "?"
+    console.print(literal(f"Token {record.id} of {record.person} revoked by {record.revoked_by} at {when}."))

@@ -636,10 +636,12 @@ class Operations:
         return self.stores.tokens.list(person=person)
 
     def revoke_token(self, token_id: str, *, by: str, person: str | None = None) -> TokenRecord:
-        """Revoke (``person``: only one of theirs; ``NoSuchToken`` otherwise); audited."""
-        record = self.stores.tokens.revoke(token_id, by=by, person=person)
-        payload = {"token_id": record.id, "person": record.person}
-        self.stores.audit.append(EventKind.TOKEN_REVOKED, payload, actor=by)
+        """Revoke (``person``: only one of theirs; ``NoSuchToken`` otherwise); audited when this call
+        revoked it. A token already revoked stays as it was: its ``revoked_by`` names who did."""
+        record, revoked = self.stores.tokens.revoke(token_id, by=by, person=person)
+        if revoked:
+            payload = {"token_id": record.id, "person": record.person}
+            self.stores.audit.append(EventKind.TOKEN_REVOKED, payload, actor=by)
         return record
 
     def authenticate(self, token: str) -> Person:

@@ -87,8 +87,9 @@ def test_a_revoked_token_never_authenticates_again(open_engine: OpenEngine) -> N
 
     with pytest.raises(NoSuchToken):  # not hers to revoke: as if it did not exist
         store.revoke(other.record.id, by="alice.requester", person="alice.requester")
-    revoked = store.revoke(issued.record.id, by="alice.requester", person="alice.requester")
-    again = store.revoke(issued.record.id, by="someone.else")
+    revoked, first = store.revoke(issued.record.id, by="alice.requester", person="alice.requester")
+    again, second = store.revoke(issued.record.id, by="someone.else")
+    assert first and not second
 
     assert revoked.revoked_by == "alice.requester" and again.revoked_at == revoked.revoked_at
     with pytest.raises(RevokedToken):
