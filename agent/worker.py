@@ -52,8 +52,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -225,31 +225,9 @@ class Worker:
             thread = item.subject if item.kind == RESUME else None
             self.operations.stores.audit.append(WORK_DEAD, {**payload, "worker": self.id}, thread_id=thread)
 
-    @contextmanager
-    def _renewing(self, item: WorkItem) -> Iterator[None]:
+    def _renewing(self, item: WorkItem) -> AbstractContextManager[None]:
         """Renew the lease every third of its length while the work runs."""
-        done = threading.Event()
-
-        def renew() -> None:
-            while not done.wait(self._lease_for.total_seconds() / 3):
-                try:
-                    if self.queue.renew(item, self.id, lease_for=self._lease_for) is None:
-                        log.warning(
-                            "worker %s: the lease of %s %s was taken over", self.id, item.kind, item.subject
-                        )
-                        return
-                except Exception:
-                    log.exception(
-                        "worker %s: renewing the lease of %s %s failed", self.id, item.kind, item.subject
-                    )
-
-        renewer = threading.Thread(target=renew, name=f"renew-{item.id}", daemon=True)
-        renewer.start()
-        try:
-            yield
-        finally:
-            done.set()
-            renewer.join()
+        return self.queue.renewing(item, self.id, lease_for=self._lease_for)
 
     def resume_now(self, thread: str) -> TurnResult | None:
         """Resume ``thread`` here and now under its work lease, as a worker would (the CLI after a vote,

@@ -27,6 +27,8 @@ worker's business (the executions ledger keeps every side effect to one).
 from __future__ import annotations
 
 import builtins
+import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,6 +78,8 @@ SLACK_FORGET = "slack-forget"
 """Kind (and subject) of the worker's pass forgetting what the Slack app no longer needs."""
 OVERSIGHT = "oversight"
 """Kind (and subject) of the worker's oversight pass: veto windows, reminders, escalations, monitors."""
+
+_log = logging.getLogger("opslayer.work")
 
 DEFAULT_MAX_ATTEMPTS = 8
 _BACKOFF_BASE = timedelta(seconds=1)
@@ -163,26 +167,30 @@ class WorkQueue:
         now = self._now()
         due = now if due_at is None else _utc(due_at)
         with self._transaction() as conn:
-            inserted = conn.execute(
-                _insert(conn)
-                .values(
-                    kind=kind,
-                    subject=subject,
-                    state=WorkState.PENDING.value,
-                    due_at=due,
-                    lease_seq=0,
-                    generation=0,
-                    attempts=0,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["kind", "subject"])
-                .returning(work_items.c.id)
-            ).first()
-            item = self._locked_row(conn, work_items.c.kind == kind, work_items.c.subject == subject)
-            assert item is not None  # inserted above, or there already; rows are never deleted
-            if inserted is not None:
-                return item
-            return self._set(conn, item, _reopened(item, due, now), now)
+            return self._enqueue(conn, kind, subject, due, now)
+
+    def _enqueue(self, conn: Connection, kind: str, subject: str, due: datetime, now: datetime) -> WorkItem:
+        """Enqueue as :meth:`enqueue` does, inside the caller's transaction ``conn``."""
+        inserted = conn.execute(
+            _insert(conn)
+            .values(
+                kind=kind,
+                subject=subject,
+                state=WorkState.PENDING.value,
+                due_at=due,
+                lease_seq=0,
+                generation=0,
+                attempts=0,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["kind", "subject"])
+            .returning(work_items.c.id)
+        ).first()
+        item = self._locked_row(conn, work_items.c.kind == kind, work_items.c.subject == subject)
+        assert item is not None  # inserted above, or there already; rows are never deleted
+        if inserted is not None:
+            return item
+        return self._set(conn, item, _reopened(item, due, now), now)
 
     # --- workers ------------------------------------------------------------------------------------
 
@@ -216,14 +224,37 @@ class WorkQueue:
 
     def lease_now(self, kind: str, subject: str, worker_id: str, *, lease_for: timedelta) -> WorkItem | None:
         """Queue ``kind`` work on ``subject`` and lease it to ``worker_id`` at once, whenever it was due
-        (someone is waiting for it); None when another worker's lease on it is current."""
-        self.enqueue(kind, subject)
+        (someone is waiting for it), in one transaction: no worker leases it in between. None when
+        another worker's lease on it is current."""
         now = self._now()
         with self._transaction() as conn:
-            item = self._locked_row(conn, work_items.c.kind == kind, work_items.c.subject == subject)
-            if item is None or item.state is not WorkState.PENDING or item.leased_at(now):
+            item = self._enqueue(conn, kind, subject, now, now)
+            if item.state is not WorkState.PENDING or item.leased_at(now):
                 return None
             return self._set(conn, item, _leased(item, worker_id, now + lease_for), now)
+
+    @contextmanager
+    def renewing(self, item: WorkItem, worker_id: str, *, lease_for: timedelta) -> Iterator[None]:
+        """Renew ``worker_id``'s lease of ``item`` every third of ``lease_for`` while the block runs, so
+        work that outlasts one lease keeps it. A lease taken over meanwhile is not renewed again."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(lease_for.total_seconds() / 3):
+                try:
+                    if self.renew(item, worker_id, lease_for=lease_for) is None:
+                        _log.warning("the lease of %s %s was taken over", item.kind, item.subject)
+                        return
+                except Exception:
+                    _log.exception("renewing the lease of %s %s failed", item.kind, item.subject)
+
+        renewer = threading.Thread(target=renew, name=f"renew-{item.id}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
 
     def renew(self, item: WorkItem, worker_id: str, *, lease_for: timedelta) -> WorkItem | None:
         """Extend the lease to now + ``lease_for``; None when the lease is no longer this worker's."""

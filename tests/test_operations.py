@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from agent.operations import Operations
+from agent.run.errors import ThreadBusy
 from agent.settings import Settings
 from governance.approvals import ApprovalStatus, SelfApproval
 from tools.errors import InvalidArguments
@@ -139,3 +140,32 @@ def test_revoking_a_token_again_changes_nothing_and_audits_nothing(ops: Operatio
     assert again.revoked_by == "alice.requester" and again.revoked_at == first.revoked_at
     revoked = [e for e in ops.audit_events() if e.kind == "token_revoked"]
     assert [e.actor for e in revoked] == ["alice.requester"]
+
+
+def test_a_turn_on_a_thread_another_turn_holds_is_refused_and_changes_nothing(ops: Operations) -> None:
+    first = ops.send("what is the stock of MON-27-4K at AMS-1?", actor="carol.desk")
+    held = ops.stores.work.lease_now("resume", first.thread_id, "elsewhere", lease_for=timedelta(minutes=5))
+    assert held is not None  # another process's turn (or a worker's resume) on the thread
+
+    with pytest.raises(ThreadBusy, match="busy with another turn"):
+        ops.send("and at BER-2?", actor="carol.desk", thread=first.thread_id)
+    asked = [m for m in ops.thread(first.thread_id).messages if m["role"] == "human"]
+    assert len(asked) == 1
+    ops.stores.work.complete(held, "elsewhere")
+
+    later = ops.send("and at BER-2?", actor="carol.desk", thread=first.thread_id)
+    assert (
+        later.answer and len([m for m in ops.thread(first.thread_id).messages if m["role"] == "human"]) == 2
+    )
+
+
+def test_a_turn_refused_on_a_waiting_thread_leaves_its_queued_resume(ops: Operations) -> None:
+    waiting = ops.send("write off 3 damaged MON-27-4K at AMS-1", actor="carol.desk")
+    [request] = waiting.pending
+    assert ops.vote(request.id, voter="frank.warehouse", approve=True, channel="test").can_resume
+
+    with pytest.raises(ThreadBusy, match="waiting for approval"):
+        ops.send("and?", actor="carol.desk", thread=waiting.thread_id)
+    leased = ops.stores.work.lease("a-worker", limit=5, lease_for=timedelta(minutes=1))
+
+    assert [(item.kind, item.subject) for item in leased] == [("resume", waiting.thread_id)]

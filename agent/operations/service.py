@@ -259,14 +259,20 @@ class Operations:
     ) -> TurnResult:
         """One user turn: a new thread unless ``thread`` names one; the governed run's result.
 
-        ``on_event`` receives the turn's events while it runs (:mod:`agent.run.events`)."""
+        ``on_event`` receives the turn's events while it runs (:mod:`agent.run.events`). A turn on an
+        existing thread holds the thread's lease (:meth:`_writing`): ``ThreadBusy`` while another turn or
+        a resume runs on it, in any process."""
         self.person(actor)
-        if thread is not None:
-            _check_thread_id(thread)
-        thread_id = thread if thread is not None else f"t-{uuid.uuid4().hex[:12]}"
-        with self._resumed_later_on_failure(thread_id):
+        if thread is None:
+            thread_id = f"t-{uuid.uuid4().hex[:12]}"
+            with self._resumed_later_on_failure(thread_id):
+                return self.session.send(
+                    message, actor_id=actor, thread_id=thread_id, channel=channel, on_event=on_event
+                )
+        _check_thread_id(thread)
+        with self._writing(thread), self._resumed_later_on_failure(thread):
             return self.session.send(
-                message, actor_id=actor, thread_id=thread_id, channel=channel, on_event=on_event
+                message, actor_id=actor, thread_id=thread, channel=channel, on_event=on_event
             )
 
     @_turn("resume")
@@ -276,6 +282,30 @@ class Operations:
         _check_thread_id(thread)
         with self._resumed_later_on_failure(thread):
             return self.session.resume(thread, on_event=on_event)
+
+    @contextmanager
+    def _writing(self, thread: str) -> Iterator[None]:
+        """The thread's one writer while the block runs: its resume lease (``governance.work``), which
+        workers and ``resume_now`` take too, so two turns never write one thread's checkpoints at once
+        (LangGraph requires it), whichever process they run in."""
+        from agent.run.errors import ThreadBusy
+
+        work, holder = self.stores.work, f"turn-{uuid.uuid4().hex[:12]}"
+        lease_for = timedelta(seconds=self.settings.worker_lease_s)
+        lease = work.lease_now(RESUME, thread, holder, lease_for=lease_for)
+        if lease is None:
+            raise ThreadBusy(f"thread {thread!r} is busy with another turn; send again when it has answered")
+        refused = False
+        try:
+            with work.renewing(lease, holder, lease_for=lease_for):
+                yield
+        except ThreadBusy:  # it waits for approval, or stopped part-way: it is for a resume to continue
+            refused = True
+            raise
+        finally:
+            work.complete(lease, holder)
+            if refused:  # a resume queued before this turn took the lease stays queued
+                work.enqueue(RESUME, thread)
 
     @contextmanager
     def _resumed_later_on_failure(self, thread: str) -> Iterator[None]:
