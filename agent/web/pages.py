@@ -158,14 +158,15 @@ def render(
 
 
 def _links(request: Request, who: Visitor | None) -> dict[str, bool]:
-    """Which of the overseers' pages the navigation offers: the service's own rules decide."""
+    """Which of the auditors' and overseers' pages the navigation offers: the service's own rules decide."""
     if who is None:
-        return {"impact": False, "oversight": False}
+        return {"audit": False, "impact": False, "oversight": False}
     from agent.operations.impact import may_read_impact
 
     ops = operations_of(request)
     person = who.person.id
     return {
+        "audit": ops.is_auditor(person),
         "impact": may_read_impact(ops, person),
         "oversight": ops.oversight.may_pause(person) or ops.oversight.may_clear(person),
     }

@@ -3,7 +3,8 @@
 With an API token (``opslayer tokens create --as YOU``) typed into ``/login``; or, behind an auth
 proxy, from the trusted header on ``GET /login`` — believed only from the configured proxy addresses,
 as for the API. Either way the browser gets a session cookie (HttpOnly, SameSite=Strict, Secure over
-https, with Max-Age) naming a row of ``web_sessions``; signing out deletes the row.
+https, with Max-Age) naming a row of ``web_sessions``; signing out deletes the row. A session signed in
+with a token ends when the token is revoked or expires; the sign-in page then says so.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def login_form(request: Request, next: str = "/") -> Response:
     header = request.app.state.trusted_header
     if header is not None and header.name in request.headers:
         return _from_proxy(request, header, _safe_next(next))
-    return _form(request, next=_safe_next(next), error=None, status=200)
+    ended = web_of(request).sessions.ended(request.cookies.get(SESSION_COOKIE))
+    return _form(request, next=_safe_next(next), error=None, ended=ended, status=200)
 
 
 @router.post("/login")
@@ -75,15 +77,16 @@ def _login(request: Request, form: dict[str, str]) -> Response:
             ),
             None,
         )
+    token = form.get("token", "")
     try:
-        person = operations_of(request).authenticate(form.get("token", ""))
+        person = operations_of(request).authenticate(token)
     except (TokenError, UnknownPerson) as bad:
         detail = (
             "the token's person is no longer in the directory" if isinstance(bad, UnknownPerson) else str(bad)
         )
         operations_of(request).refused(None, reason=f"sign-in refused: {detail}", status=401, path="/login")
-        return _form(request, next=next_path, error=f"Sign-in refused: {detail}.", status=401)
-    return _signed_in(request, person.id, next_path)
+        return _form(request, next=next_path, error=f"Sign-in refused: {detail}.", ended=None, status=401)
+    return _signed_in(request, person.id, next_path, token_id=_token_id(token))
 
 
 def _logout(request: Request, form: dict[str, str]) -> Response:
@@ -113,23 +116,30 @@ def _from_proxy(request: Request, header: Any, next_path: str) -> Response:
     except UnknownPerson:
         detail = f"the {header.name} header names no person of the directory"
         return problem_page(request, PageProblem(401, "Not signed in", detail, audited=True), None)
-    return _signed_in(request, person.id, next_path)
+    return _signed_in(request, person.id, next_path, token_id=None)
 
 
-def _signed_in(request: Request, person_id: str, next_path: str) -> Response:
+def _signed_in(request: Request, person_id: str, next_path: str, *, token_id: str | None) -> Response:
     web = web_of(request)
     web.sessions.delete(request.cookies.get(SESSION_COOKIE))  # a new id at every sign-in (no fixation)
-    cookie, _ = web.sessions.create(person_id, lifetime=web.session_lifetime)
+    cookie, _ = web.sessions.create(person_id, lifetime=web.session_lifetime, token_id=token_id)
     response = redirect(next_path)
     set_session_cookie(response, request, cookie, web.session_lifetime)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 
-def _form(request: Request, *, next: str, error: str | None, status: int) -> Response:
+def _form(request: Request, *, next: str, error: str | None, ended: str | None, status: int) -> Response:
     token = secrets.token_urlsafe(32)
     response = render(
-        request, "login.html", who=None, status=status, next=next, error=error, login_csrf=token
+        request,
+        "login.html",
+        who=None,
+        status=status,
+        next=next,
+        error=error,
+        ended=ended,
+        login_csrf=token,
     )
     response.set_cookie(
         LOGIN_COOKIE,
@@ -141,6 +151,11 @@ def _form(request: Request, *, next: str, error: str | None, status: int) -> Res
         path="/login",
     )
     return response
+
+
+def _token_id(token: str) -> str:
+    """The id of a token that just authenticated: ``opl_<id>_<secret>`` (see ``governance.tokens``)."""
+    return token.strip().split("_", 2)[1]
 
 
 def _safe_next(target: str) -> str:
