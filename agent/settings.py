@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from governance.defaults import DEFAULT_SETTLER_ROLES
@@ -136,6 +136,14 @@ class Settings(BaseSettings):
         default=None,
         description="Where people reach this service (https://ops.example.com): links in Slack cards",
     )
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_not_empty(cls, value: object) -> object:
+        # Path("") is the current folder: an empty OPSLAYER_HOME would scatter state wherever one stands
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; unset it for ./.opslayer, or name a folder")
+        return value
 
     @property
     def systems_db(self) -> Path:

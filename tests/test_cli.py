@@ -247,8 +247,8 @@ def test_audit_verify_refuses_a_malformed_head_naming_the_problem(
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["-n", "-5"], "-n must be at least 1, got -5"),
-        (["-n", "0"], "-n must be at least 1, got 0"),
+        (["-n", "-5"], "-n must be from 1 to 1,000,000, got -5"),
+        (["-n", "0"], "-n must be from 1 to 1,000,000, got 0"),
         (["--thread", ""], "--thread must not be blank"),
         (["--thread", "   "], "--thread must not be blank"),
         (["--thread", "t" * 5000], "--thread is 5000 characters long; thread ids have at most 255"),

@@ -18,10 +18,18 @@ from rich.text import Text
 from agent.cli.chat import approvals_app, chat
 from agent.cli.evals import eval_app
 from agent.cli.executions import executions_app
-from agent.cli.failures import fail, failing, json_object, load_settings
+from agent.cli.failures import MAX_EVENTS, fail, failing, json_object, load_settings
 from agent.cli.knowledge import ingest, search
 from agent.cli.oversight import autonomy_app, monitors_app, veto, with_oversight
-from agent.cli.render import LiteralConsole, literal, print_decision, tier_label
+from agent.cli.render import (
+    LiteralConsole,
+    folded_column,
+    literal,
+    print_decision,
+    print_table,
+    tier_label,
+    whole_column,
+)
 from agent.cli.report import report
 from agent.cli.serve import serve, tokens_app
 from agent.cli.slack import slack
@@ -151,10 +159,13 @@ def list_tools(
     if as_json:
         _print_json(registry.describe())
         return
-    table = Table("tool", "side effect", "description", title=f"{len(registry)} tools")
+    table = Table(title=f"{len(registry)} tools")
+    whole_column(table, "tool", [spec.name for spec in registry])
+    folded_column(table, "side effect")
+    folded_column(table, "description", min_width=20)
     for spec in registry:
         table.add_row(spec.name, spec.side_effect.value, spec.description.split("\n")[0])
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command()
@@ -164,24 +175,30 @@ def users(as_json: bool = typer.Option(False, "--json", metavar="")) -> None:
     from governance.directory import DirectoryError
 
     settings = load_settings()
-    try:
-        directory = load_directory(settings)
-    except DirectoryError as exc:
-        fail(str(exc))
+    with failing():
+        try:
+            directory = load_directory(settings)
+        except DirectoryError as exc:
+            fail(str(exc))
     people = [person.model_dump(mode="json") for person in directory]
     if as_json:
         _print_json(people)
         return
-    table = Table("id", "name", "roles", "slack", "manager", title="People")
+    table = Table(title="People")
+    whole_column(table, "id", [p["id"] for p in people])
+    folded_column(table, "name")
+    folded_column(table, "roles", min_width=12)
+    whole_column(table, "slack", [p["slack_user_id"] or "" for p in people])
+    whole_column(table, "manager", [p["manager"] or "" for p in people])
     for person in people:
         table.add_row(
-            person["id"],
-            person["display_name"],
-            ", ".join(sorted(person["roles"])),
-            person["slack_user_id"] or "",
-            person["manager"] or "",
+            literal(person["id"]),
+            literal(person["display_name"]),
+            literal(", ".join(sorted(person["roles"]))),
+            literal(person["slack_user_id"] or ""),
+            literal(person["manager"] or ""),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @policy_app.command("check")
@@ -194,10 +211,11 @@ def policy_check(
     from governance.policy import PolicyError
 
     settings = load_settings()
-    try:
-        governance = load_governance(settings, policy_file=file)
-    except (PolicyError, DirectoryError) as exc:
-        fail(str(exc))
+    with failing(file):
+        try:
+            governance = load_governance(settings, policy_file=file)
+        except (PolicyError, DirectoryError) as exc:
+            fail(str(exc))
     policy = governance.policy.policy
     counts = f"{len(policy.rules)} rules, {len(policy.limits)} limits, {len(policy.windows)} windows"
     console.print(Text.assemble(("ok", "green"), f" {governance.policy.version}: {counts}"))
@@ -223,20 +241,21 @@ def policy_explain(
     from tools.errors import InvalidArguments
 
     settings = load_settings()
-    try:
-        governance = with_oversight(settings, load_governance(settings, policy_file=policy))
-        actor = governance.directory.actor(as_user)
-        decision, notes = explain(
-            governance,
-            tool=tool,
-            raw_args=_json_object(args),
-            actor=actor,
-            now=_parse_time(at),
-            systems=open_systems(settings),
-            usage=open_usage(settings),
-        )
-    except (PolicyError, DirectoryError, InvalidArguments, UnknownPerson) as exc:
-        fail(str(exc))
+    with failing(policy):
+        try:
+            governance = with_oversight(settings, load_governance(settings, policy_file=policy))
+            actor = governance.directory.actor(as_user)
+            decision, notes = explain(
+                governance,
+                tool=tool,
+                raw_args=_json_object(args),
+                actor=actor,
+                now=_parse_time(at),
+                systems=open_systems(settings),
+                usage=open_usage(settings),
+            )
+        except (PolicyError, DirectoryError, InvalidArguments, UnknownPerson) as exc:
+            fail(str(exc))
     if as_json:
         _print_json({**decision.to_dict(), "notes": notes})
         return
@@ -260,11 +279,12 @@ def policy_replay(
     from governance.replay import replay
 
     settings = load_settings()
-    try:
-        governance = load_governance(settings, policy_file=policy)
-    except (PolicyError, DirectoryError) as exc:
-        fail(str(exc))
-    results = list(replay(open_audit(settings), governance.policy, governance.directory))
+    with failing(policy):
+        try:
+            governance = load_governance(settings, policy_file=policy)
+        except (PolicyError, DirectoryError) as exc:
+            fail(str(exc))
+        results = list(replay(open_audit(settings), governance.policy, governance.directory))
     changed = [r for r in results if r.changed]
     if as_json:
         _print_json(
@@ -278,17 +298,16 @@ def policy_replay(
             }
         )
         return
-    table = Table(
-        "seq",
-        "thread",
-        "actor",
-        "tool",
-        "recorded",
-        "under new policy",
-        "rules",
-        title=f"Replay under {governance.policy.version}",
-    )
-    for r in results if all_calls else changed:
+    shown = results if all_calls else changed
+    table = Table(title=f"Replay under {governance.policy.version}")
+    whole_column(table, "seq", [r.seq for r in shown])
+    whole_column(table, "thread", [r.thread_id or "" for r in shown])
+    whole_column(table, "actor", [r.actor for r in shown])
+    whole_column(table, "tool", [r.tool for r in shown])
+    for header in ("recorded", "under new policy"):
+        folded_column(table, header, min_width=7)
+    folded_column(table, "rules", min_width=12)
+    for r in shown:
         table.add_row(
             str(r.seq),
             r.thread_id or "",
@@ -298,7 +317,7 @@ def policy_replay(
             tier_label(r.new_tier),
             ", ".join(r.new_rules),
         )
-    console.print(table)
+    print_table(console, table)
     console.print(f"{len(changed)} of {len(results)} recorded tool calls would change tier.")
 
 
@@ -359,17 +378,27 @@ def audit_tail(
 ) -> None:
     """Show the newest audit events, oldest first."""
 
-    if n < 1:
-        fail(f"-n must be at least 1, got {n}")
+    if not 1 <= n <= MAX_EVENTS:
+        fail(f"-n must be from 1 to {MAX_EVENTS:,}, got {n}")
     if thread is not None and not thread.strip():
         fail("--thread must not be blank")
     if thread is not None and len(thread) > _MAX_THREAD_ID:
         fail(f"--thread is {len(thread)} characters long; thread ids have at most {_MAX_THREAD_ID}")
-    events = _read_audit().tail(n, thread_id=thread)
+    audit = _read_audit()
+    try:
+        events = audit.tail(n, thread_id=thread)
+    except json.JSONDecodeError as exc:  # AuditLog cannot return a damaged event: name it instead
+        fail(_unreadable(audit, exc))
     if as_json:
         _print_json([event.to_dict() for event in events])
         return
-    table = Table("seq", "at", "kind", "actor", "thread", "payload", title="Audit trail")
+    table = Table(title="Audit trail")
+    whole_column(table, "seq", [event.seq for event in events])
+    folded_column(table, "at", min_width=10)
+    whole_column(table, "kind", [event.kind for event in events])
+    whole_column(table, "actor", [event.actor or "" for event in events])
+    whole_column(table, "thread", [event.thread_id or "" for event in events])
+    folded_column(table, "payload", min_width=20)
     for event in events:
         payload = json.dumps(event.payload, ensure_ascii=False)
         cells = (
@@ -382,7 +411,16 @@ def audit_tail(
         )
         # Text, never markup: the trail holds whatever users and backends wrote.
         table.add_row(*(literal(cell) for cell in cells))
-    console.print(table)
+    print_table(console, table)
+
+
+def _unreadable(audit: AuditLog, exc: json.JSONDecodeError) -> str:
+    result = audit.verify()
+    event = f"event seq={result.first_broken_seq}" if not result.ok else "an event"
+    return (
+        f"the audit trail cannot be listed: the payload of {event} is not JSON ({exc.msg}); "
+        "`opslayer audit verify` checks the whole chain"
+    )
 
 
 _MAX_THREAD_ID = 255  # the width of the thread_id columns in the approvals and executions tables

@@ -17,7 +17,15 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.cli.failures import fail, failing, json_object, load_settings
-from agent.cli.render import TIER_STYLE, LiteralConsole, literal, tier_label
+from agent.cli.render import (
+    TIER_STYLE,
+    LiteralConsole,
+    folded_column,
+    literal,
+    print_table,
+    tier_label,
+    whole_column,
+)
 from agent.text import visible
 
 if TYPE_CHECKING:  # the commands import what they use when they run: `opslayer --help` stays fast
@@ -41,7 +49,9 @@ def chat(
 ) -> None:
     """Ask the agent for operational work; every tool call it makes is governed."""
     from agent.operations import Operations
+    from agent.run.errors import ThreadBusy
 
+    text = _message(message) if message is not None and not resume else None
     with failing():
         ops = Operations(load_settings(), dry_run=dry_run)
         ops.person(as_user)
@@ -51,8 +61,12 @@ def chat(
             if thread is None:
                 fail("--resume needs --thread ID")
             _resume(ops, thread)
-        elif message is not None:
-            print_turn(console, ops.send(message, actor=as_user, thread=thread))
+        elif text is not None:
+            try:
+                result = ops.send(text, actor=as_user, thread=thread)
+            except ThreadBusy as busy:
+                fail(_busy(ops, thread, busy))
+            print_turn(console, result)
         else:
             _repl(ops, as_user, thread)
 
@@ -68,15 +82,50 @@ def _repl(ops: Operations, as_user: str, thread: str | None) -> None:
             break
         if not line:
             break
+        if len(line) > MAX_MESSAGE:
+            console.print(literal(_too_long(line), style="yellow"))
+            continue
         try:
             result = ops.send(line, actor=as_user, thread=thread)
         except ThreadBusy as busy:  # waiting for approval: stay, say so, offer a new thread
-            console.print(literal(f"{busy}", style="yellow"))
+            console.print(literal(_busy(ops, thread, busy), style="yellow"))
             if console.input(Text("Start a new thread with this message? [y/N] ")).strip().lower() != "y":
                 continue
             result = ops.send(line, actor=as_user)
         thread = result.thread_id
         print_turn(console, result)
+
+
+MAX_MESSAGE = 20_000  # characters: the API's MessageIn accepts no more
+
+
+def _message(text: str) -> str:
+    """The message to send; exit 2 when it is blank or longer than the API accepts."""
+    if not text.strip():
+        fail('empty message: say what you need, e.g. opslayer chat "summarise INC0010032"')
+    if len(text) > MAX_MESSAGE:
+        fail(_too_long(text))
+    return text
+
+
+def _too_long(text: str) -> str:
+    return f"message is {len(text):,} characters long; at most {MAX_MESSAGE:,} are accepted"
+
+
+def _busy(ops: Operations, thread: str | None, busy: Exception) -> str:
+    """Why the thread takes no new message, and what to do: vote, or resume it once nothing waits.
+    (Busy with another turn, or stopped between tool calls: the service's own words say so.)"""
+    from governance.approvals import ApprovalStatus
+
+    if thread is None or not ops.waiting_for(thread):
+        return str(busy)
+    pending = [r.id for r in ops.approvals(status=ApprovalStatus.PENDING) if r.thread_id == thread]
+    if pending:
+        return f"thread {thread!r} is waiting for approval of {', '.join(pending)}; approve or reject first"
+    return (
+        f"thread {thread!r} must be resumed before it takes a new message (its approvals are decided): "
+        f"opslayer chat --resume --thread {thread}"
+    )
 
 
 def print_turn(out: Console, result: TurnResult) -> None:
@@ -98,8 +147,9 @@ def print_turn(out: Console, result: TurnResult) -> None:
             done = f" {visible(event.payload.get('tool'))} → {event.payload.get('status')}{replay}"
             out.print(Text.assemble("  ", ("executed", "green"), done))
     for request in result.pending:
-        waiting = f" {request.id}: {visible(request.tool)} — needs {_needs(request)}"
-        out.print(Text.assemble("  ", ("waiting for approval", "yellow"), waiting))
+        label, verb = ("veto window", "") if request.veto_window else ("waiting for approval", "needs ")
+        waiting = f" {request.id}: {visible(request.tool)} — {verb}{_needs(request)}"
+        out.print(Text.assemble("  ", (label, "yellow"), waiting))
     if result.answer is not None:
         out.print(
             Panel(
@@ -134,15 +184,12 @@ def approvals_list(
         typer.echo(json.dumps([r.to_dict() for r in requests], indent=2, ensure_ascii=False, default=str))
         return
     table = Table(title="Approvals")
-    for name, values in (
-        ("id", [r.id for r in requests]),
-        ("status", [r.status.value for r in requests]),
-        ("tool", [r.tool for r in requests]),
-        ("requester", [r.requester for r in requests]),
-        ("expires (UTC)", [r.expires_at.strftime("%Y-%m-%d %H:%M") for r in requests]),
-    ):  # never cut an id: the column is as wide as its longest value
-        table.add_column(name, no_wrap=True, min_width=max((len(v) for v in values), default=len(name)))
-    table.add_column("needs", overflow="fold")
+    whole_column(table, "id", [r.id for r in requests])  # copied into `approvals show`: never cut
+    folded_column(table, "status", min_width=9)
+    whole_column(table, "tool", [r.tool for r in requests])
+    whole_column(table, "requester", [r.requester for r in requests])
+    folded_column(table, "expires (UTC)", min_width=10)
+    folded_column(table, "needs", min_width=20)
     for request in requests:
         table.add_row(
             request.id,
@@ -150,9 +197,9 @@ def approvals_list(
             literal(request.tool),
             literal(request.requester),
             request.expires_at.strftime("%Y-%m-%d %H:%M"),
-            _needs(request),
+            literal(_needs(request)),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @approvals_app.command("show")
@@ -178,7 +225,7 @@ def approvals_show(request_id: str, as_json: bool = typer.Option(False, "--json"
         ("thread", request.thread_id),
         ("arguments", json.dumps(dict(request.args), indent=2, ensure_ascii=False)),
         ("args digest", request.args_digest),
-        ("needs", _needs(request)),
+        ("runs" if request.veto_window else "needs", _needs(request)),
         ("why", "\n".join(request.reasons)),
         ("grounded in", ", ".join(str(c.get("id", c)) for c in view.citations) or "(nothing cited)"),
         ("expires", request.expires_at.isoformat(timespec="minutes")),
@@ -240,7 +287,7 @@ def _vote(
             edited_args=edited,
         )
         console.print(literal(f"{outcome.request.id}: {_status(outcome.request)}"))
-        _resume_when_ready(ops, outcome)
+        resume_when_ready(ops, outcome)
 
 
 def _edited(text: str) -> dict[str, Any]:
@@ -248,7 +295,8 @@ def _edited(text: str) -> dict[str, Any]:
     return json_object(text, option="--edit-args", example='{"supplier_id": "SUP-001", "lines": [...], ...}')
 
 
-def _resume_when_ready(ops: Operations, outcome: VoteOutcome) -> None:
+def resume_when_ready(ops: Operations, outcome: VoteOutcome) -> None:
+    """After a vote or a veto: resume the thread here once every approval it waits for is final."""
     from governance.approvals import ApprovalStatus
 
     thread_id = outcome.request.thread_id
@@ -290,4 +338,9 @@ def _status(request: ApprovalRequest) -> str:
 
 
 def _needs(request: ApprovalRequest) -> str:
+    """Who must approve; for a call in its veto window, when it runs and who may stop it."""
+    if request.veto_window:  # its requirements count 0: nobody need approve, a role holder may veto
+        roles = " or ".join(sorted({role for r in request.requirements for role in r.roles}))
+        ends = request.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"runs at {ends} unless someone holding {roles} vetoes it"
     return " and ".join(f"{r.count} × {' or '.join(r.roles)}" for r in request.requirements)

@@ -15,8 +15,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from agent.cli.failures import fail, failing, load_settings, short_key
-from agent.cli.render import LiteralConsole
+from agent.cli.failures import MAX_EVENTS, fail, failing, load_settings, short_key
+from agent.cli.render import LiteralConsole, folded_column, literal, print_table, whole_column
 from agent.text import visible
 
 if TYPE_CHECKING:  # imported when a command runs: `opslayer --help` stays fast
@@ -45,7 +45,7 @@ _KEY_HELP = "The execution key, or a unique prefix of at least 8 characters."
 def executions_list(
     status: StatusChoice | None = typer.Option(None, "--status", help="Only this status (default: all)."),
     thread: str | None = typer.Option(None, "--thread", help="Only this thread."),
-    n: int = typer.Option(50, "-n", min=1, help="How many, the most recently started first."),
+    n: int = typer.Option(50, "-n", min=1, max=MAX_EVENTS, help="How many, the most recently started first."),
     as_json: bool = typer.Option(False, "--json", metavar=""),
 ) -> None:
     """Executed tool calls, newest first; `--status started` shows those that may be stuck."""
@@ -58,17 +58,23 @@ def executions_list(
     if as_json:
         _print_json([record.to_dict() for record in records])
         return
-    table = Table("key", "status", "tool", "thread", "attempts", "started (UTC)", title="Executions")
+    table = Table(title="Executions")
+    whole_column(table, "key", [short_key(record.key) for record in records])
+    folded_column(table, "status", min_width=9)
+    whole_column(table, "tool", [record.tool for record in records])
+    whole_column(table, "thread", [record.thread_id or "" for record in records])
+    folded_column(table, "attempts")
+    folded_column(table, "started (UTC)", min_width=10)
     for record in records:
         table.add_row(
-            short_key(record.key),
+            literal(short_key(record.key)),
             Text(record.status.value, style=_STATUS_STYLE[record.status.value]),
-            record.tool,
-            record.thread_id or "",
+            literal(record.tool),
+            literal(record.thread_id or ""),
             str(record.attempts),
             f"{record.started_at:%Y-%m-%d %H:%M:%S}",
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @executions_app.command("show")
@@ -111,7 +117,7 @@ def executions_settle(
 ) -> None:
     """Record what the backend shows for a call a crash left started; audited, then resume its thread."""
     from agent.operations import Operations
-    from governance.executions.settlement import NotEntitled
+    from governance.executions.settlement import InvalidResult, NotEntitled
 
     status, text = _outcome(completed=completed, failed=failed, result=result, reason=reason)
     with failing():
@@ -119,6 +125,11 @@ def executions_settle(
             settled = Operations(load_settings()).settle(key, status, text=text, operator=as_user)
         except NotEntitled as exc:
             fail(f"{exc} (set by OPSLAYER_SETTLE_ROLES)")
+        except InvalidResult as exc:  # its message stops at five problems: name every one
+            fail(
+                f"the result given is not one {exc.tool} returns: {'; '.join(exc.problems)}. "
+                "Give the record the backend holds, as the tool's JSON"
+            )
     summary = f"{settled.key[:12]}… {visible(settled.tool)}: started → {settled.status.value}"
     console.print(Text(f"{summary}, settled by {as_user}"))
     if settled.thread_id is not None:

@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from agent.cli.failures import fail, failing, load_settings
-from agent.cli.render import LiteralConsole, literal
+from agent.cli.render import LiteralConsole, folded_column, literal, print_table, whole_column
 
 if TYPE_CHECKING:
     from agent.operations import Operations
@@ -108,14 +108,16 @@ def monitors_list(as_json: bool = typer.Option(False, "--json", metavar="")) -> 
             ]
         )
         return
+    trips = [
+        "\n".join(f"{t.id} ({t.scope} {t.subject or ''})".replace(" )", ")") for t in v.trips) for v in views
+    ]
     table = Table(title="Monitors")
-    table.add_column("monitor", no_wrap=True)
+    whole_column(table, "monitor", [view.monitor.id for view in views])
     for name in ("kind", "per", "window", "threshold", "on trip"):
-        table.add_column(name)
-    table.add_column("tripped (RST-…)", overflow="fold")
-    for view in views:
+        folded_column(table, name)
+    whole_column(table, "tripped (RST-…)", trips)  # one trip a line: its id is never folded
+    for view, tripped in zip(views, trips, strict=True):
         monitor = view.monitor
-        trips = ", ".join(f"{t.id} ({t.scope} {t.subject or ''})".replace(" )", ")") for t in view.trips)
         table.add_row(
             literal(monitor.id),
             monitor.kind,
@@ -123,9 +125,9 @@ def monitors_list(as_json: bool = typer.Option(False, "--json", metavar="")) -> 
             monitor.window,
             f"{monitor.threshold:g}",
             monitor.on_trip,
-            literal(trips or "-"),
+            literal(tripped or "-"),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @monitors_app.command("clear")
@@ -145,10 +147,14 @@ def veto(
     reason: str = typer.Option(..., "--reason", help="Why; the agent and the requester are told."),
     actor: str = typer.Option(..., "--as", help="Who vetoes (must hold a role the rule's veto_by names)."),
 ) -> None:
-    """Stop a call waiting out its veto window (a rejection with a reason)."""
+    """Stop a call waiting out its veto window (a rejection with a reason); resumes the thread, so the
+    agent is told why."""
+    from agent.cli.chat import resume_when_ready
+
     with _acting() as ops:
         outcome = ops.oversight.veto(request_id, voter=actor, reason=reason, channel="cli")
-    console.print(literal(f"{outcome.request.id}: {outcome.request.status_reason}"))
+        console.print(literal(f"{outcome.request.id}: {outcome.request.status_reason}"))
+        resume_when_ready(ops, outcome)  # as `approvals reject` does: the agent is told the reason now
 
 
 def with_oversight(settings: Settings, governance: Governance) -> Governance:
@@ -171,14 +177,17 @@ def _now() -> Any:
 
 def _restrictions_table(restrictions: list[Restriction], title: str) -> None:
     table = Table(title=title)
-    table.add_column("id", no_wrap=True)
-    for name in ("by", "scope", "tools", "tier", "since (UTC)"):
-        table.add_column(name)
-    table.add_column("reason", overflow="fold")
+    whole_column(table, "id", [r.id for r in restrictions])
+    whole_column(table, "by", [r.name for r in restrictions])
+    folded_column(table, "scope")
+    whole_column(table, "tools", [", ".join(r.tools) for r in restrictions])
+    folded_column(table, "tier", min_width=7)
+    folded_column(table, "since (UTC)", min_width=10)
+    folded_column(table, "reason", min_width=12)
     for r in restrictions:
         where = r.scope if r.subject is None else f"{r.scope} {r.subject}"
         table.add_row(
-            r.id,
+            literal(r.id),
             literal(r.name),
             literal(where),
             literal(", ".join(r.tools)),
@@ -186,7 +195,7 @@ def _restrictions_table(restrictions: list[Restriction], title: str) -> None:
             f"{r.created_at:%Y-%m-%d %H:%M:%S}",
             literal(r.reason),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 def _print_json(data: Any) -> None:

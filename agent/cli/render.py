@@ -8,11 +8,15 @@ is built as rich ``Text``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.panel import Panel
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -93,3 +97,64 @@ def literal(text: object, style: str = "") -> Text:
 def safe(text: object) -> str:
     """``text`` for interpolation into a markup string: escaped, nothing hidden."""
     return escape(visible(text))
+
+
+def whole_column(table: Table, header: str, values: Iterable[object], **options: Any) -> None:
+    """A column never cut or folded, as wide as its longest value: ids, thread ids, person ids and tool
+    names are copied into other commands (a value spanning lines is measured by its longest line)."""
+    width = max((cell_len(line) for v in values for line in visible(v).split("\n")), default=0)
+    table.add_column(header, no_wrap=True, min_width=max(width, 1), **options)
+
+
+def folded_column(table: Table, header: str, **options: Any) -> None:
+    """A column that folds to fit, never narrower than the longest word of its header (never dropped)."""
+    options.setdefault("min_width", max(len(word) for word in header.split()))
+    table.add_column(header, overflow="fold", **options)
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table`` whole. Its whole columns keep their width and the others fold, never below their
+    ``min_width``; when even that does not fit the console, the table is printed wider (a terminal wraps
+    the lines, a pipe keeps them): a column is never cropped or dropped, as rich would."""
+    console.print(_Whole(table), crop=False)
+
+
+class _Whole:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        table, columns = self.table, self.table.columns
+        natural = [
+            max(Measurement.get(console, options, cell).maximum for cell in (c.header, *c.cells))
+            for c in columns
+        ]
+        floor = [
+            max(n, c.min_width or 1) if c.no_wrap else (c.min_width or 1)
+            for n, c in zip(natural, columns, strict=True)
+        ]
+        padding = table.padding[1] + table.padding[3]
+        chrome = padding * len(columns) + (
+            (2 if table.show_edge else 0) + len(columns) - 1 if table.box else 0
+        )
+        if sum(natural) + chrome > options.max_width:  # rich would shrink any column, even to nothing
+            spare = options.max_width - chrome - sum(floor)
+            widths = _share(floor, [max(n, f) for n, f in zip(natural, floor, strict=True)], spare)
+            for column, width in zip(columns, widths, strict=True):
+                column.width = width
+            options = options.update_width(max(options.max_width, sum(widths) + chrome))
+        yield from console.render(table, options)
+
+
+def _share(floor: list[int], want: list[int], spare: int) -> list[int]:
+    """``floor`` widened towards ``want`` with ``spare`` columns, the narrowest wants first."""
+    widths = list(floor)
+    hungry = sorted(
+        (i for i, (f, w) in enumerate(zip(floor, want, strict=True)) if w > f),
+        key=lambda i: want[i] - floor[i],
+    )
+    for left, i in zip(range(len(hungry), 0, -1), hungry, strict=True):
+        give = min(want[i] - floor[i], max(spare, 0) // left)
+        widths[i] += give
+        spare -= give
+    return widths

@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from agent.cli.failures import fail, failing, load_settings
-from agent.cli.render import LiteralConsole, literal
+from agent.cli.render import LiteralConsole, folded_column, literal, print_table, whole_column
 
 if TYPE_CHECKING:
     from governance.impact import Impact
@@ -113,9 +113,10 @@ def _print_summary(figures: Impact) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
-    tools = Table(
-        "tool", "calls", "without a human", "approvals", "denials", "failed", "saved min", title="By tool"
-    )
+    tools = Table(title="By tool")
+    whole_column(tools, "tool", [name for name, _ in figures.tools])
+    for header in ("calls", "without a human", "approvals", "denials", "failed", "saved min"):
+        folded_column(tools, header)
     for name, tool in figures.tools:
         tools.add_row(
             literal(name),  # a tool name from the trail: shown exactly, markup not read
@@ -126,4 +127,4 @@ def _print_summary(figures: Impact) -> None:
             str(tool.failed_executions),
             f"{tool.minutes_saved:,.0f}",
         )
-    console.print(tools)
+    print_table(console, tools)

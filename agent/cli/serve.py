@@ -15,6 +15,7 @@ from agent.cli.render import LiteralConsole, literal
 
 tokens_app = typer.Typer(help="Personal API tokens for the HTTP API.", no_args_is_help=True)
 console = LiteralConsole()
+_MAX_DAYS = 36_500
 
 
 def serve(
@@ -57,12 +58,16 @@ def tokens_create(
     from governance.tokens import parse_lifetime
 
     settings = load_settings()
-    lifetime = timedelta(days=settings.token_expiry_days)
+    lifetime = timedelta(days=min(settings.token_expiry_days, _MAX_DAYS + 1))
+    option = "OPSLAYER_TOKEN_EXPIRY_DAYS"
     if expires is not None:
+        option = "--expires"
         try:
             lifetime = parse_lifetime(expires)
         except ValueError as exc:
             fail(f"--expires: {exc}")
+    if lifetime > timedelta(days=_MAX_DAYS):  # and a date past the year 9999 cannot be stored at all
+        fail(f"{option}: a token lives at most {_MAX_DAYS}d (100 years); ask for a shorter lifetime")
     with failing():
         issued = Operations(settings).create_token(as_user, expires_in=lifetime, label=label)
     record = issued.record
