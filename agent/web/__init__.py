@@ -28,7 +28,7 @@ __all__ = ["mount"]
 
 def mount(app: FastAPI, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
     """Add the pages to ``app`` (which holds ``state.operations`` and ``state.trusted_header``)."""
-    from agent.web import oversight, records, review, signin
+    from agent.web import fallback, oversight, records, review, signin
 
     now = clock or (lambda: datetime.now(UTC))
     app.state.web = Web(
@@ -40,3 +40,4 @@ def mount(app: FastAPI, settings: Settings, *, clock: Callable[[], datetime] | N
     for router in (signin.router, review.router, records.router, oversight.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    fallback.install(app)

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from typing import TYPE_CHECKING, Any
 
+from agent.text import visible
 from agent.web import forms
 from governance.canonical import canonical_json
 
 if TYPE_CHECKING:
     from agent.operations import ApprovalView, Operations
-    from governance.approvals import ApprovalRequest
+    from governance.approvals import ApprovalRequest, Vote
     from governance.directory import Person
 
 _EXCERPT = 6  # messages of the conversation shown before the request
@@ -33,36 +34,58 @@ def approval_context(
     request = view.request
     proposed = next((e.payload.get("args") for e in view.history if e.kind == "approval_requested"), None)
     acting = bool(ops.actionable(person.id, [request]))
+    rejecting = bool(ops.rejectable(person.id, [request]))
     messages = _messages(ops, request.thread_id)
     answer = _answer(messages) if request.final else None
     execution = view.execution
+    canonical = canonical_json(dict(request.args))
     return {
         "view": view,
         "request": request,
         "readable": list(flatten(request.args)),
-        "canonical_text": canonical_json(dict(request.args)),
+        "canonical_text": visible(canonical),
+        "canonical_marked": visible(canonical) != canonical,
         "changes": changes(proposed, dict(request.args)) if isinstance(proposed, dict) else [],
         "proposed": proposed,
         "limits": _limits(ops, request),
         "needed": _who_may_approve(ops, request),
         "veto": _veto(ops, request) if request.veto_window else None,
         "may_act": acting,
+        "may_reject": rejecting,
         "own": request.requester == person.id,
+        "notice": notice(request, person.id),
         "edit_fields": _edit_fields(ops, request, edit_values) if acting else [],
         "excerpt": [m for m in messages if _said(m)][-_EXCERPT:],
         "answer": answer,
         "execution": execution,
-        # what the page's poll compares: a change of any of these redraws the live part
-        "state": ":".join(
-            str(part)
-            for part in (
-                request.status.value,
-                request.version,
-                execution.status.value if execution is not None else None,
-                answer is not None,
-            )
+        # what the page's poll compares: a change of any of these redraws the parts it concerns
+        "state": _key(
+            request.status.value,
+            request.version,
+            request.args_digest,
+            execution.status.value if execution is not None else None,
+            answer is not None,
         ),
+        # the decision forms are redrawn only when what they offer changes (not when others vote)
+        "decide_key": _key(request.final, acting, rejecting, request.args_digest),
     }
+
+
+def _key(*parts: Any) -> str:
+    return ":".join(str(part) for part in parts)
+
+
+def notice(request: ApprovalRequest, person_id: str) -> str | None:
+    """What the person's own latest vote on the request was (so the page confirms only what happened):
+    approved, edited, rejected, vetoed, or earlier (cast on arguments an edit has replaced since)."""
+    vote: Vote | None = next((v for v in reversed(request.votes) if v.approver == person_id), None)
+    if vote is None:
+        return None
+    if vote.args_digest != request.args_digest:
+        return "earlier"
+    if not vote.approve:
+        return "vetoed" if request.veto_window else "rejected"
+    return "edited" if vote.edited else "approved"
 
 
 def flatten(value: Any, path: str = "") -> Any:

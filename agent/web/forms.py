@@ -4,6 +4,11 @@ Each leaf of the arguments is one input named by its path (``lines.0.quantity``)
 turned into the nested arguments again with the schema's types; the tool's own model then validates
 them inside the operations service, exactly as for an edit over the API, so the page adds no rule of
 its own. Lists keep the items the request has (an approver edits an order's lines, not its shape).
+
+A field comes back exactly as it was unless the approver changed it: its text is shown with hidden
+characters marked (:func:`agent.text.visible`), and text that still reads as shown keeps the request's
+own value, byte for byte. Strings that are long or hold line breaks get a ``textarea`` (an ``input``
+drops line breaks); optional choices and booleans offer "not set", so an absent argument stays absent.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from agent.text import visible
 
 Schema = Mapping[str, Any]
 
@@ -22,11 +29,13 @@ class FormField:
 
     name: str
     label: str
-    kind: str  # "text", "integer", "number", "checkbox", "select"
-    value: str
+    kind: str  # "text", "textarea", "integer", "number", "checkbox", "select"
+    value: str  # as shown: hidden characters marked
     required: bool
     help: str
-    options: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()  # a select's choices as shown ("" first when it may be left unset)
+    choices: tuple[Any, ...] = ()  # the values they stand for
+    original: Any = None  # the request's own value (None when absent)
     minimum: float | None = None
     maximum: float | None = None
     max_length: int | None = None
@@ -54,19 +63,36 @@ def parse(schema: Schema, form: Mapping[str, str], args: Mapping[str, Any]) -> d
         raw = form.get(field.name)
         if field.kind == "checkbox":
             _put(built, field.name, raw is not None)
-            continue
-        text = (raw or "").strip()
-        if not text:
-            if field.required:
-                problems.append(f"{field.name}: a value is required")
-            continue
-        try:
-            _put(built, field.name, _convert(field.kind, text))
-        except ValueError:
-            problems.append(f"{field.name}: {_expected(field.kind)}, not {text[:40]!r}")
+        elif _unchanged(field, raw):
+            if field.original is not None:
+                _put(built, field.name, field.original)
+        else:
+            _take(built, field, _lines(raw or ""), problems)
     if problems:
         raise FormError(problems)
     return built
+
+
+def _unchanged(field: FormField, raw: str | None) -> bool:
+    """Whether the submitted text still reads as shown (browsers send a textarea's line breaks as CRLF)."""
+    return raw is not None and _lines(raw) == _lines(field.value)
+
+
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _take(built: dict[str, Any], field: FormField, raw: str, problems: list[str]) -> None:
+    """Put the value the approver typed or chose; empty leaves an optional argument out."""
+    text = raw if field.kind in ("text", "textarea") else raw.strip()
+    if not text:
+        if field.required:
+            problems.append(f"{field.name}: a value is required")
+        return
+    try:
+        _put(built, field.name, _convert(field, text))
+    except ValueError:
+        problems.append(f"{field.name}: {_expected(field.kind)}, not {text[:40]!r}")
 
 
 def _object_fields(root: Schema, schema: Schema, value: Any, path: tuple[str, ...]) -> Any:
@@ -89,9 +115,11 @@ def _value_fields(root: Schema, schema: Schema, value: Any, path: tuple[str, ...
 
 
 def _leaf(schema: Schema, value: Any, path: tuple[str, ...], required: bool) -> FormField:
-    options = tuple(str(option) for option in schema.get("enum", ()))
-    kind = "select" if options else _KINDS.get(str(schema.get("type")), "text")
-    shown = "" if value is None else ("true" if value is True else str(value))
+    choices = _choices(schema, required)
+    kind = "select" if choices else _KINDS.get(str(schema.get("type")), "text")
+    shown = _shown(value)
+    if kind == "text" and ("\n" in shown or "\r" in shown or (schema.get("maxLength") or 0) > _ONE_LINE):
+        kind = "textarea"
     return FormField(
         name=".".join(path),
         label=" ".join(str(int(p) + 1) if p.isdigit() else p.replace("_", " ") for p in path),
@@ -99,7 +127,9 @@ def _leaf(schema: Schema, value: Any, path: tuple[str, ...], required: bool) -> 
         value=shown,
         required=required and kind != "checkbox",
         help=str(schema.get("description", "")),
-        options=options,
+        options=tuple(_shown(choice) for choice in choices),
+        choices=choices,
+        original=value,
         minimum=schema.get("minimum", schema.get("exclusiveMinimum")),
         maximum=schema.get("maximum", schema.get("exclusiveMaximum")),
         max_length=schema.get("maxLength"),
@@ -107,6 +137,27 @@ def _leaf(schema: Schema, value: Any, path: tuple[str, ...], required: bool) -> 
 
 
 _KINDS = {"integer": "integer", "number": "number", "boolean": "checkbox", "string": "text"}
+_ONE_LINE = 200  # longer strings are free text: a textarea
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return visible(value)
+
+
+def _choices(schema: Schema, required: bool) -> tuple[Any, ...]:
+    """A select's values: the enum's (or, for an optional boolean, true and false), with None first
+    ("not set") when the argument may be absent."""
+    if "enum" in schema:
+        values: tuple[Any, ...] = tuple(schema["enum"])
+    elif schema.get("type") == "boolean" and not required:
+        values = (True, False)
+    else:
+        return ()
+    return values if required else (None, *values)
 
 
 def _resolve(root: Schema, schema: Schema) -> Schema:
@@ -124,7 +175,10 @@ def _without(schema: Schema, key: str) -> dict[str, Any]:
     return {k: v for k, v in schema.items() if k != key}
 
 
-def _convert(kind: str, text: str) -> Any:
+def _convert(field: FormField, text: str) -> Any:
+    kind = field.kind
+    if kind == "select":
+        return field.choices[field.options.index(text)]
     if kind == "integer":
         return int(text)
     if kind == "number":
@@ -136,7 +190,12 @@ def _convert(kind: str, text: str) -> Any:
 
 
 def _expected(kind: str) -> str:
-    return {"integer": "a whole number is needed", "number": "a number is needed"}.get(kind, "invalid")
+    expected = {
+        "integer": "a whole number is needed",
+        "number": "a number is needed",
+        "select": "not a choice",
+    }
+    return expected.get(kind, "invalid")
 
 
 def _put(target: dict[str, Any], path: str, value: Any) -> None:

@@ -20,7 +20,7 @@ _KIND = re.compile(r"^[a-z_]{1,40}$")
 _AUDIT_PAGE = 100
 
 
-@router.get("/threads/{thread_id}")
+@router.get("/threads/{thread_id:path}")
 def show_thread(request: Request, thread_id: str) -> Response:
     return page(request, lambda who: _thread(request, who, thread_id))
 

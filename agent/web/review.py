@@ -3,6 +3,10 @@
 What a person may not see answers 404, exactly as an unknown id does (and is audited); the voter is
 always the signed-in person; every POST checks the session's CSRF token. A vote answers at once:
 the worker resumes the thread, and the page's poll shows the execution when it arrives.
+
+Every decision form carries the digest of the arguments the page showed (``seen``): a vote on
+arguments an edit replaced meanwhile is refused, and the answer is the request page (409) showing the
+current ones. A refusal caused by what others did meanwhile is that page too, never a bare error.
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ SYSTEMS = ("itsm", "inventory", "procurement", "knowledge")
 STATUSES = ("pending", "approved", "rejected", "expired", "all")
 _REQUEST_ID = re.compile(r"^(?i:APR-)?[0-9A-Fa-f]{8}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-# After a vote the page says what happened, from the request's state: the query names which vote.
-_DONE = ("approved", "rejected", "edited", "vetoed")
+_CHANGED = (
+    "The arguments changed since you opened this page (an edit came first), so your decision was not "
+    "recorded. Review the arguments shown now before you decide."
+)
 
 
 def page(request: Request, build: Callable[[Visitor], Response]) -> Response:
@@ -105,6 +111,7 @@ def _queue(request: Request, who: Visitor) -> Response:
         others=others,
         next_after=next_after,
         after=after,
+        queue_state=_queue_state(mine, more_mine, others, next_after),
         systems=SYSTEMS,
         statuses=STATUSES,
         tools=sorted(spec.name for spec in ops.governance.registry),
@@ -112,6 +119,14 @@ def _queue(request: Request, who: Visitor) -> Response:
         next_query=_query({**{k: v for k, v in filters.items() if v}, "after": next_after}),
         first_query=_query({k: v for k, v in filters.items() if v}),
     )
+
+
+def _queue_state(
+    mine: list[ApprovalRequest], more_mine: bool, others: list[ApprovalRequest], next_after: str | None
+) -> str:
+    """What the queue's poll compares: the lists' requests, their statuses and versions."""
+    rows = ",".join(f"{r.id}/{r.status.value}/{r.version}" for r in [*mine, *others])
+    return f"{len(mine)}{'+' if more_mine else ''}|{rows}|{next_after or ''}"
 
 
 def _filters(query: Mapping[str, str]) -> dict[str, Any]:
@@ -221,9 +236,7 @@ def show_approval(request: Request, request_id: str) -> Response:
 async def approve(request: Request, request_id: str) -> Response:
     return await form_post(
         request,
-        lambda who, form: _vote(
-            request, who, request_id, "approved", approve=True, comment=_text(form, "comment")
-        ),
+        lambda who, form: _vote(request, who, request_id, form, approve=True, comment=_text(form, "comment")),
     )
 
 
@@ -231,9 +244,7 @@ async def approve(request: Request, request_id: str) -> Response:
 async def reject(request: Request, request_id: str) -> Response:
     return await form_post(
         request,
-        lambda who, form: _vote(
-            request, who, request_id, "rejected", approve=False, reason=_text(form, "reason")
-        ),
+        lambda who, form: _reject(request, who, request_id, form),
     )
 
 
@@ -274,34 +285,63 @@ def _approval_page(
 ) -> Response:
     ops = operations_of(request)
     view = visible(ops, who, request_id)
-    done = request.query_params.get("done")
-    template = "approval_live.html" if request.query_params.get("live") == "1" else "approval.html"
+    live = request.method == "GET" and request.query_params.get("live") == "1"
     return render(
         request,
-        template,
+        "approval_live.html" if live else "approval.html",
         who=who,
         status=status,
         **details.approval_context(ops, view, who.person, edit_values=edit_values),
-        done=done if done in _DONE else None,
+        live=live,
         error=error,
         problems=problems or [],
     )
 
 
+def _reject(request: Request, who: Visitor, request_id: str, form: Mapping[str, str]) -> Response:
+    reason = _text(form, "reason")
+    if reason is None:
+        visible(operations_of(request), who, request_id)
+        error = "A rejection needs a reason: the agent and the requester are told it."
+        return _approval_page(request, who, request_id, status=422, error=error)
+    return _vote(request, who, request_id, form, approve=False, reason=reason)
+
+
 def _vote(
-    request: Request, who: Visitor, request_id: str, done: str, *, approve: bool, **ballot: Any
+    request: Request, who: Visitor, request_id: str, form: Mapping[str, str], *, approve: bool, **ballot: Any
 ) -> Response:
-    from governance.approvals import ApprovalError, NotEntitled, SelfApproval
+    from governance.approvals import ApprovalError
 
     ops = operations_of(request)
     view = visible(ops, who, request_id)
     try:
-        ops.vote(view.request.id, voter=who.person.id, approve=approve, channel="web", **ballot)
-    except (SelfApproval, NotEntitled) as refused:
+        ops.vote(
+            view.request.id,
+            voter=who.person.id,
+            approve=approve,
+            channel="web",
+            seen_digest=_seen(form),
+            **ballot,
+        )
+    except ApprovalError as refused:
+        return _refused(request, who, request_id, refused)
+    return redirect(f"/approvals/{view.request.id}")
+
+
+def _seen(form: Mapping[str, str]) -> str | None:
+    """The digest of the arguments the page showed (every decision form carries it; a POST made by hand
+    without one is checked as an API vote is)."""
+    return form.get("seen", "")[:64] or None
+
+
+def _refused(request: Request, who: Visitor, request_id: str, refused: Exception) -> Response:
+    """A refused vote: the requester's own is 403; what others did meanwhile is the request page (409)."""
+    from governance.approvals import ArgumentsChanged, SelfApproval
+
+    if isinstance(refused, SelfApproval):
         raise PageProblem(403, "Not allowed", str(refused)) from None
-    except ApprovalError as conflict:
-        return _approval_page(request, who, request_id, status=409, error=str(conflict))
-    return redirect(f"/approvals/{view.request.id}?done={done}")
+    error = _CHANGED if isinstance(refused, ArgumentsChanged) else f"Your vote was not recorded: {refused}."
+    return _approval_page(request, who, request_id, status=409, error=error)
 
 
 def _veto(request: Request, who: Visitor, request_id: str, form: Mapping[str, str]) -> Response:
@@ -322,18 +362,20 @@ def _veto(request: Request, who: Visitor, request_id: str, form: Mapping[str, st
         raise PageProblem(403, "Not allowed", str(refused)) from None
     except (ApprovalError, OversightInvalid) as conflict:
         return _approval_page(request, who, request_id, status=409, error=str(conflict))
-    return redirect(f"/approvals/{view.request.id}?done=vetoed")
+    return redirect(f"/approvals/{view.request.id}")
 
 
 def _edit(request: Request, who: Visitor, request_id: str, form: dict[str, str]) -> Response:
-    from governance.approvals import ApprovalError, NotEntitled, SelfApproval
+    from governance.approvals import ApprovalError, ArgumentsChanged
     from tools.errors import InvalidArguments
 
     ops = operations_of(request)
     view = visible(ops, who, request_id)
     schema = ops.governance.registry.get(view.request.tool).json_schema()
-    values = {k: v for k, v in form.items() if k not in ("csrf", "comment")}
+    values = {k: v for k, v in form.items() if k not in ("csrf", "comment", "seen")}
     try:
+        if _seen(form) not in (None, view.request.args_digest):  # fields filled from other arguments
+            raise ArgumentsChanged(_CHANGED, request_id=view.request.id, approver=who.person.id)
         args = forms.parse(schema, values, view.request.args)
         ops.vote(
             view.request.id,
@@ -342,6 +384,7 @@ def _edit(request: Request, who: Visitor, request_id: str, form: dict[str, str])
             channel="web",
             comment=_text(form, "comment"),
             edited_args=args,
+            seen_digest=_seen(form),
         )
     except (forms.FormError, InvalidArguments) as invalid:
         return _approval_page(
@@ -353,11 +396,9 @@ def _edit(request: Request, who: Visitor, request_id: str, form: dict[str, str])
             edit_values=values,
             error="The edit was not accepted: the arguments are not valid.",
         )
-    except (SelfApproval, NotEntitled) as refused:
-        raise PageProblem(403, "Not allowed", str(refused)) from None
-    except ApprovalError as conflict:
-        return _approval_page(request, who, request_id, status=409, error=str(conflict))
-    return redirect(f"/approvals/{view.request.id}?done=edited")
+    except ApprovalError as refused:
+        return _refused(request, who, request_id, refused)
+    return redirect(f"/approvals/{view.request.id}")
 
 
 def _text(form: Mapping[str, str], name: str) -> str | None:

@@ -1,13 +1,17 @@
 """How values read on the page: a request in one line, amounts, ages, statuses (words and a symbol,
-never colour alone). Plain text only: the templates escape whatever these return."""
+never colour alone), text with its hidden characters marked. Plain text only: the templates escape
+whatever these return."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from agent.offline.answers import describe
+from agent.text import visible
 
 STATUS_SYMBOLS = {
     "pending": "○",
@@ -22,8 +26,49 @@ STATUS_SYMBOLS = {
 
 def summary(tool: str, args: Mapping[str, Any]) -> str:
     """The call in words ("order 22 × LAP-14-PRO from SUP-001 for 30,305.00 on CC-IT-OPS")."""
-    text = describe(tool, args)
+    worded = _WORDED.get(tool)
+    text = worded(args) if worded is not None else describe(tool, args)
     return text[:1].upper() + text[1:]
+
+
+def _adjustment(args: Mapping[str, Any]) -> str:
+    """A stock adjustment with its kind and sign: "cycle count +40 × SSD-1TB-NVME at BER-2"."""
+    delta = args.get("delta")
+    change = f"{delta:+,}" if isinstance(delta, int) and not isinstance(delta, bool) else str(delta)
+    kind = str(args.get("kind") or "adjustment").replace("_", " ")
+    return f"{kind} {change} × {args.get('sku')} at {args.get('warehouse')}"
+
+
+def _order(args: Mapping[str, Any]) -> str:
+    """A purchase order with its first line and how many more: "order 1 × CBL-USBC-1M (+1 more line)…"."""
+    lines = args.get("lines")
+    lines = lines if isinstance(lines, list) else []
+    first = lines[0] if lines and isinstance(lines[0], Mapping) else {}
+    more = len(lines) - 1
+    extra = f" (+{more} more line{'s' if more > 1 else ''})" if more > 0 else ""
+    total = args.get("total_amount")
+    money = f"{total:,.2f} EUR" if isinstance(total, int | float) else "an unknown amount"
+    return (
+        f"order {number(first.get('quantity'))} × {first.get('sku')}{extra} from {args.get('supplier_id')} "
+        f"for {money} on {args.get('cost_centre')}"
+    )
+
+
+_WORDED: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "inventory_adjust_stock": _adjustment,
+    "procurement_create_purchase_order": _order,
+}
+
+
+def literal(value: Any) -> str:
+    """A value as JSON with its hidden characters marked: strings quoted, line breaks as ``\\n``, so two
+    values that differ only in whitespace read differently."""
+    return visible(json.dumps(value, ensure_ascii=False))
+
+
+def segment(value: Any) -> str:
+    """``value`` as one URL path segment (``/``, ``#``, ``?`` and spaces encoded)."""
+    return quote(str(value), safe="")
 
 
 def amount(args: Mapping[str, Any]) -> str:
@@ -101,4 +146,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "clock": clock,
     "status_label": status_label,
     "system": system,
+    "visible": visible,
+    "literal": literal,
+    "segment": segment,
 }

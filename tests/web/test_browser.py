@@ -248,3 +248,88 @@ def test_the_queue_updates_without_reloading(
     asked = ask(world, MONITORS)  # after grace's queue was drawn
     row = grace.get_by_role("table", name="Waiting for you").locator(f"tr[data-request='{asked['request']}']")
     expect(row).to_be_visible(timeout=WAIT_MS)
+
+
+def _fewer(args: Any, quantity: int) -> dict[str, Any]:
+    line = {**args["lines"][0], "quantity": quantity}
+    return {**args, "lines": [line], "total_amount": round(quantity * line["unit_price"], 2)}
+
+
+def test_an_edit_elsewhere_redraws_what_will_run_and_the_vote_names_it(
+    world: dict[str, Any], chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    asked = ask(world, ORDER)
+    ops = world["ops"]
+    heidi = signed_in(world, contexts, chromium, "heidi.finance")
+    heidi.goto(f"/approvals/{asked['request']}")
+    expect(heidi.get_by_test_id("readable-args")).to_contain_text("22")
+    request = ops.approval(asked["request"]).request
+    ops.vote(
+        request.id, voter="grace.procure", approve=True, channel="api", edited_args=_fewer(request.args, 21)
+    )
+    edited = ops.approval(asked["request"]).request
+    expect(heidi.get_by_test_id("digest")).to_have_text(edited.args_digest, timeout=WAIT_MS)
+    expect(heidi.locator("h1")).to_contain_text("Order 21 ×")
+    assert heidi.locator("form[action$='/approve'] input[name=seen]").input_value() == edited.args_digest
+    heidi.get_by_role("button", name="Approve", exact=True).click()
+    expect(heidi.get_by_test_id("status")).to_have_text("✓ approved")
+    votes = ops.approval(asked["request"]).request.votes
+    assert [(v.approver, v.args_digest) for v in votes][-1] == ("heidi.finance", edited.args_digest)
+
+
+def test_what_the_approver_types_survives_the_live_refresh(
+    world: dict[str, Any], chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    ops = world["ops"]
+    heidi = signed_in(world, contexts, chromium, "heidi.finance")
+    voted, edited = ask(world, ORDER)["request"], ask(world, ORDER)["request"]
+
+    heidi.goto(f"/approvals/{voted}")  # another vote: what heidi may do is the same
+    reason = heidi.get_by_label("Reason")
+    reason.fill("Over the Q4 budget")
+    ops.vote(voted, voter="leo.procure2", approve=True, channel="api")
+    expect(heidi.get_by_test_id("votes")).to_contain_text("leo.procure2", timeout=WAIT_MS)
+    expect(reason).to_have_value("Over the Q4 budget")
+    expect(reason).to_be_focused()
+    expect(heidi.get_by_test_id("changed")).to_be_hidden()
+
+    heidi.goto(f"/approvals/{edited}")  # an edit: the arguments are redrawn, the typing kept and flagged
+    reason.fill("Over the Q4 budget")
+    request = ops.approval(edited).request
+    ops.vote(edited, voter="grace.procure", approve=True, channel="api", edited_args=_fewer(request.args, 20))
+    digest = ops.approval(edited).request.args_digest
+    expect(heidi.get_by_test_id("digest")).to_have_text(digest, timeout=WAIT_MS)
+    expect(heidi.get_by_test_id("changed")).to_be_visible()
+    expect(reason).to_have_value("Over the Q4 budget")
+
+
+def test_a_refused_decision_leaves_the_request_at_its_own_address(
+    world: dict[str, Any], chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    asked = ask(world, MONITORS)
+    grace = signed_in(world, contexts, chromium, "grace.procure")
+    grace.goto(f"/approvals/{asked['request']}")
+    world["ops"].vote(
+        asked["request"], voter="leo.procure2", approve=False, reason="framework deal", channel="api"
+    )
+    grace.get_by_role("button", name="Approve", exact=True).click()
+    expect(grace.get_by_test_id("error")).to_contain_text("already rejected")
+    expect(grace).to_have_url(f"{world['url']}/approvals/{asked['request']}")
+    grace.reload()
+    expect(grace.get_by_test_id("status")).to_have_text("✗ rejected")
+
+
+def test_the_queue_is_left_alone_while_nothing_changes(
+    world: dict[str, Any], chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    grace = signed_in(world, contexts, chromium, "grace.procure")
+    grace.goto("/?status=expired")  # a list nothing in this world changes
+    grace.evaluate(
+        "window.mutations = 0;"
+        "new MutationObserver(function (records) { window.mutations += records.length; })"
+        ".observe(document.getElementById('live'), {childList: true, subtree: true, characterData: true})"
+    )
+    for _ in range(2):  # the first poll's answer was compared (and left alone) before the second comes
+        with grace.expect_response(lambda r: "live=1" in r.url, timeout=WAIT_MS):
+            pass
+    assert grace.evaluate("window.mutations") == 0
