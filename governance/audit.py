@@ -545,8 +545,16 @@ def _by(actor: str | None, since: datetime | None, until: datetime | None) -> li
 
 
 def _stored_time(moment: datetime) -> str:
-    """As events store ``at`` (UTC, microseconds), so comparing the text compares the times."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    """As events store ``at`` (UTC, microseconds), so comparing the text compares the times.
+
+    A bound whose UTC time falls outside the years 1-9999 (``0001-01-01T00:00+14:00``) is before or
+    after every event: it is compared as the first or last time there is."""
+    try:
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    except OverflowError:
+        early = moment.replace(tzinfo=None) < datetime(2, 1, 1)
+        edge = (datetime.min if early else datetime.max).replace(tzinfo=UTC)
+        return edge.isoformat(timespec="microseconds")
 
 
 def _filtered(query: Select[Any], thread_id: str | None, kinds: Collection[str] | None) -> Select[Any]:

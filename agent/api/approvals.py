@@ -23,7 +23,11 @@ from agent.api.models import (
 from agent.api.problems import Invalid, NotFound
 from agent.operations import ApprovalView, Operations
 
-RequestId = Annotated[str, Path(min_length=1, max_length=64, description="APR-… (case-insensitive)")]
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # and no NUL, which PostgreSQL text cannot hold
+RequestId = Annotated[
+    str,
+    Path(min_length=1, max_length=64, pattern=_NO_CONTROL, description="APR-… (case-insensitive)"),
+]
 Status = Literal["pending", "approved", "rejected", "expired", "all"]
 _CURSOR = r"^(?i:APR-)?[0-9A-Fa-f]{8}$"
 
@@ -36,8 +40,8 @@ def build(page_max: int) -> APIRouter:
         caller: Caller,
         ops: Ops,
         status: Status = "pending",
-        requester: Annotated[str | None, Query(max_length=64)] = None,
-        tool: Annotated[str | None, Query(max_length=64)] = None,
+        requester: Annotated[str | None, Query(max_length=64, pattern=_NO_CONTROL)] = None,
+        tool: Annotated[str | None, Query(max_length=64, pattern=_NO_CONTROL)] = None,
         mine: Annotated[bool, Query(description="Only what you may still vote on")] = False,
         limit: int = Query(min(50, page_max), ge=1, le=page_max, description="Items per page"),
         cursor: str | None = Query(
@@ -48,6 +52,12 @@ def build(page_max: int) -> APIRouter:
         between two pages does not shift the next one."""
         from governance.approvals import UnknownRequest
 
+        message = f"no approval request {cursor!r} to continue after"
+        unknown = Invalid(message, errors=[{"loc": ["query", "cursor"], "msg": message}])
+        if cursor is not None:  # one the caller may not see reads as unknown: ids cannot be probed
+            after = ops.stores.approvals.get(cursor)
+            if after is None or not ops.may_see_approval(caller.id, after):
+                raise unknown
         try:
             requests = ops.approvals(
                 status=None if status == "all" else status,
@@ -59,8 +69,7 @@ def build(page_max: int) -> APIRouter:
                 after=cursor,
             )
         except UnknownRequest:
-            message = f"no approval request {cursor!r} to continue after"
-            raise Invalid(message, errors=[{"loc": ["query", "cursor"], "msg": message}]) from None
+            raise unknown from None
         items = requests[:limit]
         more = len(requests) > limit
         return ApprovalPage(

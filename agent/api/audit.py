@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from agent.api.auth import Caller
 from agent.api.context import Ops
@@ -14,6 +15,7 @@ from agent.api.threads import visible_thread
 from agent.operations import Operations
 
 _HEAD = r"^[0-9]{1,18}:[0-9a-fA-F]{64}$"
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # and no NUL, which PostgreSQL text cannot hold
 
 
 def build(page_max: int) -> APIRouter:
@@ -27,9 +29,12 @@ def build(page_max: int) -> APIRouter:
             str | None, Query(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")
         ] = None,
         kind: Annotated[
-            list[str] | None, Query(max_length=20, description="Event kinds (repeatable)")
+            list[Annotated[str, Field(max_length=64, pattern=_NO_CONTROL)]] | None,
+            Query(max_length=20, description="Event kinds (repeatable)"),
         ] = None,
-        actor: Annotated[str | None, Query(min_length=1, max_length=64, description="Who acted")] = None,
+        actor: Annotated[
+            str | None, Query(min_length=1, max_length=64, pattern=_NO_CONTROL, description="Who acted")
+        ] = None,
         since: Annotated[datetime | None, Query(description="From this time (ISO 8601, inclusive)")] = None,
         until: Annotated[datetime | None, Query(description="Before this time (ISO 8601)")] = None,
         limit: Annotated[int, Query(ge=1, le=page_max)] = min(100, page_max),
@@ -39,7 +44,9 @@ def build(page_max: int) -> APIRouter:
         if thread is not None:
             visible_thread(ops, caller.id, thread)
         else:
-            _auditor(ops, caller.id, "the whole audit trail")
+            _auditor(
+                ops, caller.id, "the whole audit trail", hint="; ask about one of your threads with ?thread="
+            )
         found = ops.audit_query(
             thread=thread,
             kinds=kind,
@@ -85,9 +92,9 @@ def build(page_max: int) -> APIRouter:
     return router
 
 
-def _auditor(ops: Operations, person_id: str, what: str) -> None:
+def _auditor(ops: Operations, person_id: str, what: str, *, hint: str = "") -> None:
     if not ops.is_auditor(person_id):
-        raise Forbidden(f"{what} is for auditors only; ask about one of your threads with ?thread=")
+        raise Forbidden(f"{what} is for auditors only{hint}")
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -3,7 +3,8 @@ trusted header naming the person — believed only from the proxy addresses conf
 
 The caller is always a person of the directory and always comes from here, never from a request body.
 A header named by ``OPSLAYER_TRUSTED_HEADER`` that arrives from any other address is refused (401,
-audited), even with a valid token beside it: someone is trying to speak for another person.
+audited), even with a valid token beside it: someone is trying to speak for another person. So is the
+header sent more than once: a proxy that appends it rather than replacing it left the client's copy.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ def _from_proxy(request: Request, header: TrustedHeader, operations: Operations)
     peer = request.client.host if request.client else None
     if not header.trusts(peer):
         raise Unauthenticated(f"the {header.name} header is accepted only from the configured proxies")
+    if len(request.headers.getlist(header.name)) > 1:  # a proxy that appends: the client's copy is there too
+        raise Unauthenticated(
+            f"the {header.name} header must appear once; this request has it more than once"
+        )
     try:
         return operations.person(request.headers[header.name].strip())
     except UnknownPerson:

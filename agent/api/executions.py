@@ -21,8 +21,15 @@ from agent.api.problems import Forbidden, NotFound
 from agent.api.threads import visible_thread
 from agent.operations import ExecutionView, Operations
 
-Key = Annotated[str, Path(min_length=1, max_length=128, description="The key, or a unique prefix of it")]
-_SCAN = 10  # pages read for a caller who sees only some executions
+Key = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The key, or a unique prefix of it",
+    ),
+]
 
 
 def build(page_max: int) -> APIRouter:
@@ -45,12 +52,9 @@ def build(page_max: int) -> APIRouter:
         wanted = None if status is None else ExecutionStatus(status)
         everything = ops.is_auditor(caller.id) or ops.may_settle(caller.id)
         if thread is not None and not everything:
-            visible_thread(ops, caller.id, thread)
-            everything = True
-        window = page.offset + page.limit + 1 if everything else (page.offset + page.limit) * _SCAN + 1
-        records = ops.executions(status=wanted, thread=thread, limit=window)
-        if not everything:
-            records = [r for r in records if ops.may_see_execution(caller.id, r)]
+            visible_thread(ops, caller.id, thread)  # 404 for a thread they may not see, not an empty page
+        window = page.offset + page.limit + 1
+        records = ops.executions(status=wanted, thread=thread, limit=window, visible_to=caller.id)
         items, cursor = page.cut(records)
         return ExecutionPage(items=[execution_out(r) for r in items], next_cursor=cursor)
 
@@ -76,12 +80,11 @@ def build(page_max: int) -> APIRouter:
 
 
 def _visible(ops: Operations, person_id: str, key: str) -> ExecutionView:
+    """404 — as for a key nobody has — unless the person may see it; a prefix is ambiguous (409) only
+    among executions they may see all of."""
     from governance.executions import UnknownExecution
 
     try:
-        view = ops.execution(key)
+        return ops.execution(key, visible_to=person_id)
     except UnknownExecution:
-        view = None
-    if view is None or not ops.may_see_execution(person_id, view.record):
-        raise NotFound(f"no execution with key {key!r}", execution_key=key)
-    return view
+        raise NotFound(f"no execution with key {key!r}", execution_key=key) from None

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
@@ -78,11 +78,28 @@ def impact(
         raise Forbidden(
             "the impact figures are for auditors, managers and the roles OPSLAYER_IMPACT_ROLES names"
         )
+    bounds = {"since": _aware(since), "until": _aware(until)}
+    for name, moment in bounds.items():
+        if moment is not None and not _in_range(moment):
+            _invalid(name, f"{moment.isoformat()} is out of range")
     try:
-        figures = count(ops, since=_aware(since), until=_aware(until), period=period)
-    except ValueError as exc:
-        raise Invalid(str(exc), errors=[{"loc": ["query", "until"], "msg": str(exc)}]) from None
+        figures = count(ops, since=bounds["since"], until=bounds["until"], period=period)
+    except ValueError as exc:  # the range ends before it starts
+        _invalid("until", str(exc))
     return report_data(figures, generated_at=datetime.now(UTC), policy_version=ops.policy().version)
+
+
+def _invalid(parameter: str, message: str) -> NoReturn:
+    raise Invalid(f"{parameter}: {message}", errors=[{"loc": ["query", parameter], "msg": message}])
+
+
+def _in_range(moment: datetime) -> bool:
+    """Whether the time is one in UTC too (``0001-01-01T00:00+14:00`` is not)."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def _aware(moment: datetime | None) -> datetime | None:

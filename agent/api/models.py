@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 _TEXT_MAX = 20_000
 _REASON_MAX = 2_000
+# Free text is stored as text on every database, and PostgreSQL text holds no NUL: refused here (422
+# naming the field) rather than by the database (a 500). Required text must not be blank either.
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^\s*[^\s\x00][^\x00]*$"
 
 
 class _In(BaseModel):
@@ -36,8 +40,8 @@ class MessageIn(_In):
     message: str = Field(
         min_length=1,
         max_length=_TEXT_MAX,
-        pattern=r"^[^\x00]*$",
-        description="What you ask the agent, in words",
+        pattern=NOT_BLANK,
+        description="What you ask the agent, in words (not blank)",
     )
 
 
@@ -52,21 +56,28 @@ class _VoteIn(_In):
 
 
 class ApproveIn(_VoteIn):
-    comment: str | None = Field(default=None, max_length=_REASON_MAX)
+    comment: str | None = Field(default=None, max_length=_REASON_MAX, pattern=NO_NUL)
 
 
 class RejectIn(_VoteIn):
-    reason: str = Field(min_length=1, max_length=_REASON_MAX, description="Told to the agent and requester")
+    reason: str = Field(
+        min_length=1, max_length=_REASON_MAX, pattern=NO_NUL, description="Told to the agent and requester"
+    )
 
 
 class EditIn(_VoteIn):
     args: dict[str, Any] = Field(description="The whole argument object to approve instead of the proposal")
-    comment: str | None = Field(default=None, max_length=_REASON_MAX)
+    comment: str | None = Field(default=None, max_length=_REASON_MAX, pattern=NO_NUL)
 
 
 class SettleIn(_In):
     status: Literal["completed", "failed"] = Field(description="What the backend shows for the call")
-    text: str = Field(min_length=1, max_length=_REASON_MAX, description="The result, or why it failed")
+    text: str = Field(
+        min_length=1,
+        max_length=_REASON_MAX,
+        pattern=NOT_BLANK,
+        description="The result, or why it failed (not blank)",
+    )
 
 
 class ExplainIn(_In):

@@ -13,11 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.api.auth import Caller
 from agent.api.context import Ops
-from agent.api.problems import Forbidden, Invalid, NotFound
+from agent.api.models import NO_NUL
+from agent.api.problems import ApiProblem, Conflict, Forbidden, Invalid, NotFound
 
-RestrictionId = Annotated[str, Path(min_length=1, max_length=40, description="RST-… (case-insensitive)")]
-RequestId = Annotated[str, Path(min_length=1, max_length=64, description="APR-… (case-insensitive)")]
-_NO_CONTROL = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+RestrictionId = Annotated[
+    str,
+    Path(min_length=1, max_length=40, pattern=_NO_CONTROL, description="RST-… (case-insensitive)"),
+]
+RequestId = Annotated[
+    str,
+    Path(min_length=1, max_length=64, pattern=_NO_CONTROL, description="APR-… (case-insensitive)"),
+]
 
 
 class _In(BaseModel):
@@ -25,14 +32,14 @@ class _In(BaseModel):
 
 
 class PauseIn(_In):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
     tool: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[a-z0-9_*?\[\]-]+$")
-    person: str | None = Field(default=None, min_length=1, max_length=64)
+    person: str | None = Field(default=None, min_length=1, max_length=64, pattern=_NO_CONTROL)
     deny: bool = False
 
 
 class ReasonIn(_In):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
 
 
 class RestrictionOut(BaseModel):
@@ -70,7 +77,10 @@ router = APIRouter(prefix="/v1", tags=["oversight"])
 
 
 @contextmanager
-def _refusals() -> Iterator[None]:
+def _refusals(otherwise: ApiProblem) -> Iterator[None]:
+    """The service's refusals as problems. Its messages are written for the CLI, so what the API says
+    is its own: a bad ``reason`` is a 422 naming it; anything else the service calls invalid is
+    ``otherwise`` (the route knows what that is: a state conflict, 409, or the field at fault)."""
     from agent.operations.oversight import OversightInvalid, OversightRefused
     from governance.restrictions import AlreadyCleared, UnknownRestriction
 
@@ -79,11 +89,15 @@ def _refusals() -> Iterator[None]:
     except OversightRefused as exc:
         raise Forbidden(str(exc)) from exc
     except OversightInvalid as exc:
-        raise Invalid(str(exc)) from exc
+        message = str(exc)
+        if message.startswith("reason:"):
+            raise Invalid(message, errors=[{"loc": ["body", "reason"], "msg": message}]) from exc
+        raise otherwise from exc
     except UnknownRestriction as exc:
-        raise NotFound(str(exc), restriction_id=exc.restriction_id) from exc
+        message = f"no restriction {exc.restriction_id!r} (see GET /v1/autonomy and GET /v1/monitors)"
+        raise NotFound(message, restriction_id=exc.restriction_id) from exc
     except AlreadyCleared as exc:
-        raise Invalid(str(exc)) from exc
+        raise Conflict(str(exc)) from exc
 
 
 def _out(restriction: Any) -> RestrictionOut:
@@ -94,7 +108,8 @@ def _out(restriction: Any) -> RestrictionOut:
 @router.post("/autonomy/pause", response_model=RestrictionOut, status_code=201, summary="Pause autonomy")
 def pause(body: PauseIn, caller: Caller, ops: Ops) -> RestrictionOut:
     """Matched calls need approval (``deny``: are refused) until resumed; audited ``autonomy_paused``."""
-    with _refusals():
+    unknown_tool = f"tool {body.tool!r} matches no tool in the catalogue"
+    with _refusals(Invalid(unknown_tool, errors=[{"loc": ["body", "tool"], "msg": unknown_tool}])):
         return _out(
             ops.oversight.pause(
                 by=caller.id, reason=body.reason, tool=body.tool, person=body.person, deny=body.deny
@@ -104,7 +119,8 @@ def pause(body: PauseIn, caller: Caller, ops: Ops) -> RestrictionOut:
 
 @router.post("/autonomy/{restriction_id}/resume", response_model=RestrictionOut, summary="Resume autonomy")
 def resume(restriction_id: RestrictionId, body: ReasonIn, caller: Caller, ops: Ops) -> RestrictionOut:
-    with _refusals():
+    conflict = f"{restriction_id} is a monitor trip: clear it with POST /v1/monitors/{restriction_id}/clear"
+    with _refusals(Conflict(conflict, restriction_id=restriction_id)):
         return _out(ops.oversight.resume(restriction_id, by=caller.id, reason=body.reason))
 
 
@@ -132,7 +148,8 @@ def monitors(caller: Caller, ops: Ops) -> list[MonitorOut]:
 
 @router.post("/monitors/{restriction_id}/clear", response_model=RestrictionOut, summary="Clear a trip")
 def clear(restriction_id: RestrictionId, body: ReasonIn, caller: Caller, ops: Ops) -> RestrictionOut:
-    with _refusals():
+    conflict = f"{restriction_id} is an autonomy pause: end it with POST /v1/autonomy/{restriction_id}/resume"
+    with _refusals(Conflict(conflict, restriction_id=restriction_id)):
         return _out(ops.oversight.clear(restriction_id, by=caller.id, reason=body.reason))
 
 
@@ -142,7 +159,10 @@ def veto(request_id: RequestId, body: ReasonIn, caller: Caller, ops: Ops) -> Vet
     request = ops.stores.approvals.get(request_id)
     if request is None or not ops.may_see_approval(caller.id, request):
         raise NotFound(f"no approval request {request_id!r}", request_id=request_id)
-    with _refusals():
+    conflict = (
+        f"{request.id} is not in a veto window; reject it instead: POST /v1/approvals/{request.id}/reject"
+    )
+    with _refusals(Conflict(conflict, request_id=request.id)):
         outcome = ops.oversight.veto(request.id, voter=caller.id, reason=body.reason, channel="api")
     return VetoOut(
         request_id=outcome.request.id,

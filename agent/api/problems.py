@@ -4,13 +4,17 @@
 ``errors`` (``[{"loc": [...], "msg": ...}]``) for invalid input, ``request_id``, ``thread_id``,
 ``execution_key``, ``person_id`` or ``token`` problems for the id concerned. Refusals of access (401,
 403, the 404 that hides what a caller may not see, 429) are written to the audit trail as
-``access_denied``. An error nobody mapped is a bug: a 500 that names no secret and no stack.
+``access_denied``, with the path cut to :data:`PATH_KEPT` characters (and its length). Anonymous
+refusals (401) are bounded: at most :data:`ANONYMOUS_REFUSALS_PER_MINUTE` a minute per process are
+written; the rest are counted, and the next one written says how many were not (``unaudited_before``).
+An error nobody mapped is a bug: a 500 that names no secret and no stack.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +28,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 PROBLEM_JSON = "application/problem+json"
 _TYPES = "https://opslayer.dev/problems/"
 _log = logging.getLogger("opslayer.api")
+
+PATH_KEPT = 300
+"""How much of a refused request's path the trail records (``path_length`` gives the whole length)."""
+ANONYMOUS_REFUSALS_PER_MINUTE = 60
+"""How many 401s one process writes to the trail a minute: anyone can send them, and the trail is
+append-only, so an anonymous client must not decide how fast it grows."""
+_REASON_KEPT = 500
 
 
 class Problem(BaseModel):
@@ -43,12 +54,17 @@ def _documented(description: str) -> dict[str, Any]:
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _documented("No caller, or bad credentials (`WWW-Authenticate: Bearer`)"),
+    401: _documented(
+        "No caller, or bad credentials (`WWW-Authenticate: Bearer`); audited, at most "
+        f"{ANONYMOUS_REFUSALS_PER_MINUTE} a minute per server process"
+    ),
     403: _documented("The caller may not do this"),
     404: _documented("No such thing, or one the caller may not see"),
     409: _documented("The state does not allow it now (a waiting thread, a closed request)"),
     413: _documented("The body is larger than allowed"),
-    422: _documented("Invalid input; `errors` names each field at fault"),
+    422: _documented(
+        "Invalid input; `errors` names each field at fault (`body` for a body that is not readable JSON)"
+    ),
     429: _documented("Too many messages; `Retry-After` says when to try again"),
     500: _documented("A configuration error (named) or a bug (logged, not shown)"),
     502: _documented("An operations system failed"),
@@ -77,6 +93,12 @@ class Invalid(ApiProblem):
     """Input of the right shape that still cannot be used; ``errors`` names the field."""
 
     status, title, slug = 422, "Invalid request", "invalid-request"
+
+
+class Conflict(ApiProblem):
+    """The state of the thing does not allow it now (already cleared, not in a veto window)."""
+
+    status, title, slug = 409, "Conflict", "conflict"
 
 
 class Unauthenticated(ApiProblem):
@@ -142,6 +164,7 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.state.anonymous_refusals = RefusalBudget()
     app.add_exception_handler(ApiProblem, _api_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
@@ -189,7 +212,7 @@ async def _api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
 
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    errors = [_field_error(e) for e in exc.errors()]
     where = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors[:3])
     return problem(
         422,
@@ -201,7 +224,27 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
     )
 
 
+def _field_error(error: Mapping[str, Any]) -> dict[str, Any]:
+    loc, msg = list(error.get("loc", ())), str(error.get("msg", ""))
+    if error.get("type") == "json_invalid":  # FastAPI puts the character offset in loc, as if a field
+        offset = loc[1:]
+        msg = f"not valid JSON: {error.get('ctx', {}).get('error', msg)}"
+        msg += f" (at character {offset[0]})" if offset else ""
+        loc = loc[:1]
+    return {"loc": loc, "msg": msg}
+
+
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode (not UTF-8, nested too deep)
+        msg = "the body cannot be read as JSON (UTF-8 text, not nested too deeply)"
+        return problem(
+            422,
+            "Invalid request",
+            f"invalid input at body: {msg}",
+            slug="invalid-request",
+            instance=request.url.path,
+            errors=[{"loc": ["body"], "msg": msg}],
+        )
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
     detail = exc.detail if isinstance(exc.detail, str) else titles.get(exc.status_code, "HTTP error")
     return problem(
@@ -270,6 +313,8 @@ def _map(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
 
     request_id = {"request_id": getattr(exc, "request_id", None)}
     key = {"execution_key": getattr(exc, "key", None)}
+    blank = isinstance(exc, executions.OutcomeRequired)
+    text = {"errors": [{"loc": ["body", "text"], "msg": _detail(exc)}]} if blank else {}
     table: list[tuple[type[BaseException], int, str, str, dict[str, Any]]] = [
         (approvals.UnknownRequest, 404, "Not found", "unknown-approval", request_id),
         (approvals.SelfApproval, 403, "Not allowed", "self-approval", request_id),
@@ -286,6 +331,7 @@ def _map(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
         (run.GovernanceViolation, 500, "Governance invariant broken", "governance-violation", {}),
         (settlement.NotEntitled, 403, "Not allowed", "not-entitled", key),
         (settlement.InvalidResult, 422, "Invalid request", "invalid-result", key),
+        (executions.OutcomeRequired, 422, "Invalid request", "invalid-request", {**key, **text}),
         (executions.UnknownExecution, 404, "Not found", "unknown-execution", key),
         (executions.AmbiguousKey, 409, "Ambiguous key", "ambiguous-key", key),
         (executions.ExecutionError, 409, "Conflict", "execution-conflict", key),
@@ -312,7 +358,46 @@ def _problems(exc: Exception) -> dict[str, Any]:
 
 def _detail(exc: Exception) -> str:
     """One line for the caller; never a secret (errors of the tree name settings, not their values)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return _whole_keys(exc, " ".join(str(exc).split()) or type(exc).__name__)
+
+
+def _whole_keys(exc: Exception, detail: str) -> str:
+    """The execution errors shorten keys for a terminal (``3f9a…``); the API never cuts an id."""
+    record = getattr(exc, "record", None)
+    keys = [*getattr(exc, "keys", ()), getattr(exc, "key", None), getattr(record, "key", None)]
+    for key in (k for k in keys if isinstance(k, str) and k):
+        for cut in (20, 12):
+            detail = detail.replace(f"{key[:cut]}…", key)
+    return detail
+
+
+class RefusalBudget:
+    """How many anonymous refusals one process writes to the trail: ``per_minute`` a minute. Past that
+    they are counted instead; the next one written carries the count. Used from the event loop only."""
+
+    def __init__(
+        self,
+        *,
+        per_minute: int = ANONYMOUS_REFUSALS_PER_MINUTE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._window: float | None = None
+        self._written = 0
+        self._skipped = 0
+
+    def take(self) -> int | None:
+        """None: do not write this refusal; else write it, noting how many were skipped before it."""
+        now = self._clock()
+        if self._window is None or now - self._window >= 60:
+            self._window, self._written = now, 0
+        if self._written >= self.per_minute:
+            self._skipped += 1
+            return None
+        self._written += 1
+        skipped, self._skipped = self._skipped, 0
+        return skipped
 
 
 async def _audit_refusal(request: Request, status: int, detail: str) -> None:
@@ -321,7 +406,19 @@ async def _audit_refusal(request: Request, status: int, detail: str) -> None:
         return
     person = getattr(request.state, "person_id", None)
     peer = request.client.host if request.client else None
-    about = {"status": status, "method": request.method, "path": request.url.path, "peer": peer}
+    path = request.url.path
+    about: dict[str, Any] = {"status": status, "method": request.method[:16], "path": path[:PATH_KEPT]}
+    if len(path) > PATH_KEPT:
+        about["path_length"] = len(path)
+    about["peer"] = peer
+    budget: RefusalBudget | None = getattr(request.app.state, "anonymous_refusals", None)
+    if person is None and budget is not None:
+        skipped = budget.take()
+        if skipped is None:
+            return
+        if skipped:
+            about["unaudited_before"] = skipped
+    detail = detail[:_REASON_KEPT]
     try:
         await run_in_threadpool(operations.refused, person, reason=detail, **about)
     except Exception:  # a refusal stays a refusal even when the trail cannot take it

@@ -53,7 +53,8 @@ async def _events(
             result = ops.send(message, actor=actor, thread=thread, channel="api", on_event=forward)
             push(("result", turn_out(result).model_dump(mode="json")))
         except Exception as exc:
-            push(("error", problem_body(exc, instance=instance)))
+            about = {} if thread is None else {"thread_id": thread}  # as the JSON problem names it
+            push(("error", {**problem_body(exc, instance=instance), **about}))
         finally:
             push(_DONE)
 

@@ -517,16 +517,60 @@ class Operations:
     # --- executions ---------------------------------------------------------------------------------
 
     def executions(
-        self, *, status: ExecutionStatus | None = None, thread: str | None = None, limit: int = 50
+        self,
+        *,
+        status: ExecutionStatus | None = None,
+        thread: str | None = None,
+        limit: int = 50,
+        visible_to: str | None = None,
     ) -> builtins.list[ExecutionRecord]:
-        """Executed calls, the most recently started first."""
-        return self.stores.executions.list(status=status, thread_id=thread, limit=limit)
+        """Executed calls, the most recently started first.
 
-    def execution(self, key: str) -> ExecutionView:
-        """One execution by key or unique prefix (``UnknownExecution`` / ``AmbiguousKey`` otherwise)."""
+        ``visible_to``: only those that person may see (:meth:`may_see_execution`). For someone who sees
+        only some, the ledger is read thread by thread over the threads they may see, so the first
+        ``limit`` are all there however many other people's calls ran since.
+        """
+        store = self.stores.executions
+        if visible_to is None or self.is_auditor(visible_to) or self.may_settle(visible_to):
+            return store.list(status=status, thread_id=thread, limit=limit)
+        if thread is not None:
+            threads = {thread} if self.may_see_thread(visible_to, thread) else set()
+        else:  # as may_see_thread decides: the threads they sent to, and those of approvals they see
+            threads = {r.thread_id for r in self.approvals(status=None, visible_to=visible_to)}
+            after_seq: int | None = 0
+            while after_seq is not None:
+                sent = self.audit_query(
+                    kinds=[EventKind.REQUEST], actor=visible_to, after_seq=after_seq, limit=1000
+                )
+                threads.update(e.thread_id for e in sent.events if e.thread_id is not None)
+                after_seq = sent.next_seq
+        found = [r for t in sorted(threads) for r in store.list(status=status, thread_id=t, limit=limit)]
+        found.sort(key=lambda r: r.key)
+        found.sort(key=lambda r: r.started_at, reverse=True)  # stable: ties stay in key order, as listed
+        return found[:limit]
+
+    def execution(self, key: str, *, visible_to: str | None = None) -> ExecutionView:
+        """One execution by key or unique prefix (``UnknownExecution`` / ``AmbiguousKey`` otherwise).
+
+        ``visible_to``: as that person may see the ledger. An execution they may not see is unknown, and
+        a prefix is ambiguous only if they may see every execution it matches (unknown otherwise): the
+        answer tells them nothing of other people's keys.
+        """
+        from governance.executions import AmbiguousKey, UnknownExecution
         from governance.executions.settlement import call_decision, settlement_of
 
-        record = self.stores.executions.resolve(key)
+        store = self.stores.executions
+        try:
+            record = store.resolve(key)
+        except AmbiguousKey as ambiguous:
+            matches = [store.get(k) for k in ambiguous.keys]
+            if visible_to is not None and not all(
+                m is not None and self.may_see_execution(visible_to, m) for m in matches
+            ):
+                raise UnknownExecution(key) from None
+            raise
+        if visible_to is not None and not self.may_see_execution(visible_to, record):
+            raise UnknownExecution(key)
         audit = self.stores.audit
         return ExecutionView(
             record=record, decision=call_decision(audit, record), settlement=settlement_of(audit, record)
