@@ -71,7 +71,9 @@ class SlackFrontEnd:
             step_up_url=self.step_up_url,
             poll_s=poll_s,
         )
-        self.clicks = Clicks(ops, self.client, voted=self.poster.wake)
+        self.clicks = Clicks(
+            ops, self.client, voted=self.poster.wake, refresh=self.poster.refresh, review_url=self.review_url
+        )
         self._authorized: AuthorizeResult | None = None
         self._authorizing = asyncio.Lock()
         self.bolt = AsyncApp(

@@ -3,9 +3,13 @@
 Text that came from a person, a model or a backend goes out as ``plain_text`` (Slack renders no
 markup, mention or link in it) and, in the ``text`` fallback, escaped (``&amp; &lt; &gt;``), so
 ``<!channel>`` or ``<https://x|y>`` in a request reads as typed. Every message stays inside Slack's
-limits (:data:`LIMITS`): long text is cut with a note, never sent to be refused.
+limits (:data:`LIMITS`): long text is cut with a note, never sent to be refused. Control, zero-width
+and bidi characters are shown as ``<U+XXXX>`` (:func:`agent.text.visible`), as the CLI shows them, so
+what an approver reads is what runs; digests are computed on the real text, never on what is shown.
 
-Buttons carry only the approval id: whoever clicks, everything else is read from the store.
+Buttons that decide carry the approval id and the args digest of the arguments the card shows
+(``APR-…:<sha256>``, :func:`button_value`); the vote is refused if the request holds other arguments by
+then. Whoever clicks, everything else is read from the store.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from agent.text import visible
 from governance.approvals import ApprovalRequest, ApprovalStatus
 
 LIMITS = {
@@ -51,6 +57,18 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def button_value(request: ApprovalRequest) -> str:
+    """What a deciding button carries: the approval id and the digest of the arguments the card shows."""
+    return f"{request.id}:{request.args_digest}"
+
+
+def read_value(value: str) -> tuple[str, str | None]:
+    """(approval id, args digest shown) of a button's value; the digest is None for a card posted
+    before buttons carried one (the vote then names no digest, as those cards always did)."""
+    approval_id, _, digest = value.partition(":")
+    return approval_id, digest or None
+
+
 def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - len(_CUT)] + _CUT
 
@@ -62,7 +80,7 @@ def tool_in_words(tool: str) -> str:
 
 
 def plain(text: str, *, limit: int = LIMITS["section_text"]) -> dict[str, Any]:
-    return {"type": "plain_text", "text": cut(text or " ", limit), "emoji": False}
+    return {"type": "plain_text", "text": cut(visible(text or " "), limit), "emoji": False}
 
 
 def section(text: str) -> dict[str, Any]:
@@ -74,7 +92,7 @@ def sections(text: str, *, most: int = LIMITS["blocks"]) -> list[dict[str, Any]]
     possible; what does not fit is cut with a note."""
     limit = LIMITS["section_text"]
     parts: list[str] = []
-    rest = text or " "
+    rest = visible(text or " ")  # before splitting: each hidden character is shown as 8
     while len(rest) > limit and len(parts) < most - 1:
         split = rest.rfind("\n", 0, limit)
         split = split if split > limit // 2 else limit
@@ -114,7 +132,7 @@ def message(blocks: Sequence[dict[str, Any]], fallback: str) -> dict[str, Any]:
     kept = list(blocks)
     if len(kept) > LIMITS["blocks"]:
         kept = [*kept[: LIMITS["blocks"] - 1], context("…the rest was cut: Slack shows at most 50 blocks")]
-    return {"text": cut(escape(fallback), LIMITS["fallback_text"]), "blocks": kept}
+    return {"text": cut(escape(visible(fallback)), LIMITS["fallback_text"]), "blocks": kept}
 
 
 # --- approval cards ---------------------------------------------------------------------------------
@@ -144,7 +162,7 @@ def veto_card(request: ApprovalRequest, facts: CardFacts) -> dict[str, Any]:
     )
     buttons = [
         button("Veto", VETO, value=request.id, style="danger"),
-        button("Run now", APPROVE, value=request.id),
+        button("Run now", APPROVE, value=button_value(request)),
     ]
     if facts.review_url is not None:
         buttons.append(button("Open in review page", OPEN, value=request.id, url=facts.review_url))
@@ -236,9 +254,9 @@ def _buttons(request: ApprovalRequest, facts: CardFacts) -> list[dict[str, Any]]
             )
         ]
     buttons = [
-        button("Approve", APPROVE, value=request.id, style="primary"),
-        button("Reject", REJECT, value=request.id, style="danger"),
-        button("Edit", EDIT, value=request.id),
+        button("Approve", APPROVE, value=button_value(request), style="primary"),
+        button("Reject", REJECT, value=button_value(request), style="danger"),
+        button("Edit", EDIT, value=button_value(request)),
     ]
     if facts.review_url is not None:
         buttons.append(button("Open in review page", OPEN, value=request.id, url=facts.review_url))
@@ -246,23 +264,45 @@ def _buttons(request: ApprovalRequest, facts: CardFacts) -> list[dict[str, Any]]
 
 
 def amount_and_quantity(args: Mapping[str, Any]) -> str:
-    """``Amount: 30,305.00 · Quantity: 22`` from the arguments that carry them, else ''."""
+    """``Amount: 30,305.00 · Quantity: 22`` from the arguments that carry them, else ''. Numbers are
+    shown exactly, with thousands separators: never rounded, never in exponent notation."""
     parts = []
     amount = args.get("total_amount", args.get("amount"))
-    if isinstance(amount, int | float):
-        parts.append(f"Amount: {amount:,.2f}")
+    if _is_number(amount):
+        parts.append(f"Amount: {exactly(amount, decimals=2)}")
     quantity = args.get("quantity")
-    if not isinstance(quantity, int | float):
+    if not _is_number(quantity):
         lines = args.get("lines")
         counted = (
             [line.get("quantity") for line in lines if isinstance(line, Mapping)]
             if isinstance(lines, list)
             else []
         )
-        quantity = sum(q for q in counted if isinstance(q, int | float)) if counted else None
-    if isinstance(quantity, int | float):
-        parts.append(f"Quantity: {quantity:g}")
+        numbers = [_decimal(q) for q in counted if _is_number(q)]
+        quantity = sum(numbers, Decimal(0)) if numbers else None
+    if quantity is not None and _is_number(quantity):
+        parts.append(f"Quantity: {exactly(quantity)}")
     return " · ".join(parts)
+
+
+def exactly(number: int | float | Decimal, *, decimals: int = 0) -> str:
+    """``number`` with thousands separators and every digit it has (at least ``decimals`` of them):
+    ``1234567`` → ``1,234,567``, ``30305.0`` → ``30,305.00`` (decimals=2), ``0.125`` → ``0.125``."""
+    value = _decimal(number)
+    if not value.is_finite():
+        return str(value)
+    exponent = value.normalize().as_tuple().exponent
+    shown = max(-exponent if isinstance(exponent, int) else 0, decimals)
+    return f"{value:,.{shown}f}"  # exact: as many decimals as it has, so nothing is rounded
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _decimal(number: Any) -> Decimal:
+    """The decimal a JSON number was written as (``str`` of a float is its shortest exact form)."""
+    return number if isinstance(number, Decimal) else Decimal(str(number))
 
 
 # --- thread replies ---------------------------------------------------------------------------------

@@ -1,6 +1,10 @@
 """Clicks on approval cards: votes through the operations service, refusals told ephemerally.
 
-A click names an approval id and nothing else that counts. The voter is the Slack user of the verified
+A click names an approval id and the args digest of the arguments its card showed, and nothing else
+that counts. The digest goes with the vote (``seen_digest``): if an edit replaced the arguments since
+the card was drawn, the vote is refused, the request's cards are redrawn with the current arguments,
+and the clicker is told to read them again. A card posted before buttons carried a digest votes
+without one, as it always did. The voter is the Slack user of the verified
 request, mapped through the directory; the operations service applies the same checks as everywhere
 (role, not the requester, once per person, digest, expiry). A step-up request is never decided here:
 its card has no Approve button, and a forged approve click is refused all the same.
@@ -14,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,12 +27,29 @@ from agent.operations import Operations
 from agent.operations.oversight import OversightInvalid
 from agent.slack import cards, modals
 from agent.slack.conversation import mapped_person
-from governance.approvals import ApprovalError, ApprovalRequest
+from governance.approvals import ApprovalError, ApprovalRequest, ArgumentsChanged
 from tools.errors import InvalidArguments
 
 log = logging.getLogger("opslayer.slack")
 
 _GENERAL = "general"  # the modal block errors that concern no one field go to (the first input)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refusal:
+    """Why a vote was not recorded, for the person who cast it. ``changed``: the arguments are no
+    longer the ones they were shown (the cards are redrawn before they are told)."""
+
+    text: str
+    changed: bool = False
+
+
+def changed_since_shown(approval_id: str) -> Refusal:
+    return Refusal(
+        text=f"Not recorded: the arguments of {approval_id} changed since this card showed them (someone "
+        "edited them). The card now shows the current arguments: read them again before you decide.",
+        changed=True,
+    )
 
 
 class StepUpRequired(ApprovalError):
@@ -41,41 +63,75 @@ def is_step_up(ops: Operations, request: ApprovalRequest) -> bool:
 
 
 class Clicks:
-    """Turns card clicks and modal submissions into votes; ``client`` is an AsyncWebClient and
-    ``voted`` is called after every accepted vote (the poster wakes up to update the cards)."""
+    """Turns card clicks and modal submissions into votes; ``client`` is an AsyncWebClient, ``voted``
+    is called after every accepted vote (the poster wakes up to update the cards), ``refresh`` redraws
+    every card of a request from the store, and ``review_url`` links a request on the review page."""
 
-    def __init__(self, ops: Operations, client: Any, *, voted: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        ops: Operations,
+        client: Any,
+        *,
+        voted: Callable[[], None],
+        refresh: Callable[[str], Awaitable[None]],
+        review_url: Callable[[str], str | None],
+    ) -> None:
         self.ops = ops
         self.client = client
         self._voted = voted
+        self._refresh = refresh
+        self._review_url = review_url
 
-    # --- buttons ------------------------------------------------------------------------------------
+    # --- buttons: ``value`` is the button's (cards.button_value) ------------------------------------
 
-    async def approve(self, body: Mapping[str, Any], approval_id: str) -> None:
-        refusal = await asyncio.to_thread(self.vote, _user(body), approval_id, approve=True)
-        await self._tell(body, refusal)
+    async def approve(self, body: Mapping[str, Any], value: str) -> None:
+        approval_id, seen = cards.read_value(value)
+        refusal = await asyncio.to_thread(self.vote, _user(body), approval_id, approve=True, seen_digest=seen)
+        await self._refused(body, approval_id, refusal)
 
-    async def open_reject(self, body: Mapping[str, Any], approval_id: str) -> None:
-        request = await asyncio.to_thread(self._request, approval_id)
+    async def open_reject(self, body: Mapping[str, Any], value: str) -> None:
+        approval_id, seen = cards.read_value(value)
+        request = await self._shown_request(body, approval_id, seen)
         if request is None:
-            await self._tell(body, f"There is no approval request {approval_id}.")
             return
-        view = modals.reject_modal(approval_id, cards.tool_in_words(request.tool), _channel(body))
+        view = modals.reject_modal(approval_id, cards.tool_in_words(request.tool), _channel(body), seen)
         await self.client.views_open(trigger_id=body["trigger_id"], view=view)
 
-    async def open_edit(self, body: Mapping[str, Any], approval_id: str) -> None:
-        request = await asyncio.to_thread(self._request, approval_id)
+    async def open_edit(self, body: Mapping[str, Any], value: str) -> None:
+        approval_id, seen = cards.read_value(value)
+        request = await self._shown_request(body, approval_id, seen)
         if request is None:
-            await self._tell(body, f"There is no approval request {approval_id}.")
             return
         schema = await asyncio.to_thread(self._schema, request.tool)
         view = modals.edit_modal(
-            approval_id, cards.tool_in_words(request.tool), schema, request.args, _channel(body)
+            approval_id,
+            cards.tool_in_words(request.tool),
+            schema,
+            request.args,
+            channel=_channel(body),
+            digest=request.args_digest,  # what the modal is filled with: its edit replaces these
+            review_url=self._review_url(approval_id),
         )
         await self.client.views_open(trigger_id=body["trigger_id"], view=view)
 
-    async def open_veto(self, body: Mapping[str, Any], approval_id: str) -> None:
+    async def _shown_request(
+        self, body: Mapping[str, Any], approval_id: str, seen: str | None
+    ) -> ApprovalRequest | None:
+        """The request a card's button opens a modal for; None (the clicker told why) when there is
+        none, or when its arguments are no longer the ones the card showed (the cards redrawn first):
+        deciding in a modal would be refused anyway."""
+        request = await asyncio.to_thread(self._request, approval_id)
+        if request is None:
+            await self._tell(body, f"There is no approval request {approval_id}.")
+            return None
+        if seen is not None and seen != request.args_digest:
+            await self._refused(body, approval_id, changed_since_shown(approval_id))
+            return None
+        return request
+
+    async def open_veto(self, body: Mapping[str, Any], value: str) -> None:
         """The Veto button: the reason modal, or (not entitled, window over) an ephemeral refusal."""
+        approval_id, _ = cards.read_value(value)
         refusal = await asyncio.to_thread(self.veto_refusal, _user(body), approval_id)
         if refusal is not None:
             await self._tell(body, refusal)
@@ -89,7 +145,7 @@ class Clicks:
 
     async def submit_veto(self, body: Mapping[str, Any]) -> dict[str, str]:
         """The errors to show in the modal (empty: the veto was recorded)."""
-        approval_id, _ = modals.read_metadata(body["view"])
+        approval_id = modals.read_metadata(body["view"]).approval_id
         reason = modals.reason_of(body["view"])
         if not reason:
             return {modals.REASON_BLOCK: "Say why: the requester and the agent are told the reason."}
@@ -98,30 +154,52 @@ class Clicks:
 
     async def submit_reject(self, body: Mapping[str, Any]) -> dict[str, str]:
         """The errors to show in the modal (empty: the rejection was recorded)."""
-        approval_id, _ = modals.read_metadata(body["view"])
+        opened = modals.read_metadata(body["view"])
         reason = modals.reason_of(body["view"])
         if not reason:
             return {modals.REASON_BLOCK: "Say why: the requester and the agent are told the reason."}
-        refusal = await asyncio.to_thread(self.vote, _user(body), approval_id, approve=False, reason=reason)
-        return {} if refusal is None else {modals.REASON_BLOCK: refusal}
+        refusal = await asyncio.to_thread(
+            self.vote,
+            _user(body),
+            opened.approval_id,
+            approve=False,
+            reason=reason,
+            seen_digest=opened.digest,
+        )
+        return await self._in_modal(opened.approval_id, refusal, block=modals.REASON_BLOCK)
 
     async def submit_edit(self, body: Mapping[str, Any]) -> dict[str, str]:
-        approval_id, _ = modals.read_metadata(body["view"])
-        request = await asyncio.to_thread(self._request, approval_id)
+        opened = modals.read_metadata(body["view"])
+        request = await asyncio.to_thread(self._request, opened.approval_id)
         if request is None:
             return {}
         schema = await asyncio.to_thread(self._schema, request.tool)
-        args, errors = modals.edited_args(body["view"], schema)
-        first = next(iter(schema.get("properties", {})), _GENERAL)
+        args, errors = modals.edited_args(body["view"], schema, request.args)
+        inputs = modals.input_blocks(body["view"])
+        first = inputs[0] if inputs else _GENERAL
         if errors:
             return errors
         try:
-            refusal = await asyncio.to_thread(self.vote, _user(body), approval_id, approve=True, edited=args)
-        except InvalidArguments as invalid:
-            return modals.problems_by_field(
-                invalid.problems, fields=schema.get("properties", {}), other=first
+            refusal = await asyncio.to_thread(
+                self.vote,
+                _user(body),
+                opened.approval_id,
+                approve=True,
+                edited=args,
+                seen_digest=opened.digest,
             )
-        return {} if refusal is None else {first: refusal}
+        except InvalidArguments as invalid:
+            return modals.problems_by_field(invalid.problems, fields=inputs, other=first)
+        return await self._in_modal(opened.approval_id, refusal, block=first)
+
+    async def _in_modal(self, approval_id: str, refusal: Refusal | None, *, block: str) -> dict[str, str]:
+        """A modal's answer: no errors when the vote was recorded, else the refusal under ``block``
+        (the cards redrawn first when the arguments changed)."""
+        if refusal is None:
+            return {}
+        if refusal.changed:
+            await self._refresh(approval_id)
+        return {block: refusal.text}
 
     # --- the vote -----------------------------------------------------------------------------------
 
@@ -133,18 +211,22 @@ class Clicks:
         approve: bool,
         reason: str | None = None,
         edited: Mapping[str, Any] | None = None,
-    ) -> str | None:
-        """Vote as the person ``slack_user`` maps to; None when accepted, else why not (for them)."""
+        seen_digest: str | None = None,
+    ) -> Refusal | None:
+        """Vote as the person ``slack_user`` maps to, on the arguments of ``seen_digest`` (None: not
+        given); None when accepted, else why not (for them)."""
         person = mapped_person(self.ops, slack_user)
         if person is None:
-            return "Your Slack account is not in opslayer's directory, so you cannot decide approvals."
+            return Refusal(
+                text="Your Slack account is not in opslayer's directory, so you cannot decide approvals."
+            )
         request = self._request(approval_id)
         if request is None:
-            return f"There is no approval request {approval_id}."
+            return Refusal(text=f"There is no approval request {approval_id}.")
         if approve and is_step_up(self.ops, request):
             why = "this approval must be given on the review page (step-up): use the card's link"
             self.ops.refused(person.id, reason=why, approval_id=approval_id, channel="slack")
-            return f"Not recorded: {why}."
+            return Refusal(text=f"Not recorded: {why}.")
         try:
             self.ops.vote(
                 approval_id,
@@ -153,9 +235,12 @@ class Clicks:
                 channel="slack",
                 reason=reason,
                 edited_args=edited,
+                seen_digest=seen_digest,
             )
+        except ArgumentsChanged:
+            return changed_since_shown(request.id)
         except ApprovalError as refused:
-            return f"Not recorded: {refused}"
+            return Refusal(text=f"Not recorded: {refused}")
         self._voted()
         return None
 
@@ -196,6 +281,15 @@ class Clicks:
 
     def _schema(self, tool: str) -> dict[str, Any]:
         return dict(self.ops.governance.registry.get(tool).args_model.model_json_schema())
+
+    async def _refused(self, body: Mapping[str, Any], approval_id: str, refusal: Refusal | None) -> None:
+        """A refused click told to the clicker; when the arguments changed, after the cards show the
+        current ones (so what the message says is true when it is read)."""
+        if refusal is None:
+            return
+        if refusal.changed:
+            await self._refresh(approval_id)
+        await self._tell(body, refusal.text)
 
     async def _tell(self, body: Mapping[str, Any], refusal: str | None) -> None:
         """A refused click: an ephemeral message to the clicker, in the card's channel."""

@@ -158,6 +158,10 @@ class Poster:
             )
             await asyncio.to_thread(self.store.add_card, card)
 
+    async def refresh(self, request_id: str) -> None:
+        """Redraw every card of the request from the store now (a click found its card out of date)."""
+        await self._update_cards(request_id, final=True)
+
     def _destinations(self, request: ApprovalRequest) -> list[tuple[str, str | None]]:
         """(channel, person) for each card: eligible approvers by DM, then the channels the rule names."""
         directory = self.ops.governance.directory

@@ -86,7 +86,8 @@ def assert_within_limits(message: dict[str, Any]) -> None:
                 assert len(element["text"]["text"]) <= cards.LIMITS["button_text"]
                 assert len(element["action_id"]) <= cards.LIMITS["action_id"]
                 assert len(element.get("value", "")) <= cards.LIMITS["button_value"]
-                assert element.get("value") in (None, "APR-3F2A9C01")  # the approval id, nothing else
+                # the approval id, and on deciding buttons the digest of the arguments shown
+                assert element.get("value") in (None, "APR-3F2A9C01", f"APR-3F2A9C01:{'0' * 64}")
 
 
 def test_the_readme_card_is_what_the_code_renders() -> None:
@@ -109,7 +110,7 @@ def test_huge_hostile_arguments_stay_within_limits_and_literal() -> None:
     assert_within_limits(card)
     assert "&lt;!channel&gt;" in card["text"] and "<!channel>" not in card["text"]
     assert any(HOSTILE in b["text"]["text"] for b in card["blocks"] if b["type"] == "section")
-    assert "Quantity: 3000" in json.dumps(card)
+    assert "Quantity: 3,000" in json.dumps(card)
 
 
 def test_a_long_answer_is_split_and_cut_within_limits() -> None:
@@ -176,7 +177,7 @@ def test_the_readme_veto_card_is_what_the_code_renders() -> None:
     [actions] = [b for b in rendered["blocks"] if b["type"] == "actions"]
     assert [(e["action_id"], e["value"]) for e in actions["elements"]][:2] == [
         ("veto", "APR-3F2A9C01"),
-        ("approve", "APR-3F2A9C01"),
+        ("approve", f"APR-3F2A9C01:{'0' * 64}"),  # Run now approves the arguments the card shows
     ]
     text = json.dumps(rendered, indent=2, ensure_ascii=False) + "\n"
     if os.environ.get("OPSLAYER_WRITE_CARD") == "1":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.slack.cards import read_value
 from evals.slack_standin import Call, SlackStandIn, click, direct_message, mention, submission
 from governance.approvals import ApprovalStatus
 from governance.audit import EventKind
@@ -32,8 +33,14 @@ def cards_of(slack: SlackStandIn) -> list[Call]:
 
 
 def approval_id(card: Call) -> str:
+    return read_value(button_value(card, "approve"))[0]
+
+
+def button_value(card: Call, action_id: str) -> str:
+    """The value of the card's button ``action_id`` (what Slack sends when it is clicked)."""
     [actions] = [b for b in card.blocks if b.get("type") == "actions"]
-    return str(actions["elements"][0]["value"])
+    [value] = [str(e["value"]) for e in actions["elements"] if e["action_id"] == action_id]
+    return value
 
 
 def dm(user: str) -> str:

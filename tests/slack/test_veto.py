@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agent.slack.cards import read_value
 from agent.wiring import governance_engine
 from agent.worker import Worker
 from evals.slack_standin import Call, SlackStandIn, click, mention, submission
@@ -110,7 +111,7 @@ def test_the_entitled_person_vetoes_from_the_card_and_the_call_never_runs(
     assert "INC0010047" in card.text and "the fix is deployed" in card.text
     assert [(b["text"]["text"], b["value"]) for b in buttons(card)][:2] == [
         ("Veto", request.id),
-        ("Run now", request.id),
+        ("Run now", f"{request.id}:{request.args_digest}"),
     ]
     worker_pass(world, clock)  # the oversight pass announces the window: in Slack, the card is it
     assert not [c for c in world.slack.of("chat.postMessage") if "is about to run" in c.text]
@@ -231,14 +232,15 @@ def test_reminders_escalations_and_monitor_trips_reach_people_in_slack(
 def test_run_now_ends_the_wait_for_the_entitled_only(veto_world: World, clock: Clock) -> None:
     world = veto_world
     ts, card = ask_note(world)
-    request_id = buttons(card)[1]["value"]
+    run_now = buttons(card)[1]["value"]
+    request_id = read_value(run_now)[0]
 
-    world.interact(click(BOB, "approve", request_id, channel="C0OPS"))
+    world.interact(click(BOB, "approve", run_now, channel="C0OPS"))
     [refusal] = world.slack.wait_for(lambda s: ephemerals_to(s, BOB))
     assert "may not end this veto window" in refusal.text
     assert world.ops.approval(request_id).request.status is ApprovalStatus.PENDING
 
-    world.interact(click(DAVE, "approve", request_id, channel=dm(DAVE)))
+    world.interact(click(DAVE, "approve", run_now, channel=dm(DAVE)))
     world.slack.wait_for(
         lambda s: [u for u in s.of("chat.update") if "Run now by dave.incident" in u.text and not buttons(u)]
     )
