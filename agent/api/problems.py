@@ -358,17 +358,7 @@ def _problems(exc: Exception) -> dict[str, Any]:
 
 def _detail(exc: Exception) -> str:
     """One line for the caller; never a secret (errors of the tree name settings, not their values)."""
-    return _whole_keys(exc, " ".join(str(exc).split()) or type(exc).__name__)
-
-
-def _whole_keys(exc: Exception, detail: str) -> str:
-    """The execution errors shorten keys for a terminal (``3f9a…``); the API never cuts an id."""
-    record = getattr(exc, "record", None)
-    keys = [*getattr(exc, "keys", ()), getattr(exc, "key", None), getattr(record, "key", None)]
-    for key in (k for k in keys if isinstance(k, str) and k):
-        for cut in (20, 12):
-            detail = detail.replace(f"{key[:cut]}…", key)
-    return detail
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class RefusalBudget:

@@ -117,7 +117,7 @@ def executions_settle(
 ) -> None:
     """Record what the backend shows for a call a crash left started; audited, then resume its thread."""
     from agent.operations import Operations
-    from governance.executions.settlement import InvalidResult, NotEntitled
+    from governance.executions.settlement import NotEntitled
 
     status, text = _outcome(completed=completed, failed=failed, result=result, reason=reason)
     with failing():
@@ -125,12 +125,7 @@ def executions_settle(
             settled = Operations(load_settings()).settle(key, status, text=text, operator=as_user)
         except NotEntitled as exc:
             fail(f"{exc} (set by OPSLAYER_SETTLE_ROLES)")
-        except InvalidResult as exc:  # its message stops at five problems: name every one
-            fail(
-                f"the result given is not one {exc.tool} returns: {'; '.join(exc.problems)}. "
-                "Give the record the backend holds, as the tool's JSON"
-            )
-    summary = f"{settled.key[:12]}… {visible(settled.tool)}: started → {settled.status.value}"
+    summary = f"{settled.key} {visible(settled.tool)}: started → {settled.status.value}"
     console.print(Text(f"{summary}, settled by {as_user}"))
     if settled.thread_id is not None:
         console.print(

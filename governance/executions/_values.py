@@ -77,7 +77,7 @@ class ExecutionInProgress(Exception):
 
     def __init__(self, record: ExecutionRecord) -> None:
         super().__init__(
-            f"execution of {record.tool} (key {record.key[:12]}…) started at {_iso(record.started_at)} "
+            f"execution of {record.tool} (key {record.key}) started at {_iso(record.started_at)} "
             "and has not finished: another worker is running it, or it stopped mid-call; check the "
             "backend for this idempotency key before doing anything else"
         )
@@ -105,7 +105,7 @@ class AmbiguousKey(ExecutionError):
     """A key prefix matches several records."""
 
     def __init__(self, prefix: str, keys: list[str]) -> None:
-        listing = ", ".join(f"{key[:20]}…" for key in keys)
+        listing = ", ".join(keys)
         super().__init__(
             f"key prefix {prefix!r} matches more than one execution ({listing}); give more of the key",
             key=prefix,
@@ -118,7 +118,7 @@ class NotStarted(ExecutionError):
 
     def __init__(self, record: ExecutionRecord) -> None:
         super().__init__(
-            f"execution {record.key[:12]}… of {record.tool} is {record.status.value}, not started: "
+            f"execution {record.key} of {record.tool} is {record.status.value}, not started: "
             "it already has an outcome, nothing to settle",
             key=record.key,
         )
@@ -130,7 +130,7 @@ class ExecutionChanged(ExecutionError):
 
     def __init__(self, record: ExecutionRecord) -> None:
         super().__init__(
-            f"execution {record.key[:12]}… of {record.tool} changed while it was being settled (now "
+            f"execution {record.key} of {record.tool} changed while it was being settled (now "
             f"{record.status.value}, attempt {record.attempts}); look at it again before settling",
             key=record.key,
         )
@@ -142,7 +142,7 @@ class OutcomeRequired(ExecutionError):
 
     def __init__(self, key: str, status: ExecutionStatus) -> None:
         needs = "the result found in the backend" if status is ExecutionStatus.COMPLETED else "a reason"
-        super().__init__(f"settling execution {key[:12]}… as {status.value} needs {needs}", key=key)
+        super().__init__(f"settling execution {key} as {status.value} needs {needs}", key=key)
 
 
 def idempotency_key(thread_id: str, tool_call_id: str, args_digest: str) -> str:

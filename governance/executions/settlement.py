@@ -59,7 +59,6 @@ from tools.spec import ToolSpec
 """Roles that may settle executions unless the deployment names others."""
 
 _AUDIT_TEXT_LIMIT = 2000  # as for ``execution`` events: the ledger keeps the whole text
-_PROBLEMS_SHOWN = 5
 _NOTIFICATION_PREFIX = "notify:"  # the executor's key for the notification sent before a call
 
 
@@ -84,10 +83,8 @@ class InvalidResult(ExecutionError):
     """A ``completed`` settlement whose result is not what the tool returns; ``problems`` names each."""
 
     def __init__(self, key: str, tool: str, problems: list[str]) -> None:
-        shown = "; ".join(problems[:_PROBLEMS_SHOWN])
-        more = f"; and {len(problems) - _PROBLEMS_SHOWN} more" if len(problems) > _PROBLEMS_SHOWN else ""
         super().__init__(
-            f"the result given is not one {tool} returns: {shown}{more}. Give the record the backend "
+            f"the result given is not one {tool} returns: {'; '.join(problems)}. Give the record the backend "
             "holds, as the tool's JSON",
             key=key,
         )

@@ -181,11 +181,13 @@ def test_a_result_that_is_not_what_the_tool_returns_is_refused_and_nothing_is_wr
     assert stores.settled_events() == [] and stores.used() == 0.0
 
 
-def test_a_refusal_lists_at_most_five_problems(stores: Stores) -> None:
-    with pytest.raises(InvalidResult, match=r"lines: Field required; and 3 more\. Give") as refused:
+def test_a_refusal_names_every_problem(stores: Stores) -> None:
+    with pytest.raises(InvalidResult) as refused:
         stores.settle(ExecutionStatus.COMPLETED, "{}", "dave.incident")
 
     assert len(refused.value.problems) == 8
+    assert all(problem in str(refused.value) for problem in refused.value.problems)
+    assert "more" not in str(refused.value)
 
 
 def test_a_notification_row_is_settled_with_plain_text(stores: Stores) -> None:
