@@ -198,7 +198,8 @@ def _input(name: str, spec: Mapping[str, Any], current: Any, *, optional: bool) 
     if kind in ("integer", "number"):
         element = {"type": "number_input", "action_id": VALUE, "is_decimal_allowed": kind == "number"}
     else:
-        element = {"type": "plain_text_input", "action_id": VALUE, "multiline": kind in ("array", "object")}
+        lines = kind in ("array", "object") or (isinstance(current, str) and "\n" in current)
+        element = {"type": "plain_text_input", "action_id": VALUE, "multiline": lines}
     if current is not None:  # shown whole: kept_as_is left out what an input cannot hold
         element["initial_value"] = _shown(current, kind)
     made: dict[str, Any] = {

@@ -192,6 +192,18 @@ def test_the_edit_modal_keeps_values_with_hidden_characters_out_of_its_inputs() 
     assert modals.edited_args(submitted, schema, args) == ({"note": args["note"], "ci": "db-1"}, {})
 
 
+def test_a_text_of_several_lines_is_edited_in_a_multiline_input() -> None:
+    schema = {"properties": {"note": {"type": "string"}, "ci": {"type": "string"}}}
+    args = {"note": "restart pods\n\nthen check the queue", "ci": "payments-api"}
+    view = modals.edit_modal(
+        "APR-1", "Itsm: add work note", schema, args, channel=None, digest="d" * 64, review_url=None
+    )
+
+    inputs = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+    assert inputs["note"]["multiline"] and inputs["note"]["initial_value"] == args["note"]
+    assert not inputs["ci"]["multiline"]
+
+
 def test_hidden_characters_read_as_code_points_on_the_card_and_run_as_written(world: World) -> None:
     asked = f"open a change request for payments-api to restart pods {HIDDEN}enilno peek"
     world.event(mention(ALICE, asked, ts=world.next_ts()))
