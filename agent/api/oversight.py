@@ -77,22 +77,22 @@ router = APIRouter(prefix="/v1", tags=["oversight"])
 
 
 @contextmanager
-def _refusals(otherwise: ApiProblem) -> Iterator[None]:
-    """The service's refusals as problems. Its messages are written for the CLI, so what the API says
-    is its own: a bad ``reason`` is a 422 naming it; anything else the service calls invalid is
-    ``otherwise`` (the route knows what that is: a state conflict, 409, or the field at fault)."""
-    from agent.operations.oversight import OversightInvalid, OversightRefused
+def _refusals(conflict: ApiProblem | None = None) -> Iterator[None]:
+    """The service's refusals as problems: a field it calls invalid is a 422 naming it; a state
+    conflict is ``conflict``, in the API's words (the route knows which routes to point to)."""
+    from agent.operations.oversight import OversightConflict, OversightInvalid, OversightRefused
     from governance.restrictions import AlreadyCleared, UnknownRestriction
 
     try:
         yield
     except OversightRefused as exc:
         raise Forbidden(str(exc)) from exc
+    except OversightConflict as exc:
+        raise (conflict or Conflict(str(exc))) from exc
     except OversightInvalid as exc:
         message = str(exc)
-        if message.startswith("reason:"):
-            raise Invalid(message, errors=[{"loc": ["body", "reason"], "msg": message}]) from exc
-        raise otherwise from exc
+        where = ["body", exc.field] if exc.field else ["body"]
+        raise Invalid(message, errors=[{"loc": where, "msg": message}]) from exc
     except UnknownRestriction as exc:
         message = f"no restriction {exc.restriction_id!r} (see GET /v1/autonomy and GET /v1/monitors)"
         raise NotFound(message, restriction_id=exc.restriction_id) from exc
@@ -108,8 +108,7 @@ def _out(restriction: Any) -> RestrictionOut:
 @router.post("/autonomy/pause", response_model=RestrictionOut, status_code=201, summary="Pause autonomy")
 def pause(body: PauseIn, caller: Caller, ops: Ops) -> RestrictionOut:
     """Matched calls need approval (``deny``: are refused) until resumed; audited ``autonomy_paused``."""
-    unknown_tool = f"tool {body.tool!r} matches no tool in the catalogue"
-    with _refusals(Invalid(unknown_tool, errors=[{"loc": ["body", "tool"], "msg": unknown_tool}])):
+    with _refusals():
         return _out(
             ops.oversight.pause(
                 by=caller.id, reason=body.reason, tool=body.tool, person=body.person, deny=body.deny

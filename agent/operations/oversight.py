@@ -82,7 +82,16 @@ class OversightRefused(PermissionError):
 
 
 class OversightInvalid(ValueError):
-    """Input that cannot be used; the message names the field."""
+    """Input that cannot be used; ``field`` names it (``reason``, ``tool``) when it is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class OversightConflict(OversightInvalid):
+    """The request or restriction is not in the state the action needs (a monitor trip to resume, a
+    request outside a veto window to veto)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -130,7 +139,7 @@ class OversightService:
         reason = _reason(reason)
         tools = (tool,) if tool is not None else ("*",)
         if tool is not None and not tools_matching(tool, self._catalogue()):
-            raise OversightInvalid(f"--tool {tool!r} matches no tool in the catalogue")
+            raise OversightInvalid(f"tool {tool!r} matches no tool in the catalogue", field="tool")
         if person is not None:
             self._ops.person(person)  # UnknownPerson names it
         approvals = _requirements(autonomy.approvers)
@@ -144,9 +153,7 @@ class OversightService:
         autonomy = self._ops.governance.policy.policy.autonomy
         self._entitled(by, autonomy.pause_roles, "resume autonomy", field="autonomy.pause_roles")
         if self.store.get(restriction_id).source != PAUSE:
-            raise OversightInvalid(
-                f"{restriction_id} is a monitor trip: clear it with `opslayer monitors clear`"
-            )
+            raise OversightConflict(f"{restriction_id} is a monitor trip, not a pause: clear it instead")
         return self.store.clear(restriction_id, by=by, reason=_reason(reason))
 
     def clear(self, restriction_id: str, *, by: str, reason: str) -> Restriction:
@@ -154,8 +161,8 @@ class OversightService:
         autonomy = self._ops.governance.policy.policy.autonomy
         self._entitled(by, autonomy.clear_roles, "clear monitors", field="autonomy.clear_roles")
         if self.store.get(restriction_id).source != MONITOR:
-            raise OversightInvalid(
-                f"{restriction_id} is an autonomy pause: end it with `opslayer autonomy resume`"
+            raise OversightConflict(
+                f"{restriction_id} is an autonomy pause, not a monitor trip: resume it instead"
             )
         return self.store.clear(restriction_id, by=by, reason=_reason(reason))
 
@@ -188,7 +195,7 @@ class OversightService:
         if request is None:
             raise UnknownRequest(f"no approval request {request_id!r}", request_id=request_id)
         if not request.veto_window:
-            raise OversightInvalid(f"{request.id} is not in a veto window; reject it instead")
+            raise OversightConflict(f"{request.id} is not in a veto window; reject it instead")
         return self._ops.vote(request.id, voter=voter, approve=False, reason=reason, channel=channel)
 
     # --- the worker's pass --------------------------------------------------------------------------
@@ -390,9 +397,9 @@ class OversightService:
 def _reason(reason: str) -> str:
     text = (reason or "").strip()
     if not text:
-        raise OversightInvalid("reason: required; it is recorded in the audit trail")
+        raise OversightInvalid("reason: required; it is recorded in the audit trail", field="reason")
     if len(text) > _MAX_REASON:
-        raise OversightInvalid(f"reason: at most {_MAX_REASON} characters")
+        raise OversightInvalid(f"reason: at most {_MAX_REASON} characters", field="reason")
     return text
 
 
