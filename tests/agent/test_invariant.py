@@ -205,6 +205,8 @@ def _act_on(run: Run, data: st.DataObject, approval_id: str) -> None:
             _vote(run, data, request, action)
         except ApprovalError as refused:  # self-approval, wrong role, ...: audited, changes nothing
             event(f"vote {action} refused: {type(refused).__name__}")
+        except InvalidArguments:  # an edit the backend's facts refuse (an inactive supplier): no vote
+            event(f"vote {action} refused: InvalidArguments")
         else:
             event(f"vote {action} accepted")
 
