@@ -169,3 +169,15 @@ def test_a_turn_refused_on_a_waiting_thread_leaves_its_queued_resume(ops: Operat
     leased = ops.stores.work.lease("a-worker", limit=5, lease_for=timedelta(minutes=1))
 
     assert [(item.kind, item.subject) for item in leased] == [("resume", waiting.thread_id)]
+
+
+def test_an_edit_that_changes_nothing_is_recorded_as_an_approval(ops: Operations) -> None:
+    [request] = ops.send("write off 3 damaged MON-27-4K at AMS-1", actor="carol.desk").pending
+
+    outcome = ops.vote(
+        request.id, voter="frank.warehouse", approve=True, channel="test", edited_args=dict(request.args)
+    )
+
+    [vote] = outcome.request.votes
+    assert outcome.request.status is ApprovalStatus.APPROVED and not vote.edited
+    assert outcome.request.args_digest == request.args_digest

@@ -66,9 +66,9 @@ def _cast(request: ApprovalRequest, ballot: _Ballot, now: datetime) -> tuple[App
     _refuse_if_ineligible(request, ballot)
     if not ballot.approve:
         return _rejected(request, ballot, now)
-    if ballot.edited_args is not None:
+    if ballot.edited_args is not None and args_digest(_json_copy(ballot.edited_args)) != request.args_digest:
         return _edited(request, ballot, ballot.edited_args, now)
-    return _approved(request, ballot, now)
+    return _approved(request, ballot, now)  # an "edit" that changes nothing is an approval
 
 
 def _refusal(request: ApprovalRequest, approver: Actor, *, approve: bool) -> ApprovalError | None:
