@@ -721,7 +721,12 @@ class Operations:
     def authenticate(self, token: str) -> Person:
         """The person a token belongs to: ``TokenError`` for a bad token, ``UnknownPerson`` for a
         token of someone no longer in the directory."""
-        return self.person(self.stores.tokens.authenticate(token).person)
+        return self.signed_in(token)[0]
+
+    def signed_in(self, token: str) -> tuple[Person, TokenRecord]:
+        """As :meth:`authenticate`, with the token's record (what a session made with it names)."""
+        record = self.stores.tokens.authenticate(token)
+        return self.person(record.person), record
 
     # --- the audit trail, queried -------------------------------------------------------------------
 

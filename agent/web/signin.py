@@ -77,16 +77,15 @@ def _login(request: Request, form: dict[str, str]) -> Response:
             ),
             None,
         )
-    token = form.get("token", "")
     try:
-        person = operations_of(request).authenticate(token)
+        person, token = operations_of(request).signed_in(form.get("token", ""))
     except (TokenError, UnknownPerson) as bad:
         detail = (
             "the token's person is no longer in the directory" if isinstance(bad, UnknownPerson) else str(bad)
         )
         operations_of(request).refused(None, reason=f"sign-in refused: {detail}", status=401, path="/login")
         return _form(request, next=next_path, error=f"Sign-in refused: {detail}.", ended=None, status=401)
-    return _signed_in(request, person.id, next_path, token_id=_token_id(token))
+    return _signed_in(request, person.id, next_path, token_id=token.id)
 
 
 def _logout(request: Request, form: dict[str, str]) -> Response:
@@ -151,11 +150,6 @@ def _form(request: Request, *, next: str, error: str | None, ended: str | None, 
         path="/login",
     )
     return response
-
-
-def _token_id(token: str) -> str:
-    """The id of a token that just authenticated: ``opl_<id>_<secret>`` (see ``governance.tokens``)."""
-    return token.strip().split("_", 2)[1]
 
 
 def _safe_next(target: str) -> str:
