@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agent.operations import Operations
 from agent.run.errors import ThreadBusy
 from agent.settings import Settings
-from governance.approvals import ApprovalStatus, SelfApproval
+from governance.approvals import ApprovalStatus, SelfApproval, StepUpRequired
+from governance.policy import DEFAULT_POLICY_PATH
 from tools.errors import InvalidArguments
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,3 +183,26 @@ def test_an_edit_that_changes_nothing_is_recorded_as_an_approval(ops: Operations
     [vote] = outcome.request.votes
     assert outcome.request.status is ApprovalStatus.APPROVED and not vote.edited
     assert outcome.request.args_digest == request.args_digest
+
+
+def test_a_step_up_approval_is_refused_from_chat_by_the_service_itself(tmp_path: Path) -> None:
+    policy = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+    for rule in policy["rules"]:
+        if rule["tier"] == "approve":
+            rule["step_up"] = True
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(policy), encoding="utf-8")
+    ops = Operations(
+        Settings(home=tmp_path / "home", grounding=False, policy_file=policy_file, _env_file=None)
+    )
+    [request] = ops.send("write off 3 damaged MON-27-4K at AMS-1", actor="carol.desk").pending
+    assert ops.needs_step_up(request)
+
+    with pytest.raises(StepUpRequired):  # whichever front end sends it: no front end decides this
+        ops.vote(request.id, voter="frank.warehouse", approve=True, channel="slack")
+    assert ops.approval(request.id).request.status is ApprovalStatus.PENDING
+    outcome = ops.vote(request.id, voter="frank.warehouse", approve=True, channel="web")
+
+    assert outcome.request.status is ApprovalStatus.APPROVED
+    refused = [e.payload for e in ops.audit_events(kinds=["approval_vote"]) if not e.payload["accepted"]]
+    assert [(e["refusal"], e["channel"]) for e in refused] == [("StepUpRequired", "slack")]

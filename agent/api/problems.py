@@ -321,6 +321,7 @@ def _map(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
         (approvals.NotEntitled, 403, "Not allowed", "not-entitled", request_id),
         (approvals.ReasonRequired, 422, "Invalid request", "reason-required", request_id),
         (approvals.ArgumentsChanged, 409, "Arguments changed", "arguments-changed", request_id),
+        (approvals.StepUpRequired, 403, "Not allowed", "step-up-required", request_id),
         (approvals.ApprovalError, 409, "Conflict", "approval-conflict", request_id),
         (run.UnknownThread, 404, "Not found", "unknown-thread", {}),
         (run.BadThreadId, 422, "Invalid request", "bad-thread-id", {}),

@@ -461,7 +461,8 @@ class Operations:
 
         Front ends that show the arguments pass their ``args_digest`` as ``seen_digest``: if an edit
         replaced them meanwhile, the vote is refused (``ArgumentsChanged``) instead of approving
-        arguments the voter never saw."""
+        arguments the voter never saw. An approval the policy asks to be given signed in (step-up) is
+        refused (``StepUpRequired``) from a channel where a click suffices."""
         approver = self.governance.directory.actor(voter)
         request = self.approval(request_id).request
         edited = self._canonical(request.tool, edited_args) if edited_args is not None else None
@@ -475,11 +476,19 @@ class Operations:
             edited_args=edited,
             redecide=(lambda args: self.redecide(request, args)) if edited is not None else None,
             seen_digest=seen_digest,
+            step_up=self.needs_step_up(request),
         )
         waiting = self.stores.approvals.list(status=ApprovalStatus.PENDING, thread_id=after.thread_id)
         if after.final and not waiting:  # durable before the caller hears of it: the worker resumes it
             self.queue(RESUME, after.thread_id)
         return VoteOutcome(request=after, can_resume=after.final and not waiting)
+
+    def needs_step_up(self, request: ApprovalRequest) -> bool:
+        """Whether a rule that asked for this approval says ``step_up: true`` (the policy in force): it
+        is then approved signed in only (``governance.approvals.SIGNED_IN_CHANNELS``), never by a click
+        in chat."""
+        rules = {rule.id: rule for rule in self.governance.policy.policy.rules}
+        return any(getattr(rules.get(rule_id), "step_up", False) for rule_id in request.rule_ids)
 
     def queue(self, kind: str, subject: str) -> None:
         """Queue work of ``kind`` (``governance.work``) for the workers, durably before returning; a worker

@@ -52,16 +52,6 @@ def changed_since_shown(approval_id: str) -> Refusal:
     )
 
 
-class StepUpRequired(ApprovalError):
-    """The policy asks for this approval to be given on the review page, signed in."""
-
-
-def is_step_up(ops: Operations, request: ApprovalRequest) -> bool:
-    """Whether any rule that asked for this approval says ``step_up: true`` (the policy in force)."""
-    rules = {rule.id: rule for rule in ops.governance.policy.policy.rules}
-    return any(getattr(rules.get(rule_id), "step_up", False) for rule_id in request.rule_ids)
-
-
 class Clicks:
     """Turns card clicks and modal submissions into votes; ``client`` is an AsyncWebClient, ``voted``
     is called after every accepted vote (the poster wakes up to update the cards), ``refresh`` redraws
@@ -223,10 +213,6 @@ class Clicks:
         request = self._request(approval_id)
         if request is None:
             return Refusal(text=f"There is no approval request {approval_id}.")
-        if approve and is_step_up(self.ops, request):
-            why = "this approval must be given on the review page (step-up): use the card's link"
-            self.ops.refused(person.id, reason=why, approval_id=approval_id, channel="slack")
-            return Refusal(text=f"Not recorded: {why}.")
         try:
             self.ops.vote(
                 approval_id,

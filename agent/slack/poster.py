@@ -35,7 +35,6 @@ from agent.operations import Operations
 from agent.run.notifier import recipients
 from agent.run.session import TurnResult
 from agent.slack import cards
-from agent.slack.clicks import is_step_up
 from agent.slack.conversation import references, step_line
 from agent.slack.store import Card, Place, SlackStore
 from governance.approvals import ApprovalRequest
@@ -209,7 +208,7 @@ class Poster:
     def _facts(
         self, request: ApprovalRequest, request_text: str | None, *, fresh_link: bool
     ) -> cards.CardFacts:
-        step_up = is_step_up(self.ops, request)
+        step_up = self.ops.needs_step_up(request)
         try:
             name = self.ops.person(request.requester).display_name
         except KeyError:

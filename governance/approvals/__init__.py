@@ -12,7 +12,8 @@ Life of a request::
 A vote is refused with an :class:`ApprovalError` subclass (and audited as ``approval_vote`` with
 ``accepted: false``) when the request is unknown or no longer pending, the voter is the requester,
 already voted on these arguments, holds none of the roles still needed, or was shown other arguments
-than the request now holds (``seen_digest``: an edit came between). Requirements combine as in
+than the request now holds (``seen_digest``: an edit came between), or approves from a one-click
+channel what the policy asks to be approved signed in (``step_up``). Requirements combine as in
 :func:`governance.decision.approval_satisfied`: one person fills one slot only. A rejection needs a
 reason and may come from anyone holding a role of any requirement (a qualified approver can veto).
 
@@ -51,6 +52,7 @@ from governance.approvals._rows import (
 )
 from governance.approvals._rules import _Ballot, _cast, _check_ballot, _due, _expired, _new_request, _refusal
 from governance.approvals._values import (
+    SIGNED_IN_CHANNELS,
     AlreadyVoted,
     ApprovalConflict,
     ApprovalError,
@@ -64,6 +66,7 @@ from governance.approvals._values import (
     RequestClosed,
     RequestKeyTaken,
     SelfApproval,
+    StepUpRequired,
     UnknownRequest,
     Vote,
     _iso,
@@ -75,6 +78,7 @@ from governance.store import create_tables
 
 __all__ = [
     "DEFAULT_TTL",
+    "SIGNED_IN_CHANNELS",
     "AlreadyVoted",
     "ApprovalConflict",
     "ApprovalError",
@@ -90,6 +94,7 @@ __all__ = [
     "RequestClosed",
     "RequestKeyTaken",
     "SelfApproval",
+    "StepUpRequired",
     "UnknownRequest",
     "Vote",
     "approval_nudges",
@@ -211,12 +216,16 @@ class ApprovalStore:
         edited_args: Mapping[str, Any] | None = None,
         redecide: Callable[[Mapping[str, Any]], Decision] | None = None,
         seen_digest: str | None = None,
+        step_up: bool = False,
     ) -> ApprovalRequest:
         """Cast a vote; return the request after it, or raise (and audit) an :class:`ApprovalError`.
 
         ``seen_digest``: the args digest of the arguments the voter was shown. When the request holds
         other arguments by the time the vote is written (another approver's edit), the vote is refused
         with :class:`ArgumentsChanged`, so nobody approves arguments they did not see.
+
+        ``step_up``: the policy asks for this approval to be given signed in; an approval (or edit) from
+        a channel outside :data:`SIGNED_IN_CHANNELS` is refused with :class:`StepUpRequired`.
 
         Edit-and-approve: pass ``edited_args`` and ``redecide``, which must decide the edited call as the
         requester's call (same actor and context as the original decision) and return the Decision for
@@ -231,6 +240,7 @@ class ApprovalStore:
             edited_args=edited_args,
             redecide=redecide,
             seen_digest=seen_digest,
+            step_up=step_up,
         )
         _check_ballot(ballot)
         granted = self.granted_roles(_normalise_id(request_id), approver.id)

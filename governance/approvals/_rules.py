@@ -1,7 +1,8 @@
 """The vote rules: pure functions from a request and a ballot to the request after it (no SQL, no clock).
 
 A vote is refused with an :class:`ApprovalError` subclass when the request is no longer pending, the
-voter is the requester, already voted on these arguments, or holds none of the roles still needed.
+voter is the requester, already voted on these arguments, or holds none of the roles still needed; an
+approval the policy asks to be given signed in (step-up) is refused from a one-click channel.
 Requirements combine as in :func:`governance.decision.approval_satisfied`: one person fills one slot
 only. A rejection needs a reason and may come from anyone holding a role of any requirement.
 """
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from governance.approvals._values import (
+    SIGNED_IN_CHANNELS,
     AlreadyVoted,
     ApprovalError,
     ApprovalRequest,
@@ -23,6 +25,7 @@ from governance.approvals._values import (
     ReasonRequired,
     RequestClosed,
     SelfApproval,
+    StepUpRequired,
     Vote,
     _json_copy,
 )
@@ -47,6 +50,7 @@ class _Ballot:
     edited_args: Mapping[str, Any] | None
     redecide: Callable[[Mapping[str, Any]], Decision] | None
     seen_digest: str | None = None  # the arguments the voter was shown; None: whatever they are now
+    step_up: bool = False  # the policy asks for this approval to be given signed in
 
 
 def _check_ballot(ballot: _Ballot) -> None:
@@ -66,6 +70,7 @@ def _cast(request: ApprovalRequest, ballot: _Ballot, now: datetime) -> tuple[App
     _refuse_if_ineligible(request, ballot)
     if not ballot.approve:
         return _rejected(request, ballot, now)
+    _refuse_if_one_click(request, ballot)
     if ballot.edited_args is not None and args_digest(_json_copy(ballot.edited_args)) != request.args_digest:
         return _edited(request, ballot, ballot.edited_args, now)
     return _approved(request, ballot, now)  # an "edit" that changes nothing is an approval
@@ -95,6 +100,17 @@ def _refuse_if_closed(request: ApprovalRequest, ballot: _Ballot) -> None:
     if request.final:
         raise RequestClosed(
             f"{request.id} is already {request.status.value} ({request.status_reason}); votes are closed",
+            request_id=request.id,
+            approver=ballot.approver.id,
+        )
+
+
+def _refuse_if_one_click(request: ApprovalRequest, ballot: _Ballot) -> None:
+    """A step-up approval (or edit) needs a signed-in channel; a rejection may come from anywhere."""
+    if ballot.step_up and ballot.channel not in SIGNED_IN_CHANNELS:
+        raise StepUpRequired(
+            f"{request.id} must be approved signed in on the review page (step-up), "
+            f"not from {ballot.channel}",
             request_id=request.id,
             approver=ballot.approver.id,
         )

@@ -73,6 +73,17 @@ class ArgumentsChanged(ApprovalError):
     """The request's arguments are no longer those the voter saw (an edit came first): look again."""
 
 
+class StepUpRequired(ApprovalError):
+    """The policy asks for this approval to be given signed in (``step_up``), and the vote came from a
+    channel where one click suffices (a chat button)."""
+
+
+SIGNED_IN_CHANNELS = frozenset({"web", "api", "cli", "eval"})
+"""Channels whose voter proved who they are for this vote: a review-page session, an API token, the
+operator's own command line, the eval harness standing in for one. A step-up approval from any other
+channel (Slack's buttons, or a channel added later) is refused: fail closed."""
+
+
 class ApprovalConflict(ApprovalError):
     """Too many concurrent changes to one request; trying again is safe."""
 

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine
 
 from governance.approvals import (
+    SIGNED_IN_CHANNELS,
     AlreadyVoted,
     ApprovalRequest,
     ApprovalStatus,
@@ -27,6 +28,7 @@ from governance.approvals import (
     ReasonRequired,
     RequestClosed,
     SelfApproval,
+    StepUpRequired,
     UnknownRequest,
 )
 from governance.audit import AuditEvent, AuditLog
@@ -361,6 +363,48 @@ def test_wrong_role_is_refused_and_audited(world: World) -> None:
         (False, "NotEntitled", True),
         (False, "NotEntitled", False),
     ]
+
+
+def test_a_step_up_approval_is_refused_from_a_one_click_channel_and_audited(world: World) -> None:
+    request = world.ask(po(600.0))
+
+    for channel in ("slack", "teams"):  # Slack's buttons, and any channel nobody declared signed in
+        with pytest.raises(
+            StepUpRequired, match=rf"signed in on the review page \(step-up\), not from {channel}"
+        ):
+            world.store.vote(request.id, approver=GRACE, approve=True, channel=channel, step_up=True)
+    with pytest.raises(StepUpRequired):  # an edit approves too
+        world.store.vote(
+            request.id,
+            approver=GRACE,
+            approve=True,
+            channel="slack",
+            step_up=True,
+            edited_args=po(550.0),
+            redecide=world.redecide(),
+        )
+
+    assert world.store.get(request.id) == request
+    refusals = world.events("approval_vote")
+    assert [(e.payload["refusal"], e.payload["channel"]) for e in refusals] == [
+        ("StepUpRequired", "slack"),
+        ("StepUpRequired", "teams"),
+        ("StepUpRequired", "slack"),
+    ]
+    assert {"web", "api"} <= SIGNED_IN_CHANNELS and "slack" not in SIGNED_IN_CHANNELS
+
+
+def test_a_step_up_approval_counts_signed_in_and_a_rejection_counts_anywhere(world: World) -> None:
+    signed_in = world.ask(po(600.0), call="call-1")
+    rejected = world.ask(po(700.0), call="call-2")
+
+    approved = world.store.vote(signed_in.id, approver=GRACE, approve=True, channel="web", step_up=True)
+    refused = world.store.vote(
+        rejected.id, approver=GRACE, approve=False, reason="not this quarter", channel="slack", step_up=True
+    )
+
+    assert approved.status is ApprovalStatus.APPROVED
+    assert refused.status is ApprovalStatus.REJECTED
 
 
 def test_unknown_request_is_refused_and_audited(world: World) -> None:
