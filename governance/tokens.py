@@ -32,6 +32,10 @@ from governance.store import create_tables
 PREFIX = "opl"
 _TOKEN = re.compile(r"^opl_(?P<id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{32,64})$")
 
+MAX_LIFETIME = timedelta(days=36_500)
+"""The longest a token may live (100 years): a configured lifetime beyond it is a mistake, and a date
+past the year 9999 cannot even be computed."""
+
 _metadata = MetaData()
 
 api_tokens = Table(
@@ -129,9 +133,16 @@ class TokenStore:
         create_tables(engine, api_tokens)
 
     def create(self, person: str, *, expires_in: timedelta | None, label: str | None = None) -> IssuedToken:
-        """Issue a token for ``person`` (who must already be checked against the directory)."""
+        """Issue a token for ``person`` (who must already be checked against the directory).
+
+        ``ValueError`` for a lifetime that is not positive or longer than :data:`MAX_LIFETIME`; callers
+        that read the lifetime from a setting or an option name it in what they tell the person."""
         if expires_in is not None and expires_in <= timedelta(0):
             raise ValueError(f"a token must live a while, not {expires_in}")
+        if expires_in is not None and expires_in > MAX_LIFETIME:
+            raise ValueError(
+                f"a token lives at most {MAX_LIFETIME.days} days (100 years), not {expires_in.days}"
+            )
         now = self._now()
         token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         record = TokenRecord(

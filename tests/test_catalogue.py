@@ -589,6 +589,7 @@ def test_po_facts_value_the_lines_at_the_suppliers_catalogue_prices(
         "value": 1254.2,  # 10 × 77.42 + 3 × 160.00: a line above the list counts at its own price
         "lines_total": 1254.2,
         "catalogue_prices": {SSD: 77.42, "MON-24-FHD": 154.96},
+        "cost_centre_remaining": systems.procurement.get_cost_centre("CC-IT-OPS").remaining,
     }
 
 
@@ -631,6 +632,27 @@ def test_po_facts_refuse_a_supplier_that_cannot_sell(
     assert problem.startswith("supplier_id: ") and named in problem
 
 
+@pytest.mark.parametrize("name", [PO, REQUISITION])
+def test_spend_facts_refuse_a_cost_centre_the_procurement_system_does_not_know(
+    registry: ToolRegistry, systems: Systems, name: str
+) -> None:
+    raw = _order("SUP-002", SSD_LINE) if name == PO else _with(REQUISITION)
+    refused = _refusal(registry, systems, name, {**raw, "cost_centre": "CC-NOWHERE"})
+    [problem] = refused.problems
+    assert problem.startswith("cost_centre: cost centre 'CC-NOWHERE' is not known")
+
+
+def test_spend_facts_carry_the_budget_left_on_the_cost_centre(
+    registry: ToolRegistry, systems: Systems, db: Path
+) -> None:
+    order = _order("SUP-002", SSD_LINE)
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE cost_centres SET budget_cents = committed_cents + 12345 WHERE code = 'CC-IT-OPS'"
+        )
+    assert _facts(registry, systems, PO, order)["cost_centre_remaining"] == 123.45
+
+
 def test_requisition_facts_value_each_line_at_the_lowest_offer(
     registry: ToolRegistry, systems: Systems
 ) -> None:
@@ -641,6 +663,7 @@ def test_requisition_facts_value_each_line_at_the_lowest_offer(
         "value": 1102.0,  # 774.20 + 2 × 163.90
         "lines_total": 1102.0,
         "catalogue_prices": {SSD: 77.42, "MON-24-FHD": 154.96},
+        "cost_centre_remaining": systems.procurement.get_cost_centre("CC-IT-OPS").remaining,
     }
 
 

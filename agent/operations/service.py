@@ -536,7 +536,7 @@ class Operations:
         """Executed calls, the most recently started first.
 
         ``visible_to``: only those that person may see (:meth:`may_see_execution`). For someone who sees
-        only some, the ledger is read thread by thread over the threads they may see, so the first
+        only some, the ledger is read over the threads they may see, in one query, so the first
         ``limit`` are all there however many other people's calls ran since.
         """
         store = self.stores.executions
@@ -553,10 +553,7 @@ class Operations:
                 )
                 threads.update(e.thread_id for e in sent.events if e.thread_id is not None)
                 after_seq = sent.next_seq
-        found = [r for t in sorted(threads) for r in store.list(status=status, thread_id=t, limit=limit)]
-        found.sort(key=lambda r: r.key)
-        found.sort(key=lambda r: r.started_at, reverse=True)  # stable: ties stay in key order, as listed
-        return found[:limit]
+        return store.list(status=status, thread_ids=threads, limit=limit)
 
     def execution(self, key: str, *, visible_to: str | None = None) -> ExecutionView:
         """One execution by key or unique prefix (``UnknownExecution`` / ``AmbiguousKey`` otherwise).

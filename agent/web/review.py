@@ -7,6 +7,7 @@ the worker resumes the thread, and the page's poll shows the execution when it a
 Every decision form carries the digest of the arguments the page showed (``seen``): a vote on
 arguments an edit replaced meanwhile is refused, and the answer is the request page (409) showing the
 current ones. A refusal caused by what others did meanwhile is that page too, never a bare error.
+A form with a NUL in any field is refused (422, naming the fields): PostgreSQL text cannot store one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from agent.operations import ApprovalView, Operations
+from agent.text import visible as visible_text
 from agent.web import details, forms
 from agent.web.pages import (
     PageProblem,
@@ -74,11 +76,21 @@ async def form_post(request: Request, act: Callable[[Visitor, dict[str, str]], R
             )
         try:
             check_csrf(request, who, fields)
+            refuse_nul(fields)
             return act(who, fields)
         except PageProblem as problem:
             return problem_page(request, problem, who)
 
     return await run_in_threadpool(run)
+
+
+def refuse_nul(form: Mapping[str, str]) -> None:
+    """422 naming each field that holds a NUL, before anything is stored: PostgreSQL text cannot hold
+    one (the database would fail, a 500), and the API refuses NUL in free text the same way."""
+    named = [visible_text(name) for name, value in form.items() if "\x00" in name or "\x00" in value]
+    if named:
+        problems = [f"{name}: a NUL character (U+0000) is not accepted; remove it" for name in named]
+        raise PageProblem(422, "Invalid request", "; ".join(problems))
 
 
 # --- the queue --------------------------------------------------------------------------------------

@@ -26,12 +26,25 @@ The record, its status, keys and errors are in :mod:`governance.executions._valu
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from governance.executions._values import (
@@ -71,6 +84,9 @@ __all__ = [
 ]
 
 _metadata = MetaData()
+# Thread ids in one IN list: well under every database's limit on a statement's parameters
+# (SQLite's is 32,766, PostgreSQL's 65,535).
+_IN_BATCH = 10_000
 
 executions = Table(
     "executions",
@@ -146,9 +162,19 @@ class ExecutionLedger:
     # The reads below serve operators, off the tool-call path: SQLAlchemy Core on every database.
 
     def list(
-        self, *, status: ExecutionStatus | None = None, thread_id: str | None = None, limit: int = 50
+        self,
+        *,
+        status: ExecutionStatus | None = None,
+        thread_id: str | None = None,
+        thread_ids: Collection[str] | None = None,
+        limit: int = 50,
     ) -> builtins.list[ExecutionRecord]:
-        """Records with this status and/or thread, the most recently claimed first."""
+        """Records with this status and/or thread, the most recently claimed first.
+
+        ``thread_ids``: only records of those threads (none for an empty collection), read in one query
+        rather than one per thread; a collection longer than :data:`_IN_BATCH` takes one per batch,
+        since databases bound the parameters of one statement.
+        """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         query = select(executions).order_by(executions.c.started_at.desc(), executions.c.key).limit(limit)
@@ -156,6 +182,17 @@ class ExecutionLedger:
             query = query.where(executions.c.status == status.value)
         if thread_id is not None:
             query = query.where(executions.c.thread_id == thread_id)
+        if thread_ids is None:
+            return self._read(query)
+        ids = sorted(set(thread_ids))
+        batches = [ids[start : start + _IN_BATCH] for start in range(0, len(ids), _IN_BATCH)]
+        found = [r for batch in batches for r in self._read(query.where(executions.c.thread_id.in_(batch)))]
+        if len(batches) > 1:  # merged as the query orders: ties stay in key order
+            found.sort(key=lambda r: r.key)
+            found.sort(key=lambda r: r.started_at, reverse=True)
+        return found[:limit]
+
+    def _read(self, query: Select[Any]) -> builtins.list[ExecutionRecord]:
         with self._engine.connect() as conn:
             return [_record_from_row(row._asdict()) for row in conn.execute(query)]
 
@@ -217,8 +254,7 @@ class ExecutionLedger:
             .order_by(executions.c.key)
             .limit(limit)
         )
-        with self._engine.connect() as conn:
-            return [_record_from_row(row._asdict()) for row in conn.execute(query)]
+        return self._read(query)
 
     def _claim(
         self, key: str, *, tool: str, args_digest: str, thread_id: str | None

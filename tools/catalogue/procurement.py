@@ -3,8 +3,11 @@
 Spend policy reads ``facts.value``: what an order or requisition is worth at the catalogue prices of
 the procurement system, never a figure the model states. A line priced below its catalogue offer,
 or a SKU nobody offers, is refused as invalid arguments before the decision, so the model cannot
-make an order look cheaper than it is. A purchase order's ``total_amount`` must still equal the sum
-of its lines, checked here before any backend is called.
+make an order look cheaper than it is. So is a cost centre the procurement system does not know:
+an approver's edit to it is refused when it is made, not when the approved call fails to run.
+``facts.cost_centre_remaining`` is the budget left on the cost centre when the call is decided. A
+purchase order's ``total_amount`` must still equal the sum of its lines, checked here before any
+backend is called.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools.catalogue.inventory import MAX_QUANTITY, Sku
-from tools.errors import InvalidArguments, UnknownSupplier
+from tools.errors import InvalidArguments, NotFound, UnknownSupplier
 from tools.models import (
     CatalogueEntry,
     NewPurchaseOrder,
@@ -194,19 +197,23 @@ _PURCHASE_ORDER = "procurement_create_purchase_order"
 
 def _create_requisition_facts(args: CreateRequisitionArgs, systems: Systems) -> Mapping[str, Any]:
     """A requisition names no supplier: each line is valued at the lowest offer for its SKU."""
+    remaining = _cost_centre_remaining(systems, _REQUISITION, args.cost_centre)
     skus = dict.fromkeys(line.sku for line in args.lines)
     offers = {sku: _first(systems.procurement.search_catalogue(sku=sku, limit=1)) for sku in skus}
-    return _valued(_REQUISITION, args.lines, offers, offered_by="any active supplier")
+    valued = _valued(_REQUISITION, args.lines, offers, offered_by="any active supplier")
+    return {**valued, "cost_centre_remaining": remaining}
 
 
 def _create_purchase_order_facts(args: CreatePurchaseOrderArgs, systems: Systems) -> Mapping[str, Any]:
     """Each line is valued at the catalogue offer of the order's supplier for its SKU."""
     supplier = _active_supplier(systems, args.supplier_id)
+    remaining = _cost_centre_remaining(systems, _PURCHASE_ORDER, args.cost_centre)
     offers = {
         sku: _first(systems.procurement.search_catalogue(sku=sku, supplier_id=supplier, limit=1))
         for sku in dict.fromkeys(line.sku for line in args.lines)
     }
-    return _valued(_PURCHASE_ORDER, args.lines, offers, offered_by=f"supplier {supplier}")
+    valued = _valued(_PURCHASE_ORDER, args.lines, offers, offered_by=f"supplier {supplier}")
+    return {**valued, "cost_centre_remaining": remaining}
 
 
 def _active_supplier(systems: Systems, supplier_id: str) -> str:
@@ -222,6 +229,20 @@ def _active_supplier(systems: Systems, supplier_id: str) -> str:
         )
         raise InvalidArguments(_PURCHASE_ORDER, [problem])
     return supplier_id
+
+
+def _cost_centre_remaining(systems: Systems, tool: str, code: str) -> float:
+    """The budget left on cost centre ``code``; ``InvalidArguments`` naming it when the procurement
+    system does not know it, so neither the model nor an approver's edit can charge a cost centre
+    that would only be refused once the approved call runs."""
+    try:
+        return systems.procurement.get_cost_centre(code).remaining
+    except NotFound as exc:
+        problem = (
+            f"cost_centre: cost centre {code!r} is not known to the procurement system; "
+            "ask the person you are helping which cost centre to charge"
+        )
+        raise InvalidArguments(tool, [problem]) from exc
 
 
 def _first(offers: list[CatalogueEntry]) -> CatalogueEntry | None:
