@@ -108,7 +108,10 @@ def span(delta: timedelta) -> str:
 
 
 def since(moment: datetime, now: datetime) -> str:
-    return span(now - moment)
+    """How long something has waited, to the minute: the live views poll every few seconds and redraw
+    (and announce) only what changed, so a waiting time must not tick every second."""
+    waited = now - moment
+    return "under 1 min" if waited < timedelta(minutes=1) else span(waited)
 
 
 def until(moment: datetime, now: datetime) -> str:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
 from agent.operations import Operations
 from agent.web import forms
-from agent.web.show import summary
+from agent.web.show import since, summary, until
 from governance.approvals import ApprovalStatus
 from tests.web.conftest import SignIn
 
@@ -313,6 +314,14 @@ def test_a_vote_an_edit_replaced_says_it_no_longer_counts(ops: Operations, signe
 
 
 # --- #12: the queue's fragment changes only with the queue ----------------------------------------
+
+
+def test_a_waiting_time_is_shown_to_the_minute_so_the_live_fragment_does_not_tick() -> None:
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    shown = [since(now - timedelta(seconds=s), now) for s in (0, 5, 59, 61, 3_700)]
+
+    assert shown == ["under 1 min", "under 1 min", "under 1 min", "1 min", "1 h 1 min"]
+    assert until(now + timedelta(seconds=45), now) == "in 45 s"  # a veto window's seconds still count
 
 
 def test_the_queue_fragment_is_the_same_until_the_queue_changes(ops: Operations, signed_in: SignIn) -> None:
