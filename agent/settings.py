@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     send_rate_per_minute: int = Field(
         default=30, ge=1, description="Messages one person may send per minute over the API"
     )
+    idempotency_retention_hours: float = Field(
+        default=24.0,
+        ge=1,
+        description="How long the API keeps the Idempotency-Key of a send: a retry within it gets the first "
+        "answer again; after it the key is new",
+    )
     trusted_header: str | None = Field(
         default=None, description="Header naming the caller, set by an auth proxy (e.g. X-Forwarded-User)"
     )

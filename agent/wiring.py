@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from governance.audit import AuditLog
     from governance.directory import Directory
     from governance.executions import ExecutionLedger
+    from governance.idempotency import IdempotencyKeys
     from governance.tokens import TokenStore
     from governance.usage import SqlUsageLedger
     from governance.work import WorkQueue
@@ -188,6 +189,19 @@ class Stores:
         from governance.work import WorkQueue
 
         return WorkQueue(self.engine, clock=self._clock)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyKeys:
+        """The Idempotency-Key claims of the API's sends (opened by the first send that carries one). A
+        claim still running after the worker lease is told apart as one whose process may have died."""
+        from governance.idempotency import IdempotencyKeys
+
+        return IdempotencyKeys(
+            self.engine,
+            clock=self._clock,
+            retention=timedelta(hours=self._settings.idempotency_retention_hours),
+            abandoned_after=timedelta(seconds=self._settings.worker_lease_s),
+        )
 
     def every_table(self) -> Engine:
         """The database once every store has made sure of its tables: for reads across stores (the

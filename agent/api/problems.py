@@ -2,7 +2,8 @@
 
 ``{"type", "title", "status", "detail", "instance"}`` plus members naming what is at fault:
 ``errors`` (``[{"loc": [...], "msg": ...}]``) for invalid input, ``request_id``, ``thread_id``,
-``execution_key``, ``person_id`` or ``token`` problems for the id concerned. Refusals of access (401,
+``execution_key``, ``person_id`` or ``token`` problems for the id concerned; ``retry_after`` (seconds),
+also sent as ``Retry-After``, when trying again later may succeed. Refusals of access (401,
 403, the 404 that hides what a caller may not see, 429) are written to the audit trail as
 ``access_denied``, with the path cut to :data:`PATH_KEPT` characters (and its length). Anonymous
 refusals (401) are bounded: at most :data:`ANONYMOUS_REFUSALS_PER_MINUTE` a minute per process are
@@ -60,10 +61,14 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
     403: _documented("The caller may not do this"),
     404: _documented("No such thing, or one the caller may not see"),
-    409: _documented("The state does not allow it now (a waiting thread, a closed request)"),
+    409: _documented(
+        "The state does not allow it now (a waiting thread, a closed request, a send whose "
+        "`Idempotency-Key` is in use by a request still running: `Retry-After`)"
+    ),
     413: _documented("The body is larger than allowed"),
     422: _documented(
-        "Invalid input; `errors` names each field at fault (`body` for a body that is not readable JSON)"
+        "Invalid input; `errors` names each field at fault (`body` for a body that is not readable JSON, "
+        "`header` for an `Idempotency-Key` that is malformed or was used for a different request)"
     ),
     429: _documented("Too many messages; `Retry-After` says when to try again"),
     500: _documented("A configuration error (named) or a bug (logged, not shown)"),
@@ -178,6 +183,7 @@ def _error_roots() -> tuple[type[Exception], ...]:
     from governance.approvals import ApprovalError
     from governance.directory import DirectoryError, UnknownPerson
     from governance.executions import ExecutionError, ExecutionInProgress
+    from governance.idempotency import IdempotencyError
     from governance.policy import PolicyError
     from governance.store import SchemaOutdated
     from governance.tokens import NoSuchToken
@@ -188,6 +194,7 @@ def _error_roots() -> tuple[type[Exception], ...]:
         ApprovalError,
         ExecutionError,
         ExecutionInProgress,
+        IdempotencyError,
         UnknownPerson,
         NoSuchToken,
         OpsError,
@@ -272,8 +279,11 @@ async def _error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         _log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
     named = {_ID_MEMBERS[k]: v for k, v in request.path_params.items() if k in _ID_MEMBERS}
+    wait = extensions.get("retry_after")  # a problem that says when to try again says it in HTTP too
+    headers = None if wait is None else {"Retry-After": str(wait)}
+    members = {**named, **extensions}
     return problem(
-        status, title, _detail(exc), slug=slug, instance=request.url.path, **{**named, **extensions}
+        status, title, _detail(exc), slug=slug, instance=request.url.path, headers=headers, **members
     )
 
 
@@ -292,6 +302,8 @@ def problem_body(exc: Exception, *, instance: str) -> dict[str, Any]:
     else:
         status, title, slug, extensions = mapped
         detail = _detail(exc)
+        if status >= 500:
+            _log.error("%s on %s: %s", type(exc).__name__, instance, exc)
     body = {"type": _TYPES + slug, "title": title, "status": status, "detail": detail, "instance": instance}
     return dict(jsonable_encoder({**body, **extensions}))
 
@@ -304,6 +316,7 @@ def _map(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
     """
     from agent.run import errors as run
     from governance import approvals, executions
+    from governance import idempotency as keys
     from governance.directory import DirectoryError, UnknownPerson
     from governance.executions import settlement
     from governance.policy import PolicyError
@@ -315,6 +328,9 @@ def _map(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
     key = {"execution_key": getattr(exc, "key", None)}
     blank = isinstance(exc, executions.OutcomeRequired)
     text = {"errors": [{"loc": ["body", "text"], "msg": _detail(exc)}]} if blank else {}
+    header = {"errors": [{"loc": ["header", "Idempotency-Key"], "msg": _detail(exc)}]}
+    since = getattr(exc, "since", None)
+    in_use = {"thread_id": getattr(exc, "thread_id", None), "since": since, "retry_after": 1}
     table: list[tuple[type[BaseException], int, str, str, dict[str, Any]]] = [
         (approvals.UnknownRequest, 404, "Not found", "unknown-approval", request_id),
         (approvals.SelfApproval, 403, "Not allowed", "self-approval", request_id),
@@ -337,6 +353,8 @@ def _map(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
         (executions.AmbiguousKey, 409, "Ambiguous key", "ambiguous-key", key),
         (executions.ExecutionError, 409, "Conflict", "execution-conflict", key),
         (executions.ExecutionInProgress, 409, "Execution in progress", "execution-in-progress", {}),
+        (keys.KeyReused, 422, "Invalid request", "idempotency-key-reused", header),
+        (keys.KeyInUse, 409, "Request in progress", "idempotency-key-in-use", in_use),
         (UnknownPerson, 404, "Not found", "unknown-person", {"person_id": getattr(exc, "person_id", None)}),
         (NoSuchToken, 404, "Not found", "unknown-token", {"token_id": getattr(exc, "token_id", None)}),
         (ops.InvalidArguments, 422, "Invalid arguments", "invalid-arguments", _problems(exc)),

@@ -11,7 +11,7 @@ Errors come from the trees of the layers below (documented in :mod:`agent.run.er
 """
 
 from agent.operations.access import AUDITOR_ROLE
-from agent.operations.service import Operations
+from agent.operations.service import Operations, make_thread_id
 from agent.operations.views import (
     ApprovalView,
     AuditPage,
@@ -30,4 +30,5 @@ __all__ = [
     "PolicyInForce",
     "ThreadView",
     "VoteOutcome",
+    "make_thread_id",
 ]

@@ -254,26 +254,42 @@ class Operations:
         *,
         actor: str,
         thread: str | None = None,
+        new_thread_id: str | None = None,
         channel: str = "cli",
         on_event: TurnListener | None = None,
     ) -> TurnResult:
         """One user turn: a new thread unless ``thread`` names one; the governed run's result.
 
-        ``on_event`` receives the turn's events while it runs (:mod:`agent.run.events`). A turn on an
-        existing thread holds the thread's lease (:meth:`_writing`): ``ThreadBusy`` while another turn or
-        a resume runs on it, in any process."""
+        ``new_thread_id``: the id the new thread gets (from :func:`make_thread_id`), for a caller that
+        records it before the turn runs (the API's idempotency keys); ``BadThreadId`` if a thread of
+        that id was ever started. ``on_event`` receives the turn's events while it runs
+        (:mod:`agent.run.events`). A turn on an existing thread holds the thread's lease
+        (:meth:`_writing`): ``ThreadBusy`` while another turn or a resume runs on it, in any process."""
         self.person(actor)
         if thread is None:
-            thread_id = f"t-{uuid.uuid4().hex[:12]}"
+            thread_id = new_thread_id or make_thread_id()
+            if new_thread_id is not None:
+                self._check_new_thread(new_thread_id)
             with self._resumed_later_on_failure(thread_id):
                 return self.session.send(
                     message, actor_id=actor, thread_id=thread_id, channel=channel, on_event=on_event
                 )
+        if new_thread_id is not None:
+            raise ValueError("send to an existing thread or name a new one, not both")
         _check_thread_id(thread)
         with self._writing(thread), self._resumed_later_on_failure(thread):
             return self.session.send(
                 message, actor_id=actor, thread_id=thread, channel=channel, on_event=on_event
             )
+
+    def _check_new_thread(self, thread: str) -> None:
+        """A new thread's id given by the caller must be new: a turn on an existing thread would run
+        without the thread's lease (:meth:`_writing`)."""
+        from agent.run.errors import BadThreadId
+
+        _check_thread_id(thread)
+        if self.thread_owner(thread) is not None:
+            raise BadThreadId(f"thread {thread!r} exists already: a new thread needs a new id")
 
     @_turn("resume")
     def resume(self, thread: str, *, on_event: TurnListener | None = None) -> TurnResult:
@@ -773,6 +789,12 @@ class Operations:
 
 
 _MAX_THREAD_ID = 255  # the width of the thread_id columns of the governance tables
+
+
+def make_thread_id() -> str:
+    """An id for a new thread (also for a caller that must know it before the turn runs: ``send``'s
+    ``new_thread_id``)."""
+    return f"t-{uuid.uuid4().hex[:12]}"
 
 
 def _actor(person: Person) -> Actor:
