@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from agent.operations import Operations
-from agent.run.errors import ThreadBusy
+from agent.run.errors import ThreadRunning, ThreadWaiting
 from agent.settings import Settings
 from governance.approvals import ApprovalStatus, SelfApproval, StepUpRequired
 from governance.policy import DEFAULT_POLICY_PATH
@@ -149,7 +149,7 @@ def test_a_turn_on_a_thread_another_turn_holds_is_refused_and_changes_nothing(op
     held = ops.stores.work.lease_now("resume", first.thread_id, "elsewhere", lease_for=timedelta(minutes=5))
     assert held is not None  # another process's turn (or a worker's resume) on the thread
 
-    with pytest.raises(ThreadBusy, match="busy with another turn"):
+    with pytest.raises(ThreadRunning, match="busy with another turn"):
         ops.send("and at BER-2?", actor="carol.desk", thread=first.thread_id)
     asked = [m for m in ops.thread(first.thread_id).messages if m["role"] == "human"]
     assert len(asked) == 1
@@ -166,8 +166,9 @@ def test_a_turn_refused_on_a_waiting_thread_leaves_its_queued_resume(ops: Operat
     [request] = waiting.pending
     assert ops.vote(request.id, voter="frank.warehouse", approve=True, channel="test").can_resume
 
-    with pytest.raises(ThreadBusy, match="waiting for approval"):
+    with pytest.raises(ThreadWaiting, match="must be resumed") as refused:  # decided, not yet resumed
         ops.send("and?", actor="carol.desk", thread=waiting.thread_id)
+    assert refused.value.approval_ids == ()
     leased = ops.stores.work.lease("a-worker", limit=5, lease_for=timedelta(minutes=1))
 
     assert [(item.kind, item.subject) for item in leased] == [("resume", waiting.thread_id)]
@@ -206,3 +207,15 @@ def test_a_step_up_approval_is_refused_from_chat_by_the_service_itself(tmp_path:
     assert outcome.request.status is ApprovalStatus.APPROVED
     refused = [e.payload for e in ops.audit_events(kinds=["approval_vote"]) if not e.payload["accepted"]]
     assert [(e["refusal"], e["channel"]) for e in refused] == [("StepUpRequired", "slack")]
+
+
+def test_a_turn_refused_on_a_thread_waiting_for_approval_names_what_it_waits_for(ops: Operations) -> None:
+    waiting = ops.send("write off 3 damaged MON-27-4K at AMS-1", actor="carol.desk")
+    [request] = waiting.pending
+
+    with pytest.raises(ThreadWaiting, match=f"waiting for approval of {request.id}") as refused:
+        ops.send("and?", actor="carol.desk", thread=waiting.thread_id)
+
+    assert refused.value.approval_ids == (request.id,)
+    asked = [m for m in ops.thread(waiting.thread_id).messages if m["role"] == "human"]
+    assert len(asked) == 1

@@ -341,6 +341,9 @@ def _map(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
         (approvals.ApprovalError, 409, "Conflict", "approval-conflict", request_id),
         (run.UnknownThread, 404, "Not found", "unknown-thread", {}),
         (run.BadThreadId, 422, "Invalid request", "bad-thread-id", {}),
+        (run.ThreadRunning, 409, "Thread busy", "thread-busy", {"retry_after": 1}),
+        (run.ThreadWaiting, 409, "Thread waiting", "thread-waiting", _waiting_for(exc)),
+        (run.ThreadStopped, 409, "Thread stopped", "thread-stopped", {}),
         (run.ThreadError, 409, "Conflict", "thread-busy", {}),
         (run.PlannerUnavailable, 503, "Planner unavailable", "planner-unavailable", {}),
         (run.NotificationFailed, 503, "Notification failed", "notification-failed", {}),
@@ -368,6 +371,11 @@ def _map(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
         if isinstance(exc, kind):
             return status, title, slug, {k: v for k, v in extensions.items() if v is not None}
     return None
+
+
+def _waiting_for(exc: Exception) -> dict[str, Any]:
+    """The approvals a waiting thread waits for (none: it waits for its resume)."""
+    return {"approval_ids": list(getattr(exc, "approval_ids", ()))}
 
 
 def _problems(exc: Exception) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def send_message(
     request: Request,
     key: IdempotencyKey,
 ) -> Any:
-    """Continue a thread you started (409 while it waits for approval)."""
+    """Continue a thread you started (409 while another turn runs on it or it waits for approval)."""
     if ops.thread_owner(thread_id) != caller.id:  # the starter sees it: no visibility check on the hot path
         visible_thread(ops, caller.id, thread_id)
         raise Forbidden(

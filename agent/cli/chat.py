@@ -65,7 +65,7 @@ def chat(
             try:
                 result = ops.send(text, actor=as_user, thread=thread)
             except ThreadBusy as busy:
-                fail(_busy(ops, thread, busy))
+                fail(_busy(thread, busy))
             print_turn(console, result)
         else:
             _repl(ops, as_user, thread)
@@ -88,7 +88,7 @@ def _repl(ops: Operations, as_user: str, thread: str | None) -> None:
         try:
             result = ops.send(line, actor=as_user, thread=thread)
         except ThreadBusy as busy:  # waiting for approval: stay, say so, offer a new thread
-            console.print(literal(_busy(ops, thread, busy), style="yellow"))
+            console.print(literal(_busy(thread, busy), style="yellow"))
             if console.input(Text("Start a new thread with this message? [y/N] ")).strip().lower() != "y":
                 continue
             result = ops.send(line, actor=as_user)
@@ -112,20 +112,14 @@ def _too_long(text: str) -> str:
     return f"message is {len(text):,} characters long; at most {MAX_MESSAGE:,} are accepted"
 
 
-def _busy(ops: Operations, thread: str | None, busy: Exception) -> str:
-    """Why the thread takes no new message, and what to do: vote, or resume it once nothing waits.
-    (Busy with another turn, or stopped between tool calls: the service's own words say so.)"""
-    from governance.approvals import ApprovalStatus
+def _busy(thread: str | None, busy: Exception) -> str:
+    """Why the thread takes no new message, in the service's words; for a thread whose approvals are
+    decided but that nobody resumed yet (no worker runs beside the CLI), the command that resumes it."""
+    from agent.run.errors import ThreadWaiting
 
-    if thread is None or not ops.waiting_for(thread):
-        return str(busy)
-    pending = [r.id for r in ops.approvals(status=ApprovalStatus.PENDING) if r.thread_id == thread]
-    if pending:
-        return f"thread {thread!r} is waiting for approval of {', '.join(pending)}; approve or reject first"
-    return (
-        f"thread {thread!r} must be resumed before it takes a new message (its approvals are decided): "
-        f"opslayer chat --resume --thread {thread}"
-    )
+    if isinstance(busy, ThreadWaiting) and not busy.approval_ids and thread is not None:
+        return f"{busy}; or resume it now: opslayer chat --resume --thread {thread}"
+    return str(busy)
 
 
 def print_turn(out: Console, result: TurnResult) -> None:

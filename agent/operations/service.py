@@ -24,6 +24,15 @@ from agent.operations.views import (
     ThreadView,
     VoteOutcome,
 )
+from agent.run.errors import (
+    BadThreadId,
+    NotificationFailed,
+    PlannerUnavailable,
+    ThreadBusy,
+    ThreadRunning,
+    ThreadWaiting,
+    UnknownThread,
+)
 from agent.settings import Settings
 from governance.approvals import ApprovalRequest, ApprovalStatus, UnknownRequest, granted_to
 from governance.audit import AuditEvent, ChainHead, EventKind, VerifyResult, recording
@@ -264,7 +273,9 @@ class Operations:
         records it before the turn runs (the API's idempotency keys); ``BadThreadId`` if a thread of
         that id was ever started. ``on_event`` receives the turn's events while it runs
         (:mod:`agent.run.events`). A turn on an existing thread holds the thread's lease
-        (:meth:`_writing`): ``ThreadBusy`` while another turn or a resume runs on it, in any process."""
+        (:meth:`_writing`): ``ThreadRunning`` while another turn or a resume runs on it, in any
+        process; ``ThreadWaiting`` (naming the pending approvals) while it waits for approval or for its
+        resume; ``ThreadStopped`` when a run stopped between its tool calls and their answers."""
         self.person(actor)
         if thread is None:
             thread_id = new_thread_id or make_thread_id()
@@ -277,16 +288,32 @@ class Operations:
         if new_thread_id is not None:
             raise ValueError("send to an existing thread or name a new one, not both")
         _check_thread_id(thread)
-        with self._writing(thread), self._resumed_later_on_failure(thread):
-            return self.session.send(
-                message, actor_id=actor, thread_id=thread, channel=channel, on_event=on_event
+        try:
+            with self._writing(thread), self._resumed_later_on_failure(thread):
+                return self.session.send(
+                    message, actor_id=actor, thread_id=thread, channel=channel, on_event=on_event
+                )
+        except ThreadWaiting:
+            raise self._still_waiting(thread) from None
+
+    def _still_waiting(self, thread: str) -> ThreadWaiting:
+        """What a thread paused for approval waits for: the requests still pending, or its resume."""
+        pending = self.stores.approvals.list(status=ApprovalStatus.PENDING, thread_id=thread)
+        ids = tuple(r.id for r in pending)
+        if ids:
+            return ThreadWaiting(
+                f"thread {thread!r} is waiting for approval of {', '.join(ids)}; it takes a new message "
+                "once they are approved or rejected and it has resumed",
+                approval_ids=ids,
             )
+        return ThreadWaiting(
+            f"thread {thread!r} must be resumed before it takes a new message (its approvals are decided; "
+            "a worker resumes it shortly)"
+        )
 
     def _check_new_thread(self, thread: str) -> None:
         """A new thread's id given by the caller must be new: a turn on an existing thread would run
         without the thread's lease (:meth:`_writing`)."""
-        from agent.run.errors import BadThreadId
-
         _check_thread_id(thread)
         if self.thread_owner(thread) is not None:
             raise BadThreadId(f"thread {thread!r} exists already: a new thread needs a new id")
@@ -304,13 +331,13 @@ class Operations:
         """The thread's one writer while the block runs: its resume lease (``governance.work``), which
         workers and ``resume_now`` take too, so two turns never write one thread's checkpoints at once
         (LangGraph requires it), whichever process they run in."""
-        from agent.run.errors import ThreadBusy
-
         work, holder = self.stores.work, f"turn-{uuid.uuid4().hex[:12]}"
         lease_for = timedelta(seconds=self.settings.worker_lease_s)
         lease = work.lease_now(RESUME, thread, holder, lease_for=lease_for)
         if lease is None:
-            raise ThreadBusy(f"thread {thread!r} is busy with another turn; send again when it has answered")
+            raise ThreadRunning(
+                f"thread {thread!r} is busy with another turn; send again when it has answered"
+            )
         refused = False
         try:
             with work.renewing(lease, holder, lease_for=lease_for):
@@ -327,8 +354,6 @@ class Operations:
     def _resumed_later_on_failure(self, thread: str) -> Iterator[None]:
         """A run the planner or a notification stopped part-way is queued for the worker to resume
         (after a backoff), whichever front end started it; the error still goes to the caller."""
-        from agent.run.errors import NotificationFailed, PlannerUnavailable
-
         try:
             yield
         except (NotificationFailed, PlannerUnavailable):
@@ -650,8 +675,6 @@ class Operations:
 
     def thread(self, thread: str) -> ThreadView:
         """One thread as its people see it; ``UnknownThread`` when nothing was ever said in it."""
-        from agent.run.errors import UnknownThread
-
         _check_thread_id(thread)
         events = self.audit_events(thread=thread)
         messages = self._messages(thread)
@@ -802,8 +825,6 @@ def _actor(person: Person) -> Actor:
 
 
 def _check_thread_id(thread: str) -> None:
-    from agent.run.errors import BadThreadId
-
     if not thread.strip():
         raise BadThreadId("a thread id must not be blank")
     if len(thread) > _MAX_THREAD_ID:

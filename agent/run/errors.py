@@ -8,7 +8,10 @@
     ├── ThreadError               a thread cannot be continued or resumed as asked (the caller acts)
     │   ├── UnknownThread
     │   ├── ThreadNotWaiting
-    │   └── ThreadBusy            it waits for approval, or stopped between tool calls and answers
+    │   ├── ThreadBusy            it takes no new message now; the subclass says why:
+    │   │   ├── ThreadRunning     another turn or a resume runs on it (send again in a moment)
+    │   │   ├── ThreadWaiting     it waits for approval (``approval_ids``), or for its resume
+    │   │   └── ThreadStopped     it stopped between tool calls and their answers (resume it)
     │   └── BadThreadId           blank, or longer than a thread id may be
     ├── PlannerUnavailable        the LLM endpoint failed; nothing was executed, the thread goes on
     ├── NotificationFailed        a notify-tier call was not announced, so it did not run; a resume
@@ -48,7 +51,24 @@ class ThreadNotWaiting(ThreadError):
 
 
 class ThreadBusy(ThreadError):
-    """The thread waits for approval, or stopped before its tool calls were answered."""
+    """The thread takes no new message now; the subclass says why, and what would let it."""
+
+
+class ThreadRunning(ThreadBusy):
+    """Another turn or a resume runs on the thread now, in some process: send again once it answered."""
+
+
+class ThreadWaiting(ThreadBusy):
+    """The thread waits for approval: ``approval_ids`` are the requests still pending; none when they
+    are all decided and the thread waits for its resume (the worker's, or ``chat --resume``)."""
+
+    def __init__(self, message: str, *, approval_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.approval_ids = approval_ids
+
+
+class ThreadStopped(ThreadBusy):
+    """A run stopped between the thread's tool calls and their answers: it must be resumed first."""
 
 
 class BadThreadId(ThreadError):

@@ -22,7 +22,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from agent import tracing
-from agent.run.errors import ThreadBusy, ThreadNotWaiting, UnknownThread
+from agent.run.errors import ThreadNotWaiting, ThreadStopped, ThreadWaiting, UnknownThread
 from agent.run.events import Delivery, TurnListener
 from agent.run.graph import build_graph
 from agent.run.grounding import RetrieverGrounder, cited_ids
@@ -337,9 +337,9 @@ class AgentSession:
     def _check_can_continue(self, thread_id: str) -> None:
         snapshot = self.graph.get_state(self._config(thread_id))
         if _interrupted(snapshot):
-            raise ThreadBusy(f"thread {thread_id!r} is waiting for approval; approve or reject it first")
+            raise ThreadWaiting(f"thread {thread_id!r} is waiting for approval; approve or reject it first")
         if not _TOOL_NODES.isdisjoint(snapshot.next):  # a run crashed between tool calls and answers
-            raise ThreadBusy(
+            raise ThreadStopped(
                 f"thread {thread_id!r} stopped before its tool calls were answered; resume it first"
             )
 

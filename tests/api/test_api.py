@@ -10,6 +10,7 @@ governance steps and then the result.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -109,7 +110,35 @@ def test_refused_votes_and_busy_threads_are_problems_naming_the_request(
     assert rejected.json()["approval"]["status"] == "rejected" and rejected.json()["can_resume"]
     assert assert_problem(again, 409)["request_id"] == pending["id"]
     busy_problem = assert_problem(busy, 409)
-    assert "waiting for approval" in busy_problem["detail"] and busy_problem["thread_id"] == turn["thread_id"]
+    assert "must be resumed" in busy_problem["detail"] and busy_problem["thread_id"] == turn["thread_id"]
+    assert busy_problem["type"].endswith("/thread-waiting") and busy_problem["approval_ids"] == []
+    assert "retry-after" not in busy.headers  # it waits for its resume (the worker's), not for a moment
+
+
+def test_a_busy_thread_says_whether_to_send_again_soon_or_wait_for_approval(
+    client: TestClient, auth: Headers, ops: Operations
+) -> None:
+    waiting = start(client, auth, "carol.desk", WRITE_OFF)
+    [pending] = waiting["pending"]
+    asked = start(client, auth, "carol.desk", "what is the stock of MON-27-4K at AMS-1?")
+    held = ops.stores.work.lease_now(
+        "resume", asked["thread_id"], "elsewhere", lease_for=timedelta(minutes=5)
+    )
+    assert held is not None  # a turn of another process runs on it
+
+    on_waiting = client.post(
+        f"/v1/threads/{waiting['thread_id']}/messages", json={"message": "and?"}, headers=auth("carol.desk")
+    )
+    on_running = client.post(
+        f"/v1/threads/{asked['thread_id']}/messages", json={"message": "and?"}, headers=auth("carol.desk")
+    )
+
+    waits = assert_problem(on_waiting, 409)
+    assert waits["type"].endswith("/thread-waiting") and waits["approval_ids"] == [pending["id"]]
+    assert f"waiting for approval of {pending['id']}" in waits["detail"]
+    runs = assert_problem(on_running, 409)
+    assert runs["type"].endswith("/thread-busy") and on_running.headers["retry-after"] == "1"
+    assert runs["retry_after"] == 1 and runs["thread_id"] == asked["thread_id"]
 
 
 def test_an_edit_shows_the_diff_between_the_proposed_and_the_current_arguments(

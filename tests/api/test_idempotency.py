@@ -208,7 +208,7 @@ def test_a_busy_thread_gives_the_key_back(client: TestClient, auth: Headers, ops
     sent = client.post(url, json={"message": "and?"}, headers=carol)
     again = client.post(url, json={"message": "and?"}, headers=carol)
 
-    assert problem_type(busy, 409) == "thread-busy" and rejected.status_code == 200
+    assert problem_type(busy, 409) == "thread-waiting" and rejected.status_code == 200
     assert sent.status_code == 200 and "idempotent-replayed" not in sent.headers
     assert again.headers["idempotent-replayed"] == "true" and again.json() == sent.json()
     assert len(requests(ops, "carol.desk")) == 2
