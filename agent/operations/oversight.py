@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from governance.directory import Person
 
 
-class _Service(Protocol):
+class OversightHost(Protocol):
     """What oversight needs of :class:`~agent.operations.Operations` (which owns it)."""
 
     settings: Settings
@@ -115,7 +115,7 @@ class PassReport:
 class OversightService:
     """Veto, pause/resume autonomy, clear monitors, and the pass the worker runs; ``ops.oversight``."""
 
-    def __init__(self, ops: _Service) -> None:
+    def __init__(self, ops: OversightHost) -> None:
         self._ops = ops
 
     @cached_property
