@@ -2,14 +2,16 @@
 
 A spec is what governance sees (name, side-effect class, argument schema) and what the agent
 executes (handler). Arguments are validated against ``args_model`` before anything else happens;
-the acting user always comes from :class:`CallContext`, never from the model's arguments.
+the acting user always comes from :class:`CallContext`, never from the model's arguments. A NUL
+character (U+0000) anywhere in them is refused for every tool: PostgreSQL text cannot hold one and
+real systems (ServiceNow) fail on it or cut the text there.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -20,6 +22,9 @@ from tools.errors import InvalidArguments
 from tools.protocols import InventoryBackend, ITSMBackend, KnowledgeBackend, ProcurementBackend
 
 TOOL_NAME = re.compile(r"^(itsm|inventory|procurement|knowledge)_[a-z0-9_]{1,50}$")
+NUL_REFUSED = "a NUL character (U+0000) is not accepted"
+
+Loc = tuple[str | int, ...]
 
 
 class SideEffect(StrEnum):
@@ -72,7 +77,12 @@ class ToolSpec:
             raise ValueError(f"tool name {self.name!r} must match {TOOL_NAME.pattern}")
 
     def parse_args(self, raw: Mapping[str, Any] | str | None) -> BaseModel:
-        """Validate raw arguments (a mapping or JSON text); raise ``InvalidArguments`` naming each field."""
+        """Validate raw arguments (a mapping or JSON text); raise ``InvalidArguments`` naming each field.
+
+        A string holding a NUL, at any depth (a line's SKU, a list item, a key), is refused first, naming
+        each such field: what else is wrong would follow from it (a pattern, an emptied list) or be told
+        on the next try.
+        """
         if raw is None:
             raw = {}
         if isinstance(raw, str):
@@ -82,6 +92,9 @@ class ToolSpec:
                 raise InvalidArguments(self.name, [f"arguments are not valid JSON: {exc.msg}"]) from exc
         if not isinstance(raw, Mapping):
             raise InvalidArguments(self.name, ["arguments must be a JSON object"])
+        nul = [f"{_where(loc)}: {NUL_REFUSED}" for loc in _nul_locations(raw)]
+        if nul:
+            raise InvalidArguments(self.name, nul)
         try:
             return self.args_model.model_validate(dict(raw))
         except ValidationError as exc:
@@ -94,12 +107,33 @@ class ToolSpec:
 def _describe(exc: ValidationError) -> list[str]:
     problems = []
     for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"]) or "(arguments)"
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "not an argument of this tool (the acting user always comes from the session)"
-        problems.append(f"{where}: {message}")
+        problems.append(f"{_where(error['loc'])}: {message}")
     return problems
+
+
+def _nul_locations(value: Any, loc: Loc = ()) -> Iterator[Loc]:
+    """Where raw (JSON) arguments hold a NUL: strings and keys at any depth, located as pydantic does."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield loc
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                yield (*loc, key)  # not an argument of any tool: what it holds is not looked at
+            else:
+                yield from _nul_locations(item, (*loc, key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _nul_locations(item, (*loc, index))
+
+
+def _where(loc: Loc) -> str:
+    """A field path as problems name it (``lines.0.sku``); a NUL in a key shows as ``<U+0000>``, so
+    the message itself can be stored and shown."""
+    return ".".join(str(part) for part in loc).replace("\x00", "<U+0000>") or "(arguments)"
 
 
 def canonical_args(parsed: BaseModel) -> dict[str, Any]:
