@@ -107,21 +107,24 @@ def test_a_write_off_edited_beyond_the_stock_is_answered_as_failed_with_the_edit
     )
 
 
-def test_an_order_edited_onto_a_spent_cost_centre_is_answered_as_failed_with_the_budget_left(
+def test_an_order_edited_onto_a_spent_cost_centre_is_rejected_at_the_edit_with_the_budget_reason(
     cli: CliRunner, tmp_path: Path
 ) -> None:
+    # The edited call is decided again when it is made: CC-FACILITIES has 663.32 left, so the shipped
+    # policy denies it there (over-cost-centre-budget) instead of the order failing once it runs.
     pending = asked(cli, "alice.requester", "order 40 laptops for the Berlin office")
     edited = po_for(pending["args"], quantity=30, cost_centre="CC-FACILITIES")
-    approve(cli, pending["id"], "grace.procure", edited)
-    text = answer(approve(cli, pending["id"], "heidi.finance"))
+    text = answer(approve(cli, pending["id"], "grace.procure", edited))
 
     assert systems(tmp_path, "SELECT count(*) FROM purchase_orders") == [(24,)]  # the seeded ones only
     assert text.startswith(
-        "I could not order 30 × LAP-14-PRO from SUP-001 for 41,325.00 EUR on CC-FACILITIES "
-        "(as edited at approval): it failed."
+        "I did not order 30 × LAP-14-PRO from SUP-001 for 41,325.00 EUR on CC-FACILITIES "
+        "(as edited at approval): the request was rejected."
     )
-    assert "cost centre CC-FACILITIES has 663.32 left; the request needs 41325.00" in text
+    assert "over-cost-centre-budget: The order is worth more than its cost centre has left" in text
     assert "created" not in text and "40" not in text
+    code, out = invoke(cli, "approvals", "approve", pending["id"], "--as", "heidi.finance")
+    assert code != 0 and "already rejected" in out
 
 
 def test_a_rejected_write_off_is_answered_as_rejected_with_the_reason(cli: CliRunner, tmp_path: Path) -> None:

@@ -128,6 +128,46 @@ def test_spend_whose_value_could_not_be_looked_up_waits_for_approval(
     assert _roles(decision) == roles
     assert decision.condition_errors
     assert decision.usage_charges == ()
+    # Nor what its cost centre has left: the budget rule does not deny every order while it is down.
+    assert BUDGET_RULE not in decision.rule_ids
+
+
+BUDGET_RULE = "over-cost-centre-budget"
+# (tool, value at catalogue prices, budget left on the cost centre, tier, approver roles)
+BUDGET_CASES = [
+    (PO, 1478.2, 663.32, Tier.DENY, set()),  # 4 × MON-27-4K on CC-FACILITIES
+    (PO, 30000.0, 29999.99, Tier.DENY, set()),  # deny is stronger than the two approvals it would need
+    (PO, 663.32, 663.32, Tier.NOTIFY, set()),  # exactly what is left is fine
+    (PO, 500.0, 72303.3, Tier.NOTIFY, set()),
+    (PO, 30000.0, 72303.3, Tier.APPROVE, {PM, FC}),
+    (REQUISITION, 1478.2, 663.32, Tier.DENY, set()),
+    (REQUISITION, 663.32, 663.32, Tier.NOTIFY, set()),
+    (PO, 0.01, 0.0, Tier.DENY, set()),  # a spent cost centre
+]
+
+
+@pytest.mark.parametrize(("tool", "value", "remaining", "tier", "roles"), BUDGET_CASES)
+def test_an_order_worth_more_than_its_cost_centre_has_left_is_denied_up_front(
+    tool: str, value: float, remaining: float, tier: Tier, roles: set[tuple[str, ...]]
+) -> None:
+    facts = _valued(value) | {"cost_centre_remaining": remaining}
+    decision = run(POLICY, tool, _po(value), facts=facts)
+    assert decision.tier is tier
+    assert _roles(decision) == roles
+    assert decision.condition_errors == ()
+    assert (BUDGET_RULE in decision.rule_ids) is (tier is Tier.DENY)
+    if tier is Tier.DENY:
+        [reason] = [reason for reason in decision.reasons if reason.startswith(BUDGET_RULE)]
+        assert "worth more than its cost centre has left" in reason
+        assert "ask finance to raise the budget or charge another cost centre" in reason
+
+
+def test_an_order_whose_value_cannot_be_read_against_a_known_budget_is_denied() -> None:
+    # The budget was looked up but the value was not (or is not a number): fail closed.
+    decision = run(POLICY, PO, _po(20.0), facts={"value": "a lot", "cost_centre_remaining": 663.32})
+    assert decision.tier is Tier.DENY
+    assert BUDGET_RULE in decision.rule_ids
+    assert any(BUDGET_RULE in error for error in decision.condition_errors)
 
 
 # (value already requisitioned today, value of this requisition, tier, approver roles)

@@ -52,6 +52,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, systems_template: Path) -> I
     settings = world_settings(
         tmp_path_factory.mktemp("web") / "home", systems_template, serve_worker=True, worker_poll_s=0.05
     )
+    # Room in the budget for every order the module's tests run: an order worth more than its cost
+    # centre has left is denied before anyone could approve it (over-cost-centre-budget).
+    with sqlite3.connect(settings.systems_db) as systems:
+        systems.execute(
+            "UPDATE cost_centres SET budget_cents = budget_cents + 100000000 WHERE code = 'CC-IT-OPS'"
+        )
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("OPENAI_API_KEY", raising=False)
         patch.delenv("OPSLAYER_OPENAI_API_KEY", raising=False)

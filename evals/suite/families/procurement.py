@@ -484,22 +484,27 @@ def _catalogue(seed: Seed) -> list[dict[str, Any]]:
 
 def _refusals(seed: Seed) -> list[dict[str, Any]]:
     out = []
-    # CC-FACILITIES has about 663 EUR of budget left.
+    # CC-FACILITIES has about 663 EUR of budget left: the policy refuses the order before anyone
+    # is asked or anything runs (rule over-cost-centre-budget).
     sku = "MON-27-4K"
     supplier, price = seed.offer(sku)
     out.append(
         make(
             "procurement",
             "po-over-cost-centre-budget",
-            "An order the cost centre's budget cannot cover (the tool refuses; say so)",
+            "An order the cost centre's budget cannot cover (policy refuses it up front; say so)",
             difficulty="medium",
-            tags=["po", "budget", "error"],
+            tags=["po", "budget", "deny"],
             turns=[f"order 4 {sku} on CC-FACILITIES"],
-            expect=expects(answer_contains=[("budget", "left")]),
+            expect=expects(
+                calls=[{"tool": PO, "tier": "deny", "status": "refused"}],
+                answer_contains=[("budget", "left")],
+            ),
             reference=_order_steps(
                 sku,
                 po_args(sku, 4, supplier, price, "CC-FACILITIES"),
-                "CC-FACILITIES has not enough budget left for this order.",
+                "Refused by policy: the order is worth more than CC-FACILITIES has left this period; "
+                "ask finance to raise the budget or charge another cost centre.",
             ),
             wrongs=[
                 wrong(
