@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import sqlite3
 import statistics
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from agent.operations import Operations
 from agent.settings import Settings
 from evals.bench_service import serving, working
 from evals.slack_standin import SlackStandIn, click, mention, running_standin
-from tools.local import reset_local_systems
+from tools.local import add_budget, reset_local_systems
 
 TARGETS = {"ack_p99_ms_max": 200, "click_to_cards_updated_p50_ms_max": 500}
 SECRET = "bench-signing-secret"
@@ -80,11 +79,7 @@ def _settings(home: Path, api_url: str) -> Settings:
     reset_local_systems(home / "systems.db")
     # Room in the budget for every order the bench approves: an order worth more than its cost centre
     # has left is denied before anyone could approve it (the policy's over-cost-centre-budget).
-    with sqlite3.connect(home / "systems.db") as systems:
-        systems.execute(
-            "UPDATE cost_centres SET budget_cents = budget_cents + 100000000 WHERE code = 'CC-IT-OPS'"
-        )
-    systems.close()
+    add_budget(home / "systems.db", "CC-IT-OPS", 100_000_000)
     return Settings(
         _env_file=None,
         home=home,

@@ -35,6 +35,7 @@ from governance.executions import ExecutionLedger
 from governance.store import engine_from_url
 from governance.work import WorkQueue
 from tests.pg.server import Databases
+from tools.local import add_budget
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -105,10 +106,7 @@ def deployment(tmp_path: Path, pg_databases: Databases, systems_template: Path) 
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(systems_template, home / "systems.db")
-    with sqlite3.connect(home / "systems.db") as systems:  # room in the budget for all 20 orders
-        systems.execute(
-            "UPDATE cost_centres SET budget_cents = budget_cents + 200000000 WHERE code = 'CC-IT-OPS'"
-        )
+    add_budget(home / "systems.db", "CC-IT-OPS", 200_000_000)  # room in the budget for all 20 orders
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLAYER_", "OPENAI_"))}
     env |= compose_env()
     env |= {

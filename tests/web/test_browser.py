@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Playwrigh
 from agent.operations import Operations
 from tests.api.conftest import world_settings
 from tests.api.test_serve import Served
+from tools.local import add_budget
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts"
 ORDER = "order 22 laptops for the Berlin office"  # 22 × 1,377.50 = 30,305.00 EUR: two approvers
@@ -54,10 +55,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, systems_template: Path) -> I
     )
     # Room in the budget for every order the module's tests run: an order worth more than its cost
     # centre has left is denied before anyone could approve it (over-cost-centre-budget).
-    with sqlite3.connect(settings.systems_db) as systems:
-        systems.execute(
-            "UPDATE cost_centres SET budget_cents = budget_cents + 100000000 WHERE code = 'CC-IT-OPS'"
-        )
+    add_budget(settings.systems_db, "CC-IT-OPS", 100_000_000)
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("OPENAI_API_KEY", raising=False)
         patch.delenv("OPSLAYER_OPENAI_API_KEY", raising=False)

@@ -12,7 +12,7 @@ from tools.local.itsm import LocalITSM
 from tools.local.procurement import LocalProcurement
 from tools.local.seed import SEED_INCIDENTS, SeedSummary
 from tools.local.seed_people import SEED_CIS, SEED_MANAGERS, SEED_USERS
-from tools.local.systems import open_local_systems, reset_local_systems
+from tools.local.systems import add_budget, open_local_systems, reset_local_systems
 
 __all__ = [
     "SEED_CIS",
@@ -23,6 +23,7 @@ __all__ = [
     "LocalInventory",
     "LocalProcurement",
     "SeedSummary",
+    "add_budget",
     "local_engine",
     "open_local_systems",
     "reset_local_systems",
